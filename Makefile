@@ -1,0 +1,41 @@
+# karl: two commands. `make demo` sets up and runs the main job; `make test` runs every test.
+VENV ?= .venv
+PYTHON ?= python3
+PY := $(VENV)/bin/python
+KARL := $(VENV)/bin/karl
+KARL_FBL_DIR ?= $(abspath ../shared/data/fbl_askul)
+TEST_DB ?= $(CURDIR)/warehouse/test_build.duckdb
+
+export KARL_FBL_DIR
+export DBT_SEND_ANONYMOUS_USAGE_STATS ?= false
+export GX_ANALYTICS_ENABLED ?= false
+
+.PHONY: install demo test test-dbt test-python lint clean
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $@
+
+install: $(VENV)/.installed
+
+demo: install
+	$(KARL) demo
+
+# dbt data and unit tests on a freshly ingested warehouse, the SQL style check, then pytest.
+test: install test-dbt lint test-python
+
+test-dbt: install
+	rm -f $(TEST_DB) $(TEST_DB).wal
+	KARL_DUCKDB_PATH=$(TEST_DB) $(KARL) ingest fbl
+	KARL_DUCKDB_PATH=$(TEST_DB) $(KARL) build
+
+lint: install
+	KARL_DUCKDB_PATH=$(TEST_DB) $(VENV)/bin/sqlfluff lint models tests/singular snapshots analyses macros
+
+test-python: install
+	$(PY) -m pytest
+
+clean:
+	rm -rf target logs warehouse reports

@@ -1,0 +1,89 @@
+"""The one interface every annotator implements, and the record each call leaves behind.
+
+An annotator receives the pairs selected in a round and, for each pair, makes K independent
+calls (attempt_index 1..K). Every call - valid or not - is handed to `CallRecorder.record` as
+soon as it completes, before anything else happens, so a crash never loses a paid call. Before
+calling, an annotator asks the recorder which (pair, attempt) calls are still missing, so a
+resumed round never pays twice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Protocol, Sequence
+
+
+@dataclass(frozen=True)
+class PairToAnnotate:
+    pair_key: str
+    item_a_id: str
+    item_a_title: str
+    item_b_id: str
+    item_b_title: str
+    item_a_category: str | None = None   # 'dept > category > type' when the catalogue has one
+    item_b_category: str | None = None
+
+
+@dataclass(frozen=True)
+class CallContext:
+    run_id: str
+    round_index: int
+    k_calls: int = 3
+
+
+def call_id_for(run_id: str, round_index: int, pair_key: str, attempt_index: int) -> str:
+    """Deterministic id of one call: the same call in a resumed run has the same id."""
+    text = f"{run_id}|{round_index}|{pair_key}|{attempt_index}"
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+@dataclass
+class CallRecord:
+    """One row of raw.llm_calls."""
+
+    run_id: str
+    round_index: int
+    pair_key: str
+    item_a_id: str
+    item_b_id: str
+    attempt_index: int
+    annotator_kind: str
+    model: str
+    prompt_version: str
+    prompt_hash: str
+    is_valid: bool
+    request_params: str | None = None
+    raw_response: str | None = None
+    fbl_label: int | None = None
+    relation_label: str | None = None
+    error_class: str | None = None
+    retries: int = 0
+    tokens_in: int | None = None
+    tokens_out: int | None = None
+    cost_usd: float | None = None
+    latency_ms: float | None = None
+    created_at: datetime = field(default_factory=lambda: datetime.now(timezone.utc).replace(tzinfo=None))
+
+    @property
+    def call_id(self) -> str:
+        return call_id_for(self.run_id, self.round_index, self.pair_key, self.attempt_index)
+
+
+class CallSink(Protocol):
+    def missing_attempts(
+        self, context: CallContext, pairs: Sequence[PairToAnnotate]
+    ) -> list[tuple[PairToAnnotate, int]]: ...
+
+    def record(self, call: CallRecord) -> None: ...
+
+
+class Annotator(Protocol):
+    kind: str
+
+    def annotate(
+        self, pairs: Sequence[PairToAnnotate], context: CallContext, sink: CallSink
+    ) -> None:
+        """Make the missing K calls per pair and record each one through `sink` as it completes."""
+        ...

@@ -1,0 +1,47 @@
+"""Records annotator calls in raw.llm_calls, one row per call, the moment each completes."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import fields
+from typing import Sequence
+
+import duckdb
+
+from python_jobs.annotators.base import CallContext, CallRecord, PairToAnnotate, call_id_for
+
+_COLUMNS = ["call_id"] + [f.name for f in fields(CallRecord)]
+
+
+class DuckDBCallSink:
+    """CallSink over the warehouse connection. Inserts are idempotent on call_id."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection):
+        self._con = con
+        self._lock = threading.Lock()
+
+    def missing_attempts(
+        self, context: CallContext, pairs: Sequence[PairToAnnotate]
+    ) -> list[tuple[PairToAnnotate, int]]:
+        with self._lock:
+            rows = self._con.execute(
+                "select call_id from raw.llm_calls where run_id = ? and round_index = ?",
+                [context.run_id, context.round_index],
+            ).fetchall()
+        done = {row[0] for row in rows}
+        return [
+            (pair, attempt)
+            for pair in pairs
+            for attempt in range(1, context.k_calls + 1)
+            if call_id_for(context.run_id, context.round_index, pair.pair_key, attempt) not in done
+        ]
+
+    def record(self, call: CallRecord) -> None:
+        values = [call.call_id] + [getattr(call, name) for name in _COLUMNS[1:]]
+        placeholders = ", ".join("?" for _ in _COLUMNS)
+        with self._lock:
+            self._con.execute(
+                f"insert into raw.llm_calls ({', '.join(_COLUMNS)}) values ({placeholders}) "
+                "on conflict (call_id) do nothing",
+                values,
+            )

@@ -1,0 +1,133 @@
+"""Access to the one DuckDB file: open it (with a clear error when another process holds it),
+create the raw tables, and run dbt in-process against it.
+
+One process owns the file at a time. Inside that process, dbt-duckdb opens the same path and
+DuckDB hands it the already-open database instance, so the orchestrator can keep its connection
+while dbt builds.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+import psutil
+
+from python_jobs.raw_schema import create_raw_tables
+
+PROJECT_DIR = Path(os.environ.get("KARL_PROJECT_DIR", Path(__file__).resolve().parent.parent))
+DEFAULT_DB_RELATIVE = Path("warehouse") / "karl.duckdb"
+
+
+class WarehouseLockedError(RuntimeError):
+    """Another process holds the DuckDB file."""
+
+
+class DbtFailedError(RuntimeError):
+    """A dbt command failed: a model errored or a test (an invariant) failed."""
+
+    def __init__(self, message: str, failures: list[str]):
+        super().__init__(message)
+        self.failures = failures
+
+
+def default_db_path() -> Path:
+    configured = os.environ.get("KARL_DUCKDB_PATH")
+    if configured:
+        return Path(configured).expanduser().resolve()
+    return (PROJECT_DIR / DEFAULT_DB_RELATIVE).resolve()
+
+
+def _holder_description(message: str) -> str:
+    match = re.search(r"PID (\d+)", message)
+    if not match:
+        return "another process"
+    pid = int(match.group(1))
+    try:
+        process = psutil.Process(pid)
+        command = " ".join(process.cmdline()) or process.name()
+        return f"process {pid} ({command})"
+    except (psutil.NoSuchProcess, psutil.AccessDenied):
+        return f"process {pid}"
+
+
+def connect(db_path: Path | str | None = None, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+    """Open the warehouse file; raise WarehouseLockedError naming the holder if it is taken."""
+    path = Path(db_path) if db_path else default_db_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        con = duckdb.connect(str(path), read_only=read_only)
+    except duckdb.IOException as error:
+        text = str(error)
+        if "lock" not in text.lower():
+            raise
+        raise WarehouseLockedError(
+            f"The warehouse {path} is in use by {_holder_description(text)}. "
+            "karl lets one process own the DuckDB file at a time: wait for it to finish or stop it, "
+            "or point KARL_DUCKDB_PATH at another file."
+        ) from error
+    if not read_only:
+        create_raw_tables(con)
+    return con
+
+
+@dataclass
+class DbtResult:
+    success: bool
+    failures: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+def run_dbt(
+    args: list[str],
+    db_path: Path | str | None = None,
+    dbt_vars: dict[str, object] | None = None,
+    raise_on_failure: bool = True,
+    quiet: bool = True,
+) -> DbtResult:
+    """Run a dbt command in-process (dbtRunner) against the warehouse file.
+
+    Failures (model errors, failing tests) come back by name; with raise_on_failure a
+    DbtFailedError stops the caller with a message naming the failed nodes.
+    """
+    import json
+    import time
+
+    from dbt.cli.main import dbtRunner
+
+    path = Path(db_path) if db_path else default_db_path()
+    os.environ["KARL_DUCKDB_PATH"] = str(path)
+    command = list(args) + ["--project-dir", str(PROJECT_DIR), "--profiles-dir", str(PROJECT_DIR)]
+    if dbt_vars:
+        command += ["--vars", json.dumps(dbt_vars)]
+    if quiet:
+        command = ["--quiet", "--no-use-colors"] + command
+    started = time.perf_counter()
+    result = dbtRunner().invoke(command)
+    seconds = time.perf_counter() - started
+    failures: list[str] = []
+    warnings: list[str] = []
+    if result.result is not None and hasattr(result.result, "results"):
+        for node_result in result.result.results:
+            status = str(getattr(node_result, "status", "")).lower()
+            name = getattr(getattr(node_result, "node", None), "name", "?")
+            message = getattr(node_result, "message", "") or ""
+            if status in {"error", "fail", "runstatus.error", "teststatus.fail", "teststatus.error"}:
+                failures.append(f"{name}: {message}".strip())
+            elif status in {"warn", "teststatus.warn"}:
+                warnings.append(f"{name}: {message}".strip())
+    if result.exception is not None:
+        failures.append(f"dbt raised {type(result.exception).__name__}: {result.exception}")
+    success = bool(result.success) and not failures
+    if not success and not failures:
+        failures.append("dbt reported failure (see dbt output above)")
+    outcome = DbtResult(success=success, failures=failures, warnings=warnings, seconds=seconds)
+    if raise_on_failure and not success:
+        raise DbtFailedError(
+            f"dbt {' '.join(args)} failed: " + "; ".join(failures), failures=failures
+        )
+    return outcome
