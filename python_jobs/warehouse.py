@@ -88,6 +88,7 @@ def run_dbt(
     dbt_vars: dict[str, object] | None = None,
     raise_on_failure: bool = True,
     quiet: bool = True,
+    target_path: Path | str | None = None,
 ) -> DbtResult:
     """Run a dbt command in-process (dbtRunner) against the warehouse file.
 
@@ -102,6 +103,10 @@ def run_dbt(
     path = Path(db_path) if db_path else default_db_path()
     os.environ["KARL_DUCKDB_PATH"] = str(path)
     command = list(args) + ["--project-dir", str(PROJECT_DIR), "--profiles-dir", str(PROJECT_DIR)]
+    # Parallel dbt processes (tests, helpers) must not share target/: $KARL_DBT_TARGET_PATH moves it.
+    target = target_path or os.environ.get("KARL_DBT_TARGET_PATH")
+    if target:
+        command += ["--target-path", str(target), "--log-path", str(Path(target) / "logs")]
     if dbt_vars:
         command += ["--vars", json.dumps(dbt_vars)]
     if quiet:
