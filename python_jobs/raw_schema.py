@@ -99,6 +99,14 @@ RAW_TABLES: dict[str, str] = {
             completed_at  timestamp not null,
             primary key (run_id, round_index, step)
         )""",
+    "run_artifacts": """
+        create table if not exists raw.run_artifacts (
+            run_id        varchar not null,
+            name          varchar not null,         -- e.g. hyperparameters, feature_set, category_set
+            value_json    varchar not null,
+            created_at    timestamp not null,
+            primary key (run_id, name)
+        )""",
     "selections": """
         create table if not exists raw.selections (
             run_id             varchar not null,
@@ -109,6 +117,7 @@ RAW_TABLES: dict[str, str] = {
             fine_category      varchar,
             strategy           varchar not null,
             uncertainty_score  double not null,
+            reference_relation_label varchar,       -- known label where one exists (replay, simulated), else null
             selected_at        timestamp not null,
             primary key (run_id, round_index, pair_key)
         )""",
