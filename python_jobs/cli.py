@@ -39,6 +39,101 @@ def build(db: Optional[Path] = DbOption, select: Optional[str] = typer.Option(No
 
 # --- loop commands ---------------------------------------------------------------------------
 
+
+def _print_round_table(con, run_ids: list[str]) -> None:  # noqa: ANN001
+    from rich.table import Table
+
+    rows = con.execute(f"""
+        select run_id, strategy, round_index, id_macro_f1, ood_macro_f1, n_training_labels,
+            n_annotated_pairs, n_accepted_pairs, acceptance_yield, diversity, seconds_total
+        from marts.fct_round_metrics
+        where run_id in ({", ".join("?" for _ in run_ids)})
+        order by run_id, round_index
+    """, run_ids).fetchall()
+    table = Table(title="karl rounds (marts.fct_round_metrics)")
+    for column in ("run", "strategy", "round", "ID macro-F1", "OOD macro-F1", "train labels",
+                   "annotated", "accepted", "yield", "diversity", "seconds"):
+        table.add_column(column, justify="right")
+    fmt = lambda v, spec: "" if v is None else format(v, spec)  # noqa: E731
+    for r in rows:
+        table.add_row(r[0][-6:], r[1], str(r[2]), fmt(r[3], ".3f"), fmt(r[4], ".3f"), str(r[5]), str(r[6]),
+                      str(r[7]), fmt(r[8], ".2f"), fmt(r[9], ".3f"), fmt(r[10], ".1f"))
+    console.print(table)
+
+
+def run_loop(config, db: Optional[Path] = None, show_progress: bool = True) -> str:  # noqa: ANN001
+    """Run (or resume) one KARL run; returns its run id. Raises RunStopped with a reason."""
+    from python_jobs.annotator_factory import make_annotator
+    from python_jobs.orchestrator import Orchestrator
+
+    con = warehouse.connect(db)
+    try:
+        orchestrator = Orchestrator(con, config, annotator_factory=lambda o: make_annotator(o.con, o.config),
+                                    show_progress=show_progress, log=console.print)
+        orchestrator.run()
+        _print_round_table(con, [config.run_id])
+    finally:
+        con.close()
+    return config.run_id
+
+
+@app.command()
+def run(
+    strategy: str = typer.Option("margin", help="Acquisition strategy: qbc, margin or random."),
+    rounds: int = typer.Option(15, help="Rounds T: rounds 0..T-1 annotate, round T only evaluates."),
+    annotator: str = typer.Option("replay", help="replay (recorded human judgements), simulated or openai."),
+    budget: int = typer.Option(50, help="Pairs sent to the annotator per round, at most."),
+    seed: int = typer.Option(0, help="Seed of sampling, bagging and tuning."),
+    k_calls: int = typer.Option(3, "--k", help="Independent calls per pair; only unanimous answers become labels."),
+    candidate_source: str = typer.Option("fbl_pool", help="fbl_pool (the FBL2024 pool half) or sampler."),
+    qbc_measure: str = typer.Option("variance", help="QBC disagreement: variance or vote_entropy."),
+    max_cost: Optional[float] = typer.Option(None, "--max-cost", help="Stop cleanly once LLM spend reaches this (USD)."),
+    until_stable: bool = typer.Option(False, "--until-stable", help="Stop when the stopping signal says rounds stopped paying."),
+    resume: Optional[str] = typer.Option(None, "--resume", help="Continue RUN_ID from its last completed step."),
+    db: Optional[Path] = DbOption,
+) -> None:
+    """Run the KARL loop: train, select the most uncertain pairs, annotate K times, accept unanimous labels."""
+    from python_jobs.orchestrator import RunStopped, load_run_config
+    from python_jobs.run_config import RunConfig
+
+    try:
+        if resume:
+            con = warehouse.connect(db)
+            try:
+                config = load_run_config(con, resume)
+            finally:
+                con.close()
+            console.print(f"Resuming {resume} from its last completed step.")
+        else:
+            config = RunConfig(strategy=strategy, rounds=rounds, annotator=annotator, budget=budget, seed=seed,
+                               k_calls=k_calls, candidate_source=candidate_source, qbc_measure=qbc_measure,
+                               max_cost_usd=max_cost, until_stable=until_stable)
+            console.print(f"Run {config.run_id}: {strategy}, {rounds} rounds, {annotator} annotator, budget {budget}.")
+        run_loop(config, db)
+    except (RunStopped, ValueError, warehouse.WarehouseLockedError) as error:
+        console.print(f"[red]{error}[/red]")
+        raise typer.Exit(1)
+
+
+@app.command()
+def demo(
+    rounds: int = typer.Option(3, help="Rounds of the short replay run."),
+    db: Optional[Path] = DbOption,
+) -> None:
+    """The quick start: ingest the FBL data, build the warehouse, run a short replay run, print the rounds."""
+    from python_jobs.run_config import RunConfig
+
+    ingest_fbl_command = globals().get("ingest_fbl")
+    if ingest_fbl_command is None:
+        console.print("[red]The FBL ingest command is not available.[/red]")
+        raise typer.Exit(1)
+    ingest_fbl_command(dir=None, db=db)
+    build(db=db, select=None)
+    config = RunConfig(strategy="margin", rounds=rounds, annotator="replay", budget=50, seed=0)
+    console.print(f"Replay run {config.run_id}: margin, {rounds} rounds.")
+    run_loop(config, db)
+
+
 # --- annotator commands ----------------------------------------------------------------------
 
 # --- reporting commands ----------------------------------------------------------------------

@@ -1,0 +1,38 @@
+"""Builds the annotator a run asks for, from what the warehouse holds."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+import duckdb
+
+from python_jobs import loop_data
+from python_jobs.annotators.base import Annotator
+from python_jobs.annotators.replay import RecordedJudgement, ReplayAnnotator
+from python_jobs.annotators.simulated import NoiseModel, SimulatedAnnotator
+from python_jobs.run_config import RunConfig
+
+
+def recorded_judgements(con: duckdb.DuckDBPyConnection) -> dict[str, list[RecordedJudgement]]:
+    """Every pair's human judgements in annotator-slot order (FBL2024 pool pairs are the ones
+    the offline loop selects)."""
+    rows = con.execute("""
+        select pair_key, annotator_id, relation_label, fbl_label
+        from staging.stg_fbl__judgements
+        order by dataset desc, pair_key, annotator_slot
+    """).fetchall()
+    judgements: dict[str, list[RecordedJudgement]] = defaultdict(list)
+    for pair_key, annotator_id, relation_label, fbl_label in rows:
+        judgements[pair_key].append(RecordedJudgement(str(annotator_id), relation_label, fbl_label))
+    return dict(judgements)
+
+
+def make_annotator(con: duckdb.DuckDBPyConnection, config: RunConfig) -> Annotator:
+    if config.annotator == "replay":
+        return ReplayAnnotator(recorded_judgements(con))
+    if config.annotator == "simulated":
+        noise = NoiseModel(config.simulated_accuracy, config.simulated_self_consistency, config.seed)
+        return SimulatedAnnotator(loop_data.reference_labels(con), noise)
+    from python_jobs.annotators.openai_chat import OpenAIAnnotator
+
+    return OpenAIAnnotator.from_env(config)

@@ -1,0 +1,340 @@
+"""The KARL loop over the warehouse: train -> select -> annotate -> build -> evaluate, T rounds.
+
+The orchestrator holds the one DuckDB connection and runs dbt in-process after each annotation
+step, so consensus and training marts (and their invariant tests) are rebuilt before the next
+round trains. Every completed step is recorded in raw.run_steps; `resume` skips completed steps,
+and annotators send only the calls still missing, so a crash (even kill -9) costs no call twice.
+
+Round t trains on the human labels plus this run's labels accepted in rounds < t, evaluates
+that model (ID and OOD), and - except in the last round - selects and annotates new pairs.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Callable
+
+import duckdb
+import numpy as np
+from tqdm.auto import tqdm
+
+from python_jobs import loop_data, warehouse
+from python_jobs.annotators.base import Annotator, CallContext, PairToAnnotate
+from python_jobs.call_log import DuckDBCallSink
+from python_jobs.run_config import RunConfig
+
+PREPARE_ROUND = -1
+ROUND_STEPS = ("train", "select", "annotate", "build", "evaluate")
+# Rebuilt after each annotation step: everything downstream of the job-written tables, except
+# the (large, round-independent) candidate pool.
+ROUND_BUILD_SELECTOR = [
+    "build",
+    "--select", "source:karl+",
+    "--exclude", "fct_candidate_pairs", "resource_type:seed", "resource_type:snapshot",
+]
+
+
+class RunStopped(RuntimeError):
+    """The run stopped before its last round, with a reason for the user."""
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+@dataclass
+class RoundState:
+    """What one round has computed in this process (recomputed deterministically on resume)."""
+
+    ensemble: object | None = None
+
+
+class Orchestrator:
+    def __init__(self, con: duckdb.DuckDBPyConnection, config: RunConfig,
+                 annotator_factory: Callable[["Orchestrator"], Annotator] | None = None,
+                 show_progress: bool = True, log: Callable[[str], None] = print):
+        self.con = con
+        self.config = config
+        self._annotator_factory = annotator_factory
+        self._annotator: Annotator | None = None
+        self.show_progress = show_progress
+        self.log = log
+        self.vectors: loop_data.ItemVectors | None = None
+        self.hyperparameters: dict | None = None
+        self.feature_set: str | None = None
+
+    # --- bookkeeping ------------------------------------------------------------------------
+    def register_run(self) -> None:
+        c = self.config
+        self.con.execute(
+            "insert into raw.runs values (?, ?, ?, ?, ?, ?, ?, ?) on conflict (run_id) do nothing",
+            [c.run_id, c.strategy, c.annotator, c.seed, c.rounds, c.budget, c.to_json(), _now()],
+        )
+
+    def completed_steps(self) -> set[tuple[int, str]]:
+        rows = self.con.execute(
+            "select round_index, step from raw.run_steps where run_id = ?", [self.config.run_id]
+        ).fetchall()
+        return {(int(r), str(s)) for r, s in rows}
+
+    def _mark_done(self, round_index: int, step: str, seconds: float) -> None:
+        self.con.execute(
+            "insert into raw.run_steps values (?, ?, ?, ?, ?) on conflict do nothing",
+            [self.config.run_id, round_index, step, seconds, _now()],
+        )
+
+    def _artifact(self, name: str) -> dict | None:
+        row = self.con.execute(
+            "select value_json from raw.run_artifacts where run_id = ? and name = ?", [self.config.run_id, name]
+        ).fetchone()
+        return json.loads(row[0]) if row else None
+
+    def _store_artifact(self, name: str, value: dict) -> None:
+        self.con.execute(
+            "insert into raw.run_artifacts values (?, ?, ?, ?) on conflict do nothing",
+            [self.config.run_id, name, json.dumps(value, sort_keys=True), _now()],
+        )
+
+    def build(self, args: list[str] | None = None) -> float:
+        result = warehouse.run_dbt(args or ROUND_BUILD_SELECTOR, dbt_vars=self.dbt_vars())
+        for warning in result.warnings:
+            self.log(f"dbt warning: {warning}")
+        return result.seconds
+
+    def dbt_vars(self) -> dict[str, object]:
+        variables: dict[str, object] = {"karl_k_calls": self.config.k_calls,
+                                        "karl_candidate_source": self.config.candidate_source}
+        category_set = (self._artifact("categories") or {}).get("category_set")
+        if category_set:
+            variables["karl_category_set"] = category_set
+        return variables
+
+    # --- prepare: features, categories, candidate pool, hyperparameters ----------------------
+    def prepare(self) -> None:
+        from python_jobs import features
+        from python_jobs.model import tune_hyperparameters
+
+        done = self.completed_steps()
+        artifact = self._artifact("features")
+        if artifact is None:
+            started = time.perf_counter()
+            feature_set = features.ensure_item_vectors(self.con, seed=self.config.seed)
+            self._store_artifact("features", {"feature_set": feature_set})
+            self._mark_done(PREPARE_ROUND, "features", time.perf_counter() - started)
+            artifact = {"feature_set": feature_set}
+        self.feature_set = artifact["feature_set"]
+        self.vectors = loop_data.load_item_vectors(self.con, self.feature_set)
+
+        if (PREPARE_ROUND, "candidates") not in done:
+            from python_jobs.categories import ensure_categories
+
+            started = time.perf_counter()
+            category_set = ensure_categories(self.con, self.feature_set, seed=self.config.seed,
+                                             source=self.config.candidate_source)
+            self._store_artifact("categories", {"category_set": category_set})
+            self.build(["build", "--select", "+fct_candidate_pairs", "--exclude", "resource_type:seed"])
+            self._mark_done(PREPARE_ROUND, "candidates", time.perf_counter() - started)
+
+        self.hyperparameters = self._artifact("hyperparameters")
+        if self.hyperparameters is None:
+            started = time.perf_counter()
+            human = loop_data.id_human_labels(self.con)
+            self.hyperparameters = tune_hyperparameters(
+                self.vectors.pair_matrix(human.item_a_ids, human.item_b_ids), human.labels,
+                n_trials=self.config.tuning_trials, seed=self.config.seed,
+            )
+            self._store_artifact("hyperparameters", self.hyperparameters)
+            self._mark_done(PREPARE_ROUND, "tune", time.perf_counter() - started)
+
+    # --- one round's steps ------------------------------------------------------------------
+    def _training_arrays(self, round_index: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        assert self.vectors is not None
+        human = loop_data.id_human_labels(self.con)
+        added = loop_data.added_labels(self.con, self.config.run_id, round_index)
+        x_human = self.vectors.pair_matrix(human.item_a_ids, human.item_b_ids)
+        x_added = (self.vectors.pair_matrix(added.item_a_ids, added.item_b_ids) if len(added)
+                   else np.zeros((0, x_human.shape[1]), dtype=x_human.dtype))
+        return x_human, human.labels, x_added, added.labels
+
+    def train(self, round_index: int, state: RoundState) -> None:
+        from python_jobs.model import BaggedEnsemble
+
+        x_human, y_human, x_added, y_added = self._training_arrays(round_index)
+        ensemble = BaggedEnsemble(n_members=self.config.members, hyperparameters=self.hyperparameters,
+                                  seed=self.config.seed * 1000 + round_index)
+        ensemble.fit(np.vstack([x_human, x_added]), np.concatenate([y_human, y_added]))
+        state.ensemble = ensemble
+        rows = [
+            (self.config.run_id, round_index, member, label, int(count), _now())
+            for member, counts in enumerate(ensemble.member_class_counts)
+            for label, count in counts.items()
+        ]
+        self.con.executemany("insert into raw.bag_members values (?, ?, ?, ?, ?, ?) on conflict do nothing", rows)
+
+    def select(self, round_index: int, state: RoundState) -> int:
+        from python_jobs import acquisition
+        from python_jobs.scoring import score_candidate_frame
+
+        candidates = loop_data.open_candidates(self.con, self.config.run_id)
+        if candidates.empty:
+            return 0
+        member_probs = score_candidate_frame(state.ensemble, self.vectors, candidates)
+        mean_probs = member_probs.mean(axis=0)
+        scores = acquisition.uncertainty(self.config.strategy, member_probs,
+                                         seed=self.config.seed * 1000 + round_index,
+                                         qbc_measure=self.config.qbc_measure)
+        chosen = acquisition.select_top_per_group(scores, candidates["fine_category"].to_numpy(dtype=object),
+                                                  budget=self.config.budget)
+        reference = loop_data.reference_labels(self.con)
+        now = _now()
+        picked = candidates.iloc[chosen]
+        rows = [
+            (self.config.run_id, round_index, row.pair_key, row.item_a_id, row.item_b_id, row.fine_category,
+             self.config.strategy, float(scores[index]), reference.get(row.pair_key), now)
+            for index, row in zip(chosen, picked.itertuples(index=False))
+        ]
+        self.con.executemany(
+            "insert into raw.selections (run_id, round_index, pair_key, item_a_id, item_b_id, fine_category, "
+            "strategy, uncertainty_score, reference_relation_label, selected_at) "
+            "values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) on conflict do nothing", rows)
+        predicted = np.asarray(state.ensemble.classes_)[mean_probs.argmax(axis=1)]
+        frame = candidates[["pair_key"]].assign(predicted_class=predicted)
+        self.con.register("_karl_pool_predictions", frame)
+        self.con.execute(
+            "insert into raw.pool_predictions select ?, ?, pair_key, predicted_class, ? "
+            "from _karl_pool_predictions on conflict do nothing", [self.config.run_id, round_index, now])
+        self.con.unregister("_karl_pool_predictions")
+        return len(rows)
+
+    def pairs_to_annotate(self, round_index: int) -> list[PairToAnnotate]:
+        rows = self.con.execute("""
+            select s.pair_key, s.item_a_id, a.title, s.item_b_id, b.title,
+                concat_ws(' > ', a.category_l1, a.category_l2, a.category_l3),
+                concat_ws(' > ', b.category_l1, b.category_l2, b.category_l3)
+            from raw.selections as s
+            inner join marts.dim_items as a on a.item_id = s.item_a_id
+            inner join marts.dim_items as b on b.item_id = s.item_b_id
+            where s.run_id = ? and s.round_index = ?
+            order by s.uncertainty_score desc, s.pair_key
+        """, [self.config.run_id, round_index]).fetchall()
+        return [PairToAnnotate(r[0], r[1], r[2], r[3], r[4], r[5] or None, r[6] or None) for r in rows]
+
+    def annotate(self, round_index: int) -> None:
+        if self._annotator is None:
+            if self._annotator_factory is None:
+                raise RunStopped("no annotator configured")
+            self._annotator = self._annotator_factory(self)
+        pairs = self.pairs_to_annotate(round_index)
+        context = CallContext(self.config.run_id, round_index, self.config.k_calls)
+        self._annotator.annotate(pairs, context, DuckDBCallSink(self.con))
+
+    def evaluate(self, round_index: int, state: RoundState) -> dict:
+        from python_jobs import evaluation
+
+        x_human, y_human, x_added, y_added = self._training_arrays(round_index)
+        ood = loop_data.ood_test_labels(self.con)
+        x_ood = self.vectors.pair_matrix(ood.item_a_ids, ood.item_b_ids)
+        metrics: dict[str, object] = {}
+        metrics.update(evaluation.id_cross_validation(
+            x_human, y_human, x_added, y_added, hyperparameters=self.hyperparameters,
+            n_members=self.config.members, seed=self.config.seed * 1000 + round_index))
+        metrics.update(evaluation.evaluate_ood(state.ensemble, x_ood, ood.labels))
+        metrics["diversity"] = evaluation.diversity(np.vstack([x_human, x_added]), seed=self.config.seed)
+        metrics["n_training_labels"] = int(len(y_human) + len(y_added))
+        metrics["n_added_labels"] = int(len(y_added))
+        metrics.update(self._annotation_stats(round_index))
+        self.con.execute(
+            "insert into raw.round_metrics values (?, ?, ?, ?) on conflict do nothing",
+            [self.config.run_id, round_index, json.dumps(metrics, sort_keys=True), _now()],
+        )
+        return metrics
+
+    def _annotation_stats(self, round_index: int) -> dict[str, object]:
+        selected = self.con.execute(
+            "select count(*) from raw.selections where run_id = ? and round_index = ?",
+            [self.config.run_id, round_index]).fetchone()[0]
+        calls, cost = self.con.execute(
+            "select count(*), coalesce(sum(cost_usd), 0) from raw.llm_calls where run_id = ? and round_index = ?",
+            [self.config.run_id, round_index]).fetchone()
+        accepted = dict(self.con.execute("""
+            select relation_label, count(*) from marts.fct_consensus_labels
+            where run_id = ? and round_index = ? and is_accepted
+            group by relation_label
+        """, [self.config.run_id, round_index]).fetchall())
+        n_accepted = int(sum(accepted.values()))
+        stats: dict[str, object] = {
+            "n_annotated_pairs": int(selected),
+            "n_calls": int(calls),
+            "cost_usd": float(cost),
+            "n_accepted_pairs": n_accepted,
+            "yield": (n_accepted / selected) if selected else None,
+        }
+        for label in ("substitute", "complement", "other"):
+            stats[f"accepted_{label}"] = int(accepted.get(label, 0))
+        return stats
+
+    # --- the loop ---------------------------------------------------------------------------
+    def run(self) -> None:
+        self.register_run()
+        self.prepare()
+        done = self.completed_steps()
+        rounds = range(self.config.rounds + 1)
+        progress = tqdm(rounds, desc=f"{self.config.run_id} {self.config.strategy}", unit="round",
+                        disable=not self.show_progress)
+        for round_index in progress:
+            if (round_index, "evaluate") in done:
+                continue
+            state = RoundState()
+            last_round = round_index == self.config.rounds
+            for step in ROUND_STEPS:
+                if (round_index, step) in done:
+                    continue
+                if last_round and step in ("select", "annotate", "build"):
+                    continue
+                progress.set_postfix_str(step)
+                started = time.perf_counter()
+                if step in ("select", "evaluate") and state.ensemble is None:
+                    self.train(round_index, state)
+                if step == "train":
+                    if state.ensemble is None:
+                        self.train(round_index, state)
+                elif step == "select":
+                    self.select(round_index, state)
+                elif step == "annotate":
+                    self.annotate(round_index)
+                elif step == "evaluate":
+                    metrics = self.evaluate(round_index, state)
+                    progress.set_postfix(id_f1=f"{metrics.get('id_macro_f1', float('nan')):.3f}",
+                                         ood_f1=f"{metrics.get('ood_macro_f1', float('nan')):.3f}")
+                elif step == "build":
+                    try:
+                        self.build()
+                    except warehouse.DbtFailedError as error:
+                        raise RunStopped(
+                            f"An invariant failed after round {round_index}'s annotations; the run stops here "
+                            f"(fix the cause, then `karl run --resume {self.config.run_id}`):\n  "
+                            + "\n  ".join(error.failures)) from error
+                self._mark_done(round_index, step, time.perf_counter() - started)
+            if self.config.until_stable and not last_round and self._stable():
+                self.log(f"Stopping after round {round_index}: the stopping signal says more rounds will not pay.")
+                break
+        self.build()
+
+    def _stable(self) -> bool:
+        from python_jobs.stopping import should_stop
+
+        self.build()
+        stop, reason = should_stop(self.con, self.config.run_id)
+        if stop:
+            self.log(reason)
+        return stop
+
+
+def load_run_config(con: duckdb.DuckDBPyConnection, run_id: str) -> RunConfig:
+    row = con.execute("select config_json from raw.runs where run_id = ?", [run_id]).fetchone()
+    if row is None:
+        raise RunStopped(f"No run {run_id!r} in this warehouse (see `karl status`).")
+    return RunConfig.from_json(row[0])
