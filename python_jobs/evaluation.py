@@ -1,0 +1,140 @@
+"""Evaluation of a round: pure functions on arrays, returning plain dicts (stored as JSON in
+raw.round_metrics by the orchestrator).
+
+- `classification_metrics`: macro-F1, per-class F1, accuracy, support.
+- `id_cross_validation`: stratified k-fold CV over the ID human labels; accepted LLM labels are
+  added to every TRAINING fold and never appear in a test fold.
+- `ood_evaluation`: a fitted model on the held-out OOD test half.
+- `diversity`: 1 - mean |Pearson r| between sample feature vectors (rows), subsampled.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import numpy as np
+
+from python_jobs.model import CLASSES, N_CLASSES, BaggedEnsemble, LogRegParams
+
+FitPredict = Callable[[np.ndarray, np.ndarray, np.ndarray, int], np.ndarray]
+
+
+def classification_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict:
+    """Macro-F1 over the three classes (a class absent from both truth and prediction scores 0),
+    per-class F1/precision/recall, accuracy and support."""
+    from sklearn.metrics import accuracy_score, precision_recall_fscore_support
+
+    y_true = np.asarray(y_true)
+    y_pred = np.asarray(y_pred)
+    labels = list(range(N_CLASSES))
+    precision, recall, f1, support = precision_recall_fscore_support(
+        y_true, y_pred, labels=labels, zero_division=0
+    )
+    result = {
+        "macro_f1": float(np.mean(f1)),
+        "accuracy": float(accuracy_score(y_true, y_pred)) if len(y_true) else 0.0,
+        "n": int(len(y_true)),
+    }
+    for i, name in enumerate(CLASSES):
+        result[f"f1_{name}"] = float(f1[i])
+        result[f"precision_{name}"] = float(precision[i])
+        result[f"recall_{name}"] = float(recall[i])
+        result[f"support_{name}"] = int(support[i])
+    return result
+
+
+def ensemble_fit_predict(
+    params: LogRegParams, n_members: int = 10, seed: int = 0
+) -> FitPredict:
+    """A FitPredict that trains a BaggedEnsemble (seeded per fold) and predicts argmax of the mean."""
+
+    def fit_predict(X_train: np.ndarray, y_train: np.ndarray, X_test: np.ndarray, fold: int) -> np.ndarray:
+        model = BaggedEnsemble(n_members=n_members, params=params, seed=seed * 1000 + fold)
+        return model.fit(X_train, y_train).predict(X_test)
+
+    return fit_predict
+
+
+def id_cv_splits(
+    y_human: np.ndarray, n_llm: int, n_splits: int = 5, seed: int = 0
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Folds over the concatenation [human (0..n_h-1), llm (n_h..n_h+n_llm-1)]: stratified
+    folds over the human labels only (independent of the LLM labels, so rounds are comparable);
+    every LLM index is in every training fold and in no test fold."""
+    from sklearn.model_selection import StratifiedKFold
+
+    y_human = np.asarray(y_human)
+    n_h = len(y_human)
+    llm_idx = np.arange(n_h, n_h + n_llm)
+    folds = StratifiedKFold(n_splits=n_splits, shuffle=True, random_state=seed)
+    return [
+        (np.concatenate([train, llm_idx]), test)
+        for train, test in folds.split(np.zeros(n_h), y_human)
+    ]
+
+
+def id_cross_validation(
+    X_human: np.ndarray,
+    y_human: np.ndarray,
+    X_llm: np.ndarray | None,
+    y_llm: np.ndarray | None,
+    fit_predict: FitPredict,
+    n_splits: int = 5,
+    seed: int = 0,
+) -> dict:
+    """ID macro-F1 by stratified k-fold CV over the human labels; LLM labels only in training.
+
+    `macro_f1` is the mean of the per-fold macro-F1s; `pooled` holds the metrics of all
+    out-of-fold predictions together."""
+    started = time.perf_counter()
+    n_llm = 0 if X_llm is None else len(X_llm)
+    X_all = X_human if n_llm == 0 else np.vstack([X_human, X_llm])
+    y_all = np.asarray(y_human) if n_llm == 0 else np.concatenate([y_human, y_llm])
+    out_of_fold = np.full(len(y_human), -1, dtype=np.int64)
+    fold_scores = []
+    for fold, (train, test) in enumerate(id_cv_splits(y_human, n_llm, n_splits, seed)):
+        pred = fit_predict(X_all[train], y_all[train], X_all[test], fold)
+        out_of_fold[test] = pred
+        fold_scores.append(classification_metrics(y_all[test], pred)["macro_f1"])
+    pooled = classification_metrics(y_human, out_of_fold)
+    return {
+        "macro_f1": float(np.mean(fold_scores)),
+        "macro_f1_std": float(np.std(fold_scores)),
+        "fold_macro_f1": [float(s) for s in fold_scores],
+        "accuracy": pooled["accuracy"],
+        "pooled": pooled,
+        "n_human": int(len(y_human)),
+        "n_llm": int(n_llm),
+        "n_splits": n_splits,
+        "seconds": round(time.perf_counter() - started, 3),
+    }
+
+
+def ood_evaluation(model: BaggedEnsemble, X_test: np.ndarray, y_test: np.ndarray) -> dict:
+    """Metrics of a fitted ensemble on the held-out OOD pairs."""
+    return classification_metrics(y_test, model.predict(X_test))
+
+
+def diversity(X: np.ndarray, max_samples: int = 2000, seed: int = 0) -> float:
+    """1 - mean |Pearson r| between pairs of distinct rows (samples) of X.
+
+    Rows are subsampled (seeded) to `max_samples`. Constant rows have no correlation and are
+    skipped. Identical (non-constant) rows give 0; returns nan with fewer than 2 usable rows."""
+    X = np.asarray(X, dtype=np.float64)
+    if len(X) > max_samples:
+        X = X[np.sort(np.random.default_rng(seed).choice(len(X), size=max_samples, replace=False))]
+    centred = X - X.mean(axis=1, keepdims=True)
+    norms = np.linalg.norm(centred, axis=1)
+    centred = centred[norms > 1e-12] / norms[norms > 1e-12, None]
+    n = len(centred)
+    if n < 2:
+        return float("nan")
+    corr = np.clip(centred @ centred.T, -1.0, 1.0)
+    off_diagonal_sum = np.abs(corr).sum() - np.trace(np.abs(corr))
+    return float(1.0 - off_diagonal_sum / (n * (n - 1)))
+
+
+def label_mix(y: np.ndarray) -> dict[str, int]:
+    y = np.asarray(y)
+    return {name: int((y == i).sum()) for i, name in enumerate(CLASSES)}

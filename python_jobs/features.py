@@ -1,0 +1,236 @@
+"""Item features: turn item titles into dense vectors, and store/load them in raw.item_vectors.
+
+A featuriser is anything with a `feature_set` version string and `fit_transform(titles)`.
+The version string names the method and every parameter that changes the vectors, so vectors of
+different featurisers (or settings) never mix in the warehouse.
+
+Default: character n-gram TF-IDF (FBL titles are Japanese; characters need no tokenizer) ->
+TruncatedSVD (seeded) -> L2 normalisation. `OpenAIEmbeddings` calls any OpenAI-compatible
+embeddings endpoint instead.
+"""
+
+from __future__ import annotations
+
+import os
+import unicodedata
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Protocol, runtime_checkable
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+from threadpoolctl import threadpool_limits
+
+
+@runtime_checkable
+class Featuriser(Protocol):
+    name: str
+    version: str
+
+    @property
+    def feature_set(self) -> str:
+        """Identifies the vectors this featuriser makes (method + version + parameters)."""
+        ...
+
+    def fit_transform(self, titles: Sequence[str]) -> np.ndarray:
+        """(n, d) float32 vectors, one row per title, in the order given."""
+        ...
+
+
+def normalise_title(title: str) -> str:
+    """NFKC folds full-width ASCII/digits and half-width katakana (both common in ASKUL titles)."""
+    return unicodedata.normalize("NFKC", title or "").lower()
+
+
+def l2_normalise(vectors: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    norms[norms == 0] = 1.0
+    return (vectors / norms).astype(np.float32)
+
+
+@dataclass(frozen=True)
+class CharTfidfSvd:
+    """Character n-gram TF-IDF -> TruncatedSVD -> L2 normalise."""
+
+    analyzer: str = "char_wb"
+    ngram_min: int = 1
+    ngram_max: int = 3
+    min_df: int = 1
+    sublinear_tf: bool = True
+    n_components: int = 256
+    seed: int = 0
+    name: str = "char_tfidf_svd"
+    version: str = "1"
+
+    @property
+    def feature_set(self) -> str:
+        return (
+            f"{self.name}:v{self.version}:{self.analyzer}{self.ngram_min}-{self.ngram_max}"
+            f":mindf{self.min_df}:sub{int(self.sublinear_tf)}:d{self.n_components}:s{self.seed}"
+        )
+
+    def fit_transform(self, titles: Sequence[str]) -> np.ndarray:
+        from sklearn.decomposition import TruncatedSVD
+        from sklearn.feature_extraction.text import TfidfVectorizer
+
+        texts = [normalise_title(t) for t in titles]
+        tfidf = TfidfVectorizer(
+            analyzer=self.analyzer,
+            ngram_range=(self.ngram_min, self.ngram_max),
+            min_df=self.min_df,
+            sublinear_tf=self.sublinear_tf,
+            dtype=np.float32,
+        )
+        with threadpool_limits(1):
+            sparse = tfidf.fit_transform(texts)
+            # SVD cannot have more components than features-1 (tiny test corpora).
+            dims = min(self.n_components, max(1, min(sparse.shape) - 1))
+            svd = TruncatedSVD(n_components=dims, algorithm="randomized", random_state=self.seed)
+            dense = svd.fit_transform(sparse)
+        if dense.shape[1] < self.n_components:
+            dense = np.hstack([dense, np.zeros((dense.shape[0], self.n_components - dense.shape[1]))])
+        return l2_normalise(dense)
+
+
+@dataclass(frozen=True)
+class OpenAIEmbeddings:
+    """Embeddings from any OpenAI-compatible endpoint.
+
+    Model from KARL_EMBEDDING_MODEL; base URL from KARL_EMBEDDING_BASE_URL (else OPENAI_BASE_URL);
+    key from KARL_EMBEDDING_API_KEY (else OPENAI_API_KEY). Vectors are L2-normalised.
+    """
+
+    model: str | None = None
+    batch_size: int = 256
+    name: str = "openai_embeddings"
+    version: str = "1"
+
+    def _model(self) -> str:
+        model = self.model or os.environ.get("KARL_EMBEDDING_MODEL")
+        if not model:
+            raise ValueError("set KARL_EMBEDDING_MODEL (or pass model=) to use OpenAIEmbeddings")
+        return model
+
+    @property
+    def feature_set(self) -> str:
+        return f"{self.name}:v{self.version}:{self._model()}"
+
+    def _client(self):  # noqa: ANN202 - openai is imported lazily
+        from openai import OpenAI
+
+        base_url = os.environ.get("KARL_EMBEDDING_BASE_URL") or os.environ.get("OPENAI_BASE_URL")
+        api_key = os.environ.get("KARL_EMBEDDING_API_KEY") or os.environ.get("OPENAI_API_KEY") or "none"
+        return OpenAI(base_url=base_url, api_key=api_key)
+
+    def fit_transform(self, titles: Sequence[str]) -> np.ndarray:
+        client = self._client()
+        model = self._model()
+        texts = [normalise_title(t) or " " for t in titles]
+        rows: list[list[float]] = []
+        for start in range(0, len(texts), self.batch_size):
+            batch = texts[start : start + self.batch_size]
+            response = client.embeddings.create(model=model, input=batch)
+            # The API may return data out of order; `index` is authoritative.
+            ordered = sorted(response.data, key=lambda d: d.index)
+            rows.extend(d.embedding for d in ordered)
+        return l2_normalise(np.asarray(rows, dtype=np.float32))
+
+
+def default_featuriser() -> CharTfidfSvd:
+    return CharTfidfSvd()
+
+
+# --- storage in raw.item_vectors -----------------------------------------------------------
+
+
+def _arrow_table(result: duckdb.DuckDBPyConnection) -> pa.Table:
+    # duckdb 2.0 renamed fetch_arrow_table -> to_arrow_table; support both.
+    fetch = getattr(result, "to_arrow_table", None) or getattr(result, "fetch_arrow_table")
+    return fetch()
+
+
+def store_item_vectors(
+    con: duckdb.DuckDBPyConnection,
+    feature_set: str,
+    item_ids: Sequence[str],
+    vectors: np.ndarray,
+) -> int:
+    """Write vectors for (feature_set, item_id); existing rows of those keys are replaced.
+
+    Idempotent on (feature_set, item_id). Inserted as one arrow frame, not row by row.
+    Returns the number of rows written.
+    """
+    vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+    if vectors.ndim != 2 or vectors.shape[0] != len(item_ids):
+        raise ValueError(f"vectors {vectors.shape} do not match {len(item_ids)} item ids")
+    if len(set(item_ids)) != len(item_ids):
+        raise ValueError("item_ids must be unique")
+    n, d = vectors.shape
+    offsets = pa.array(np.arange(0, (n + 1) * d, d, dtype=np.int32) if n else np.zeros(1, np.int32))
+    frame = pa.table(
+        {
+            "item_id": pa.array(list(item_ids), type=pa.string()),
+            "vector": pa.ListArray.from_arrays(offsets, pa.array(vectors.reshape(-1))),
+        }
+    )
+    now = datetime.now(timezone.utc).replace(tzinfo=None)
+    con.register("_karl_new_vectors", frame)
+    try:
+        con.execute("begin transaction")
+        con.execute(
+            "delete from raw.item_vectors where feature_set = ? "
+            "and item_id in (select item_id from _karl_new_vectors)",
+            [feature_set],
+        )
+        con.execute(
+            "insert into raw.item_vectors (feature_set, item_id, vector, created_at) "
+            "select ?, item_id, vector::float[], ? from _karl_new_vectors",
+            [feature_set, now],
+        )
+        con.execute("commit")
+    except Exception:
+        con.execute("rollback")
+        raise
+    finally:
+        con.unregister("_karl_new_vectors")
+    return n
+
+
+def load_item_vectors(
+    con: duckdb.DuckDBPyConnection, feature_set: str, item_ids: Sequence[str] | None = None
+) -> tuple[list[str], np.ndarray]:
+    """(item_ids, (n, d) float32) for a feature set, ordered by item_id (or as given)."""
+    table = _arrow_table(
+        con.execute(
+            "select item_id, vector from raw.item_vectors where feature_set = ? order by item_id",
+            [feature_set],
+        )
+    )
+    ids = table.column("item_id").to_pylist()
+    column = table.column("vector").combine_chunks()
+    if len(ids) == 0:
+        matrix = np.zeros((0, 0), dtype=np.float32)
+    else:
+        flat = column.flatten().to_numpy(zero_copy_only=False).astype(np.float32, copy=False)
+        matrix = flat.reshape(len(ids), -1)
+    if item_ids is None:
+        return ids, matrix
+    position = {item_id: i for i, item_id in enumerate(ids)}
+    missing = [i for i in item_ids if i not in position]
+    if missing:
+        raise KeyError(f"{len(missing)} items have no vector in {feature_set!r}, e.g. {missing[:3]}")
+    return list(item_ids), matrix[[position[i] for i in item_ids]]
+
+
+def featurise_and_store(
+    con: duckdb.DuckDBPyConnection,
+    featuriser: Featuriser,
+    item_ids: Sequence[str],
+    titles: Sequence[str],
+) -> str:
+    """Fit the featuriser on all titles, store the vectors, return the feature_set."""
+    vectors = featuriser.fit_transform(titles)
+    store_item_vectors(con, featuriser.feature_set, item_ids, vectors)
+    return featuriser.feature_set
