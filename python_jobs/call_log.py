@@ -45,3 +45,21 @@ class DuckDBCallSink:
                 "on conflict (call_id) do nothing",
                 values,
             )
+
+    def find_cached(self, cache_key: str) -> CallRecord | None:
+        """The earliest call with this cache key (any run). Only calls the server answered carry one."""
+        names = _COLUMNS[1:]
+        with self._lock:
+            row = self._con.execute(
+                f"select {', '.join(names)} from raw.llm_calls "
+                "where cache_key = ? order by created_at, call_id limit 1",
+                [cache_key],
+            ).fetchone()
+        return None if row is None else CallRecord(**dict(zip(names, row)))
+
+    def spent_usd(self, run_id: str) -> float:
+        with self._lock:
+            row = self._con.execute(
+                "select coalesce(sum(cost_usd), 0) from raw.llm_calls where run_id = ?", [run_id]
+            ).fetchone()
+        return float(row[0]) if row else 0.0

@@ -145,7 +145,8 @@ RAW_TABLES: dict[str, str] = {
             tokens_out         integer,
             cost_usd           double,
             latency_ms         double,
-            created_at         timestamp not null
+            created_at         timestamp not null,
+            cache_key          varchar               -- openai: hash of all that changes the answer (attempt included)
         )""",
     "bag_members": """
         create table if not exists raw.bag_members (
@@ -190,8 +191,16 @@ RAW_TABLES: dict[str, str] = {
 }
 
 
+# Additive column changes for warehouse files created before the column existed.
+RAW_MIGRATIONS: list[str] = [
+    "alter table raw.llm_calls add column if not exists cache_key varchar",
+]
+
+
 def create_raw_tables(con) -> None:  # noqa: ANN001 - duckdb connection
     """Create the raw schema and every raw table if missing (idempotent)."""
     con.execute("create schema if not exists raw")
     for ddl in RAW_TABLES.values():
         con.execute(ddl)
+    for statement in RAW_MIGRATIONS:
+        con.execute(statement)

@@ -65,6 +65,7 @@ class CallRecord:
     cost_usd: float | None = None
     latency_ms: float | None = None
     created_at: datetime = field(default_factory=lambda: datetime.now(timezone.utc).replace(tzinfo=None))
+    cache_key: str | None = None  # openai annotator: hash of everything that changes the answer
 
     @property
     def call_id(self) -> str:
@@ -77,6 +78,32 @@ class CallSink(Protocol):
     ) -> list[tuple[PairToAnnotate, int]]: ...
 
     def record(self, call: CallRecord) -> None: ...
+
+
+class CallCache(Protocol):
+    """Optional extra of a CallSink: earlier answers to an identical request (same cache key)."""
+
+    def find_cached(self, cache_key: str) -> CallRecord | None: ...
+
+
+class SpendTracker(Protocol):
+    """Optional extra of a CallSink: what a run has spent so far (USD, recorded calls)."""
+
+    def spent_usd(self, run_id: str) -> float: ...
+
+
+class BudgetExhausted(RuntimeError):
+    """An annotator stopped because the cost budget is spent. Every completed call is recorded;
+    the missing calls of the round are sent when the run resumes with a larger budget."""
+
+    def __init__(self, spent_usd: float, max_cost_usd: float, calls_missing: int):
+        super().__init__(
+            f"cost budget exhausted: spent ${spent_usd:.4f} of ${max_cost_usd:.4f}; "
+            f"{calls_missing} call(s) of this round not sent (resume with a larger --max-cost)"
+        )
+        self.spent_usd = spent_usd
+        self.max_cost_usd = max_cost_usd
+        self.calls_missing = calls_missing
 
 
 class Annotator(Protocol):

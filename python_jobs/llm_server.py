@@ -1,0 +1,304 @@
+"""A local stand-in for an OpenAI-compatible chat-completions server, with injectable faults.
+
+It speaks the wire format of `POST /v1/chat/completions` over real HTTP on 127.0.0.1, so the
+real openai client talks to it exactly as it would to a provider. Uses:
+
+- tests: script faults per call (keyed by the `X-Karl-Call-Id` header the openai annotator sends)
+  and count the requests the server saw;
+- demos: `karl serve-fake-llm` then `OPENAI_BASE_URL=http://127.0.0.1:PORT/v1 karl run
+  --annotator openai ...` (no network, no key);
+- benchmarks: a fixed latency per response.
+
+The default "model" answers a label derived from a hash of the pair text (the same label on
+every attempt), optionally flipped with probability `noise` per call seed, so runs are
+deterministic and some pairs disagree. `GET /_stats` returns request counts as JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import random
+import socket
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Callable
+
+CALL_ID_HEADER = "X-Karl-Call-Id"
+LLAMA_CPP_SCHEMA_ERROR = 'response_format type must be one of "text" or "json_object", but got: json_schema'
+
+
+@dataclass(frozen=True)
+class Fault:
+    """One scripted reaction to one request.
+
+    kind: status (HTTP error `status`, optional retry-after) | slow (sleep `seconds`, then a normal
+    answer) | malformed_body (200 with a body that is not JSON) | content (a 200 answer whose
+    message text is `content`) | refusal (message.refusal set) | truncated_output (finish_reason
+    length, cut JSON) | truncated_body (Content-Length promises more than is sent, then close) |
+    drop (close the connection without a response).
+    """
+
+    kind: str
+    status: int = 500
+    retry_after: float | None = None
+    seconds: float = 0.0
+    content: str | None = None
+
+    @staticmethod
+    def http(status: int, retry_after: float | None = None) -> "Fault":
+        return Fault("status", status=status, retry_after=retry_after)
+
+    @staticmethod
+    def label(value: Any, reason: str = "scripted") -> "Fault":
+        return Fault("content", content=json.dumps({"label": value, "reason": reason}))
+
+
+@dataclass
+class RequestLog:
+    call_id: str | None
+    received_at: float
+    body: dict[str, Any] | None
+    authorization: str | None
+
+
+def default_label(body: dict[str, Any], noise: float = 0.0) -> int:
+    """Deterministic pseudo-answer: a hash of the user message, flipped with probability noise."""
+    user = "".join(m.get("content") or "" for m in body.get("messages", []) if m.get("role") == "user")
+    label = 1 + int(hashlib.sha256(user.encode()).hexdigest(), 16) % 9
+    if noise > 0:
+        rng = random.Random(f"{user}|{body.get('seed')}|{body.get('model')}")
+        if rng.random() < noise:
+            label = 1 + (label + rng.randrange(1, 9) - 1) % 9
+    return label
+
+
+@dataclass
+class FakeLLMServer:
+    host: str = "127.0.0.1"
+    port: int = 0
+    latency_s: float = 0.0
+    noise: float = 0.0
+    reject_json_schema: bool = False
+    answer: Callable[[dict[str, Any]], int] | None = None
+    requests: list[RequestLog] = field(default_factory=list)
+    _faults: dict[str, list[Fault]] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _httpd: ThreadingHTTPServer | None = None
+    _thread: threading.Thread | None = None
+
+    # --- control ------------------------------------------------------------------------
+    def script(self, call_id: str, *faults: Fault) -> None:
+        """The next requests carrying this call id get these faults, in order; then normal answers."""
+        with self._lock:
+            self._faults.setdefault(call_id, []).extend(faults)
+
+    def request_counts(self) -> dict[str, int]:
+        with self._lock:
+            counts: dict[str, int] = {}
+            for log in self.requests:
+                key = log.call_id or ""
+                counts[key] = counts.get(key, 0) + 1
+            return counts
+
+    def requests_for(self, call_id: str) -> list[RequestLog]:
+        with self._lock:
+            return [log for log in self.requests if log.call_id == call_id]
+
+    @property
+    def base_url(self) -> str:
+        assert self._httpd is not None, "server not started"
+        return f"http://{self.host}:{self._httpd.server_address[1]}/v1"
+
+    def start(self) -> "FakeLLMServer":
+        server = self
+
+        class Handler(_Handler):
+            owner = server
+
+        httpd = _Server((self.host, self.port), Handler)
+        self._httpd = httpd
+        self._thread = threading.Thread(target=httpd.serve_forever, name="fake-llm", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._httpd is not None:
+            self._httpd.shutdown()
+            self._httpd.server_close()
+            self._httpd = None
+
+    def __enter__(self) -> "FakeLLMServer":
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # --- behaviour ----------------------------------------------------------------------
+    def _next_fault(self, call_id: str | None) -> Fault | None:
+        with self._lock:
+            queue = self._faults.get(call_id or "")
+            return queue.pop(0) if queue else None
+
+    def completion(self, body: dict[str, Any], content: str | None, finish_reason: str = "stop",
+                   refusal: str | None = None) -> dict[str, Any]:
+        prompt_chars = sum(len(m.get("content") or "") for m in body.get("messages", []))
+        completion_tokens = max(1, len(content or refusal or "") // 4)
+        return {
+            "id": f"chatcmpl-fake-{int(time.time() * 1e6)}",
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": body.get("model", "fake-llm"),
+            "choices": [
+                {
+                    "index": 0,
+                    "message": {"role": "assistant", "content": content, "refusal": refusal},
+                    "finish_reason": finish_reason,
+                    "logprobs": None,
+                }
+            ],
+            "usage": {
+                "prompt_tokens": max(1, prompt_chars // 4),
+                "completion_tokens": completion_tokens,
+                "total_tokens": max(1, prompt_chars // 4) + completion_tokens,
+            },
+        }
+
+    def normal_answer(self, body: dict[str, Any]) -> dict[str, Any]:
+        label = self.answer(body) if self.answer else default_label(body, self.noise)
+        content = json.dumps({"label": label, "reason": "fake-llm answer"})
+        return self.completion(body, content)
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 256
+    allow_reuse_address = True
+
+
+class _Handler(BaseHTTPRequestHandler):
+    owner: FakeLLMServer
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+        pass
+
+    def _send_json(self, status: int, payload: Any, headers: dict[str, str] | None = None) -> None:
+        data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _hang_up(self) -> None:
+        self.close_connection = True
+        try:
+            self.connection.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+
+    def do_GET(self) -> None:  # noqa: N802 - stdlib name
+        if self.path.rstrip("/").endswith("/_stats"):
+            counts = self.owner.request_counts()
+            self._send_json(200, {"total": sum(counts.values()), "by_call_id": counts})
+        elif self.path.rstrip("/").endswith("/models"):
+            self._send_json(200, {"object": "list", "data": [{"id": "fake-llm", "object": "model", "owned_by": "karl"}]})
+        else:
+            self._send_json(404, {"error": {"message": "not found", "type": "invalid_request_error"}})
+
+    def do_POST(self) -> None:  # noqa: N802 - stdlib name
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length)
+        if not self.path.rstrip("/").endswith("/chat/completions"):
+            self._send_json(404, {"error": {"message": "not found", "type": "invalid_request_error"}})
+            return
+        try:
+            body = json.loads(raw)
+        except json.JSONDecodeError:
+            self._send_json(400, {"error": {"message": "invalid JSON body", "type": "invalid_request_error"}})
+            return
+        call_id = self.headers.get(CALL_ID_HEADER)
+        owner = self.owner
+        with owner._lock:
+            owner.requests.append(RequestLog(call_id, time.time(), body, self.headers.get("Authorization")))
+        if owner.latency_s:
+            time.sleep(owner.latency_s)
+        fault = owner._next_fault(call_id)
+        response_format = body.get("response_format") or {}
+        if fault is None and owner.reject_json_schema and response_format.get("type") == "json_schema":
+            self._send_json(500, {"error": {"code": 500, "message": LLAMA_CPP_SCHEMA_ERROR, "type": "server_error"}})
+            return
+        try:
+            self._respond(body, fault)
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True
+
+    def _respond(self, body: dict[str, Any], fault: Fault | None) -> None:
+        owner = self.owner
+        if fault is None:
+            self._send_json(200, owner.normal_answer(body))
+        elif fault.kind == "status":
+            headers = {} if fault.retry_after is None else {"Retry-After": f"{fault.retry_after:g}"}
+            kind = "rate_limit_exceeded" if fault.status == 429 else "server_error"
+            self._send_json(fault.status, {"error": {"message": f"scripted {fault.status}", "type": kind}}, headers)
+        elif fault.kind == "slow":
+            time.sleep(fault.seconds)
+            self._send_json(200, owner.normal_answer(body))
+        elif fault.kind == "malformed_body":
+            self._send_json(200, b'{"id": "chatcmpl-broken", "choices": [{"message": {"content": "{\\"lab')
+        elif fault.kind == "content":
+            self._send_json(200, owner.completion(body, fault.content))
+        elif fault.kind == "refusal":
+            self._send_json(200, owner.completion(body, None, refusal=fault.content or "I can't help with that."))
+        elif fault.kind == "truncated_output":
+            self._send_json(200, owner.completion(body, '{"label": 2, "reason": "the toner is the consum', "length"))
+        elif fault.kind == "truncated_body":
+            data = json.dumps(owner.normal_answer(body)).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data[: len(data) // 2])
+            self.wfile.flush()
+            self._hang_up()
+        elif fault.kind == "drop":
+            self._hang_up()
+        else:
+            raise ValueError(f"unknown fault kind {fault.kind!r}")
+
+
+def serve(host: str = "127.0.0.1", port: int = 8089, latency_s: float = 0.0, noise: float = 0.0,
+          reject_json_schema: bool = False) -> None:
+    """Run the fake server in the foreground until interrupted; prints its base URL first."""
+    server = FakeLLMServer(host=host, port=port, latency_s=latency_s, noise=noise,
+                           reject_json_schema=reject_json_schema).start()
+    print(server.base_url, flush=True)
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.stop()
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8089)
+    parser.add_argument("--latency", type=float, default=0.0, help="seconds per response")
+    parser.add_argument("--noise", type=float, default=0.0, help="probability a call flips its label")
+    parser.add_argument("--reject-json-schema", action="store_true", help="answer json_schema like an old llama.cpp")
+    args = parser.parse_args(argv)
+    serve(args.host, args.port, args.latency, args.noise, args.reject_json_schema)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main(sys.argv[1:])
