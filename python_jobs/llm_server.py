@@ -40,7 +40,7 @@ class Fault:
     answer) | malformed_body (200 with a body that is not JSON) | content (a 200 answer whose
     message text is `content`) | refusal (message.refusal set) | truncated_output (finish_reason
     length, cut JSON) | truncated_body (Content-Length promises more than is sent, then close) |
-    drop (close the connection without a response).
+    drop (close the connection without a response) | echo_auth (401 quoting the API key back).
     """
 
     kind: str
@@ -268,6 +268,10 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(data[: len(data) // 2])
             self.wfile.flush()
             self._hang_up()
+        elif fault.kind == "echo_auth":
+            # What some providers do on a bad key: quote it back. Callers must redact it.
+            key = (self.headers.get("Authorization") or "").removeprefix("Bearer ")
+            self._send_json(401, {"error": {"message": f"Incorrect API key provided: {key}", "type": "invalid_request_error"}})
         elif fault.kind == "drop":
             self._hang_up()
         else:

@@ -212,14 +212,23 @@ class OpenAIAnnotator:
     @classmethod
     def from_env(
         cls,
-        overrides: Mapping[str, Any] | None = None,
+        overrides: Mapping[str, Any] | Any | None = None,
         env: Mapping[str, str] | None = None,
     ) -> "OpenAIAnnotator":
         """Build from the environment: OPENAI_API_KEY, OPENAI_BASE_URL, KARL_LLM_MODEL (and the
         optional KARL_LLM_CONCURRENCY, KARL_LLM_TIMEOUT_S, KARL_LLM_RESPONSE_FORMAT,
-        KARL_LLM_PRICES). `overrides` are OpenAIAnnotatorConfig fields (e.g. max_cost_usd,
-        concurrency, temperature, attempt_models); None values are ignored."""
+        KARL_LLM_PRICES).
+
+        `overrides` is either a mapping of OpenAIAnnotatorConfig fields (e.g. max_cost_usd,
+        concurrency, temperature, attempt_models) or a run config object: from that, its
+        `max_cost_usd` and any `llm_<field>` attributes are taken. None values are ignored."""
         env = os.environ if env is None else env
+        if overrides is not None and not isinstance(overrides, Mapping):
+            run_config = overrides
+            overrides = {"max_cost_usd": getattr(run_config, "max_cost_usd", None)}
+            for item in fields(OpenAIAnnotatorConfig):
+                if hasattr(run_config, f"llm_{item.name}"):
+                    overrides[item.name] = getattr(run_config, f"llm_{item.name}")
         values: dict[str, Any] = {}
         if env.get("OPENAI_BASE_URL"):
             values["base_url"] = env["OPENAI_BASE_URL"]
