@@ -37,6 +37,44 @@ def build(db: Optional[Path] = DbOption, select: Optional[str] = typer.Option(No
 
 # --- ingest commands -------------------------------------------------------------------------
 
+
+def _print_ingest_summary(outcomes: list, record_name: str) -> bool:
+    """Print rows loaded / quarantined by reason per batch; True when a file was rejected."""
+    from python_jobs.ingest.common import summary_lines
+
+    for line in summary_lines(outcomes, record_name):
+        console.print(line, markup=False, highlight=False, soft_wrap=True)
+    rejected = [outcome for outcome in outcomes if outcome.error]
+    for outcome in rejected:
+        console.print(f"[red]error:[/red] {outcome.source_file} was not loaded: {outcome.error}")
+    return bool(rejected)
+
+
+@ingest_app.command("fbl")
+def ingest_fbl_command(
+    dir: Optional[Path] = typer.Option(None, "--dir", help="Folder with FBL2023.tsv / FBL2024.tsv (default: $KARL_FBL_DIR, else download)."),
+    keep_reversed_pairs: bool = typer.Option(False, help="Load a B,A line that repeats an earlier A,B line instead of quarantining it."),
+    db: Optional[Path] = DbOption,
+) -> None:
+    """Load the authors' FBL judgements (okamoto-lab/fbl_dataset): one raw row per annotator judgement."""
+    from python_jobs.ingest.fbl import FblOptions, FblSourceError, ingest_fbl
+
+    con = warehouse.connect(db)
+    try:
+        options = FblOptions(reversed_pairs="keep" if keep_reversed_pairs else "quarantine")
+        result = ingest_fbl(con, dir, options=options)
+    except FblSourceError as error:
+        console.print(f"[red]error:[/red] {error}", highlight=False)
+        raise typer.Exit(1) from error
+    finally:
+        con.close()
+    console.print(f"FBL files from {result.directory}", highlight=False)
+    for name in result.missing_files:
+        console.print(f"[yellow]warning:[/yellow] {name} not found in {result.directory}: skipped", highlight=False)
+    if _print_ingest_summary(result.outcomes, "judgements"):
+        raise typer.Exit(1)
+
+
 # --- loop commands ---------------------------------------------------------------------------
 
 

@@ -1,0 +1,388 @@
+"""Ingest of the authors' FBL files (okamoto-lab/fbl_dataset) into `raw.fbl_judgements`.
+
+Format: TSV, one item pair per line, header
+ITEM_URL_1 ITEM_NAME_1 ITEM_URL_2 ITEM_NAME_2 ANNOTATOR{1,2,3}_ID ANNOTATOR{1,2,3}_LABEL.
+FBL2023.tsv carries 9-class labels (scheme `fbl9`), FBL2024.tsv 3-class ones (`relation3`).
+Each annotator judgement becomes one row.
+
+The file is read line by line in Python (not DuckDB's CSV reader) because the quarantine must
+keep each bad line's exact text and physical line number: DuckDB skips blank lines and rejects a
+whole file over one broken UTF-8 sequence (a download cut mid-character). The parsed lines go
+into pandas frames that great-expectations validates (pandas datasource).
+
+What is quarantined, and what it withholds:
+- the whole line (its 3 judgements): wrong field count (a truncated last line shows up here),
+  broken UTF-8, blank title, blank or malformed URL, a pair of an item with itself, a repeated
+  pair (same A,B as an earlier line) and a reversed repeat (B,A after A,B); the first line wins.
+- one judgement only: a blank or out-of-scheme label, a blank annotator id. The pair's other
+  judgements load: they are valid votes, and the majority rule downstream decides whether two
+  remaining votes still make a label. (The real FBL2023 has 136 blank labels on 64 lines.)
+- the whole file: a required column missing from the header (nothing of that file loads).
+Every withheld judgement is in `raw.quarantine`; loaded + withheld = 3 x pair lines.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+
+from python_jobs.ids import item_id_from_url
+from python_jobs.ingest.common import (
+    Batch,
+    IngestOutcome,
+    QuarantinedRow,
+    insert_frame,
+    land_batch,
+    make_batch,
+    reason,
+    stored_outcome,
+)
+from python_jobs.validation import Validator, in_set, matches, non_blank
+
+SOURCE = "fbl"
+FBL_REPOSITORY = "okamoto-lab/fbl_dataset"
+FBL_COMMIT = "f411344bedf566b3c7bbfe4648319507a61b1a19"  # the commit the files were last changed in
+FBL_RAW_BASE_URL = f"https://raw.githubusercontent.com/{FBL_REPOSITORY}/{FBL_COMMIT}"
+DOWNLOAD_TIMEOUT_SECONDS = 30.0
+SLOTS = (1, 2, 3)
+PAIR_COLUMNS = ["ITEM_URL_1", "ITEM_NAME_1", "ITEM_URL_2", "ITEM_NAME_2"]
+REQUIRED_COLUMNS = PAIR_COLUMNS + [f"ANNOTATOR{slot}_{part}" for slot in SLOTS for part in ("ID", "LABEL")]
+UTF8_BOM = b"\xef\xbb\xbf"
+URL_REGEX = r"^https?://[^\s/]+/\S*$"
+
+
+@dataclass(frozen=True)
+class FblFile:
+    dataset: str  # file stem: FBL2023 | FBL2024
+    label_scheme: str
+    labels: tuple[str, ...]
+
+    @property
+    def file_name(self) -> str:
+        return f"{self.dataset}.tsv"
+
+
+FBL_FILES: tuple[FblFile, ...] = (
+    FblFile("FBL2023", "fbl9", tuple(str(code) for code in range(1, 10))),
+    FblFile("FBL2024", "relation3", ("1", "2", "3")),
+)
+
+
+@dataclass(frozen=True)
+class FblOptions:
+    # 'quarantine' (default): a B,A line after an A,B line is withheld, the first direction wins.
+    # 'keep': load both directions (the raw key includes the direction; dbt must then merge them).
+    reversed_pairs: str = "quarantine"
+
+
+class FblSourceError(RuntimeError):
+    """The FBL files could not be found or downloaded."""
+
+
+def how_to_provide_files() -> str:
+    return (
+        f"Provide the files yourself: `git clone https://github.com/{FBL_REPOSITORY}` (or download "
+        "FBL2023.tsv and FBL2024.tsv from it), then run `karl ingest fbl --dir <that folder>` or set "
+        "KARL_FBL_DIR=<that folder>."
+    )
+
+
+def default_cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "karl" / "fbl_dataset"
+
+
+def download_fbl(
+    destination: Path, base_url: str = FBL_RAW_BASE_URL, timeout: float = DOWNLOAD_TIMEOUT_SECONDS
+) -> Path:
+    """Fetch the two files from the public repository into `destination` (skips files present)."""
+    destination.mkdir(parents=True, exist_ok=True)
+    for spec in FBL_FILES:
+        target = destination / spec.file_name
+        if target.exists():
+            continue
+        url = f"{base_url}/{spec.file_name}"
+        try:
+            with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 - fixed https URL
+                data = response.read()
+        except (urllib.error.URLError, TimeoutError, OSError) as error:
+            raise FblSourceError(
+                f"Could not download {spec.file_name} from {url} ({error}). No --dir was given and "
+                f"KARL_FBL_DIR is not set, so karl tried the public repository. {how_to_provide_files()}"
+            ) from error
+        partial = target.with_suffix(".part")
+        partial.write_bytes(data)
+        partial.replace(target)
+    return destination
+
+
+def resolve_fbl_dir(directory: Path | None, base_url: str = FBL_RAW_BASE_URL) -> Path:
+    """--dir, else $KARL_FBL_DIR, else a download into the user cache."""
+    if directory is None and os.environ.get("KARL_FBL_DIR"):
+        directory = Path(os.environ["KARL_FBL_DIR"])
+    if directory is not None:
+        directory = directory.expanduser()
+        if not any((directory / spec.file_name).exists() for spec in FBL_FILES):
+            names = " or ".join(spec.file_name for spec in FBL_FILES)
+            raise FblSourceError(f"No {names} in {directory}. {how_to_provide_files()}")
+        return directory
+    return download_fbl(default_cache_dir(), base_url=base_url)
+
+
+@dataclass(frozen=True)
+class SourceLine:
+    number: int  # 1-based physical line
+    text: str  # without its line terminator (LF or CRLF)
+    is_utf8: bool
+
+
+def split_lines(data: bytes) -> list[SourceLine]:
+    """Physical lines of the file: a leading BOM dropped, LF or CRLF ends, a last line with or
+    without a final newline; bytes that are not UTF-8 are kept (replaced) and flagged."""
+    if data.startswith(UTF8_BOM):
+        data = data[len(UTF8_BOM) :]
+    chunks = data.split(b"\n")
+    if chunks and chunks[-1] == b"":
+        chunks.pop()
+    lines = []
+    for number, chunk in enumerate(chunks, start=1):
+        if chunk.endswith(b"\r"):
+            chunk = chunk[:-1]
+        try:
+            lines.append(SourceLine(number, chunk.decode("utf-8"), True))
+        except UnicodeDecodeError:
+            lines.append(SourceLine(number, chunk.decode("utf-8", errors="replace"), False))
+    return lines
+
+
+@dataclass
+class ParsedFbl:
+    judgements: pd.DataFrame  # the rows to load (raw.fbl_judgements columns minus batch fields)
+    quarantined: list[QuarantinedRow]
+    pair_lines: int  # data lines that hold a pair (non-blank)
+    error: str | None = None
+
+
+def parse_fbl(spec: FblFile, data: bytes, validator: Validator, options: FblOptions = FblOptions()) -> ParsedFbl:
+    """Parse and validate one FBL file; nothing touches the database here."""
+    lines = split_lines(data)
+    if not lines:
+        problem = reason("empty_file", f"{spec.file_name} is empty")
+        return ParsedFbl(_empty_judgements(), [QuarantinedRow(1, "", problem, 0)], 0, problem)
+    header = [name.strip() for name in lines[0].text.split("\t")]
+    duplicated = sorted({name for name in header if header.count(name) > 1 and name in REQUIRED_COLUMNS})
+    if duplicated:
+        problem = reason("duplicate_column", f"{spec.file_name}: column {', '.join(duplicated)} appears twice in the header")
+        return _rejected(lines, problem)
+    quarantined: list[QuarantinedRow] = []
+    well_formed: list[SourceLine] = []
+    pair_lines = 0
+    last_number = lines[-1].number
+    for line in lines[1:]:
+        if not line.text.strip():
+            quarantined.append(QuarantinedRow(line.number, line.text, reason("blank_line", "empty line"), 0))
+            continue
+        pair_lines += 1
+        if not line.is_utf8:
+            quarantined.append(QuarantinedRow(line.number, line.text, reason("invalid_utf8", "bytes that are not UTF-8"), 3))
+            continue
+        n_fields = line.text.count("\t") + 1
+        if n_fields != len(header):
+            hint = " (the file looks truncated)" if line.number == last_number else ""
+            problem = reason("wrong_field_count", f"{n_fields} fields, the header has {len(header)}{hint}")
+            quarantined.append(QuarantinedRow(line.number, line.text, problem, 3))
+            continue
+        well_formed.append(line)
+
+    pairs = pd.DataFrame(
+        [[line.number, line.text, *line.text.split("\t")] for line in well_formed],
+        columns=["line_no", "raw_line", *header],
+    )
+    pair_checks = [
+        non_blank("blank_title", "ITEM_NAME_1", "ITEM_NAME_1 (title of item A)"),
+        non_blank("blank_title", "ITEM_NAME_2", "ITEM_NAME_2 (title of item B)"),
+        matches("bad_url", "ITEM_URL_1", URL_REGEX, "ITEM_URL_1"),
+        matches("bad_url", "ITEM_URL_2", URL_REGEX, "ITEM_URL_2"),
+    ]
+    result = validator.validate(f"{spec.dataset}_pairs", pairs, REQUIRED_COLUMNS, pair_checks, ["line_no"])
+    if result.missing_columns:
+        missing = ", ".join(result.missing_columns)
+        problem = reason("missing_column", f"{spec.file_name}: required column {missing} is missing from the header")
+        return _rejected(lines, problem)
+
+    raw_by_line = {line.number: line.text for line in well_formed}
+    bad_lines: set[int] = set()
+    for failure in result.failures:
+        (number,) = failure.index
+        bad_lines.add(number)
+        quarantined.append(QuarantinedRow(number, raw_by_line[number], reason(failure.kind, failure.message), 3))
+
+    pairs = pairs[~pairs["line_no"].isin(bad_lines)].copy()
+    for side in ("1", "2"):
+        pairs[f"ITEM_URL_{side}"] = pairs[f"ITEM_URL_{side}"].str.strip()
+        pairs[f"ITEM_NAME_{side}"] = pairs[f"ITEM_NAME_{side}"].str.strip()
+        pairs[f"item_{side}_id"] = pairs[f"ITEM_URL_{side}"].map(item_id_from_url)
+    keep = _first_occurrences(pairs, options, quarantined)
+    pairs = pairs[pairs["line_no"].isin(keep)]
+
+    judgements = pd.concat(
+        [
+            pd.DataFrame(
+                {
+                    "line_no": pairs["line_no"],
+                    "annotator_slot": slot,
+                    "annotator_id": pairs[f"ANNOTATOR{slot}_ID"].str.strip(),
+                    "raw_label": pairs[f"ANNOTATOR{slot}_LABEL"].str.strip(),
+                }
+            )
+            for slot in SLOTS
+        ],
+        ignore_index=True,
+    )
+    judgement_checks = [
+        non_blank("blank_annotator_id", "annotator_id", "annotator id"),
+        in_set("label_not_in_scheme", "raw_label", list(spec.labels), f"label ({spec.label_scheme})"),
+    ]
+    result = validator.validate(
+        f"{spec.dataset}_judgements", judgements, ["annotator_id", "raw_label"], judgement_checks, ["line_no", "annotator_slot"]
+    )
+    bad_judgements: set[tuple[int, int]] = set()
+    for failure in result.failures:
+        number, slot = failure.index
+        kind, detail = failure.kind, failure.message
+        if kind == "label_not_in_scheme" and not str(failure.value or "").strip():
+            kind, detail = "blank_label", "label is blank"
+        if (number, slot) in bad_judgements:
+            continue  # one quarantine row per withheld judgement
+        bad_judgements.add((number, slot))
+        quarantined.append(QuarantinedRow(number, raw_by_line[number], reason(kind, f"annotator {slot}: {detail}"), 1))
+
+    judgements = judgements[
+        [(number, slot) not in bad_judgements for number, slot in zip(judgements["line_no"], judgements["annotator_slot"])]
+    ]
+    rows = judgements.merge(pairs, on="line_no", how="inner")
+    frame = pd.DataFrame(
+        {
+            "dataset": spec.dataset,
+            "source_line": rows["line_no"].astype("int32"),
+            "item_a_url": rows["ITEM_URL_1"],
+            "item_a_id": rows["item_1_id"],
+            "item_a_title": rows["ITEM_NAME_1"],
+            "item_b_url": rows["ITEM_URL_2"],
+            "item_b_id": rows["item_2_id"],
+            "item_b_title": rows["ITEM_NAME_2"],
+            "annotator_slot": rows["annotator_slot"].astype("int32"),
+            "annotator_id": rows["annotator_id"],
+            "raw_label": rows["raw_label"].astype("int32"),
+            "label_scheme": spec.label_scheme,
+        }
+    ).sort_values(["source_line", "annotator_slot"], ignore_index=True)
+    quarantined.sort(key=lambda row: (row.source_line, row.reason))
+    return ParsedFbl(frame, quarantined, pair_lines)
+
+
+def _first_occurrences(pairs: pd.DataFrame, options: FblOptions, quarantined: list[QuarantinedRow]) -> set[int]:
+    """Lines to keep: no self-pairs, the first of repeated pairs (and of reversed repeats)."""
+    seen: dict[tuple[str, str], int] = {}
+    keep: set[int] = set()
+    for number, raw_line, a_id, b_id in zip(pairs["line_no"], pairs["raw_line"], pairs["item_1_id"], pairs["item_2_id"]):
+        if a_id == b_id:
+            quarantined.append(QuarantinedRow(number, raw_line, reason("self_pair", f"both items are {a_id}"), 3))
+            continue
+        if (a_id, b_id) in seen:
+            problem = reason("duplicate_row", f"pair {a_id},{b_id} already on line {seen[(a_id, b_id)]}")
+            quarantined.append(QuarantinedRow(number, raw_line, problem, 3))
+            continue
+        if (b_id, a_id) in seen and options.reversed_pairs == "quarantine":
+            problem = reason("reversed_duplicate", f"pair {a_id},{b_id} is line {seen[(b_id, a_id)]} reversed ({b_id},{a_id})")
+            quarantined.append(QuarantinedRow(number, raw_line, problem, 3))
+            continue
+        seen[(a_id, b_id)] = number
+        keep.add(number)
+    return keep
+
+
+def _empty_judgements() -> pd.DataFrame:
+    return pd.DataFrame(columns=["dataset", "source_line"])
+
+
+def _rejected(lines: list[SourceLine], problem: str) -> ParsedFbl:
+    """A file-level rejection: one quarantine row (the header line), nothing loads."""
+    pair_lines = sum(1 for line in lines[1:] if line.text.strip())
+    return ParsedFbl(_empty_judgements(), [QuarantinedRow(1, lines[0].text, problem, 3 * pair_lines)], pair_lines, problem)
+
+
+def ingest_fbl_file(
+    con: duckdb.DuckDBPyConnection,
+    path: Path,
+    spec: FblFile,
+    validator: Validator,
+    options: FblOptions = FblOptions(),
+) -> IngestOutcome:
+    """Validate and land one FBL file; a batch already ingested is skipped untouched."""
+    started = time.perf_counter()
+    data = path.read_bytes()
+    batch = make_batch(SOURCE, spec.file_name, data)
+    previous = stored_outcome(con, batch)
+    if previous is not None:
+        return previous
+    parsed = parse_fbl(spec, data, validator, options)
+    rows = _with_batch(parsed.judgements, batch)
+    loaded = land_batch(con, batch, parsed.quarantined, lambda c: insert_frame(c, "raw.fbl_judgements", rows))
+    withheld = sum(row.records for row in parsed.quarantined)
+    return IngestOutcome(
+        source=SOURCE,
+        source_file=spec.file_name,
+        batch_id=batch.batch_id,
+        rows_loaded=loaded,
+        quarantined=parsed.quarantined,
+        error=parsed.error,
+        records_in_file=3 * parsed.pair_lines,
+        records_withheld=withheld,
+        seconds=time.perf_counter() - started,
+    )
+
+
+def _with_batch(frame: pd.DataFrame, batch: Batch) -> pd.DataFrame:
+    if frame.empty:
+        return frame.iloc[0:0]
+    frame = frame.copy()
+    frame["batch_id"] = batch.batch_id
+    frame["ingested_at"] = batch.ingested_at
+    return frame
+
+
+@dataclass
+class FblIngestResult:
+    directory: Path
+    outcomes: list[IngestOutcome]
+    missing_files: list[str]
+    seconds_validator_setup: float
+
+
+def ingest_fbl(
+    con: duckdb.DuckDBPyConnection,
+    directory: Path | None = None,
+    options: FblOptions = FblOptions(),
+    validator: Validator | None = None,
+    base_url: str = FBL_RAW_BASE_URL,
+) -> FblIngestResult:
+    """Ingest FBL2023.tsv and FBL2024.tsv from --dir / $KARL_FBL_DIR / the public repository."""
+    folder = resolve_fbl_dir(directory, base_url=base_url)
+    validator = validator or Validator()
+    outcomes = []
+    missing = []
+    for spec in FBL_FILES:
+        path = folder / spec.file_name
+        if not path.exists():
+            missing.append(spec.file_name)
+            continue
+        outcomes.append(ingest_fbl_file(con, path, spec, validator, options))
+    return FblIngestResult(folder, outcomes, missing, validator.seconds_setup)
