@@ -1,0 +1,131 @@
+{%- set k_calls = var('karl_k_calls') -%}
+
+with
+
+llm_calls as (
+    select * from {{ ref('stg_karl__llm_calls') }}
+),
+
+fbl_classes as (
+    select * from {{ ref('fbl_classes') }}
+),
+
+-- The pair's direction in a round is that of its first attempt; 9-class votes given on the
+-- reversed row are read through the seed's reversed code.
+first_attempts as (
+    select
+        run_id,
+        round_index,
+        pair_key,
+        item_a_id,
+        item_b_id,
+        row_number() over (
+            partition by run_id, round_index, pair_key
+            order by attempt_index, call_id
+        ) as attempt_rank
+    from llm_calls
+),
+
+pair_directions as (
+    select
+        run_id,
+        round_index,
+        pair_key,
+        item_a_id,
+        item_b_id
+    from first_attempts
+    where attempt_rank = 1
+),
+
+oriented_calls as (
+    select
+        llm_calls.*,
+        case
+            when llm_calls.item_a_id = pair_directions.item_a_id then llm_calls.fbl_label
+            else fbl_classes.reversed_fbl_code
+        end as oriented_fbl_label
+    from llm_calls
+    inner join pair_directions
+        on
+            llm_calls.run_id = pair_directions.run_id
+            and llm_calls.round_index = pair_directions.round_index
+            and llm_calls.pair_key = pair_directions.pair_key
+    left join fbl_classes
+        on llm_calls.fbl_label = fbl_classes.fbl_code
+),
+
+tallies as (
+    select
+        run_id,
+        round_index,
+        pair_key,
+        count(*) as n_calls,
+        count(distinct attempt_index) as n_attempts,
+        sum(case when is_valid_vote then 1 else 0 end) as n_valid_calls,
+        count(distinct case when is_valid_vote then relation_label end) as n_relation_labels,
+        min(case when is_valid_vote then relation_label end) as relation_label,
+        -- 9-class unanimity: every valid vote gave a 9-class code and all the same one.
+        sum(case when is_valid_vote and oriented_fbl_label is not null then 1 else 0 end)
+            as n_fbl_votes,
+        count(distinct case when is_valid_vote then oriented_fbl_label end) as n_fbl_labels,
+        min(case when is_valid_vote then oriented_fbl_label end) as fbl_label,
+        min(annotator_kind) as annotator_kind,
+        min(model) as model,
+        min(prompt_version) as prompt_version,
+        count(distinct model) as n_models,
+        max(created_at) as last_call_at,
+        array_agg(call_id order by attempt_index, call_id) as call_ids
+    from oriented_calls
+    group by run_id, round_index, pair_key
+),
+
+judged as (
+    select
+        tallies.*,
+        case
+            when tallies.n_calls < {{ k_calls }} then 'too_few_calls'
+            when tallies.n_calls > {{ k_calls }} then 'too_many_calls'
+            when tallies.n_attempts < {{ k_calls }} then 'repeated_attempt'
+            when tallies.n_valid_calls < tallies.n_calls then 'invalid_call'
+            when tallies.n_relation_labels > 1 then 'dissent'
+            else 'accepted'
+        end as consensus_status
+    from tallies
+),
+
+final as (
+    select
+        judged.run_id,
+        judged.round_index,
+        judged.pair_key,
+        pair_directions.item_a_id,
+        pair_directions.item_b_id,
+        judged.n_calls,
+        judged.n_valid_calls,
+        judged.consensus_status = 'accepted' as is_accepted,
+        judged.consensus_status,
+        case when judged.consensus_status = 'accepted' then judged.relation_label end
+            as relation_label,
+        case
+            when
+                judged.consensus_status = 'accepted'
+                and judged.n_fbl_votes = judged.n_calls
+                and judged.n_fbl_labels = 1
+                then judged.fbl_label
+        end as fbl_label,
+        cast({{ k_calls }} as integer) as k_calls,
+        judged.annotator_kind,
+        judged.model,
+        judged.prompt_version,
+        judged.n_models,
+        judged.last_call_at,
+        judged.call_ids
+    from judged
+    inner join pair_directions
+        on
+            judged.run_id = pair_directions.run_id
+            and judged.round_index = pair_directions.round_index
+            and judged.pair_key = pair_directions.pair_key
+)
+
+select * from final

@@ -1,0 +1,96 @@
+{%- set split_seed = var('karl_split_seed') -%}
+
+with
+
+human_labels as (
+    select * from {{ ref('fct_human_labels') }}
+),
+
+-- FBL2024 splits by anchor item (ITEM_URL_1, the pair's item A): anchors in a seeded hash order
+-- fill the 'pool' half until it holds half of the pairs; the remaining anchors form 'test'.
+-- An anchor's pairs therefore all land in one half.
+anchors as (
+    select
+        item_a_id as anchor_item_id,
+        count(*) as n_anchor_pairs,
+        {{ dbt.hash(dbt.concat(["'" ~ split_seed ~ ":'", 'item_a_id'])) }} as anchor_hash
+    from human_labels
+    where dataset = 'FBL2024'
+    group by item_a_id
+),
+
+anchor_order as (
+    select
+        anchor_item_id,
+        sum(n_anchor_pairs) over (
+            order by anchor_hash, anchor_item_id
+            rows between unbounded preceding and 1 preceding
+        ) as pairs_before,
+        sum(n_anchor_pairs) over () as total_pairs
+    from anchors
+),
+
+anchor_halves as (
+    select
+        anchor_item_id,
+        case
+            when 2 * coalesce(pairs_before, 0) < total_pairs then 'pool'
+            else 'test'
+        end as eval_set
+    from anchor_order
+),
+
+ood_pairs as (
+    select
+        human_labels.pair_key,
+        anchor_halves.eval_set,
+        human_labels.dataset,
+        human_labels.item_a_id as anchor_item_id,
+        human_labels.item_a_id,
+        human_labels.item_b_id,
+        human_labels.relation_label,
+        human_labels.fbl_label,
+        human_labels.has_majority
+    from human_labels
+    inner join anchor_halves
+        on human_labels.item_a_id = anchor_halves.anchor_item_id
+    where human_labels.dataset = 'FBL2024'
+),
+
+id_pairs as (
+    select
+        pair_key,
+        'id' as eval_set,
+        dataset,
+        item_a_id as anchor_item_id,
+        item_a_id,
+        item_b_id,
+        relation_label,
+        fbl_label,
+        has_majority
+    from human_labels
+    where dataset = 'FBL2023'
+),
+
+unioned as (
+    select * from id_pairs
+    union all
+    select * from ood_pairs
+),
+
+final as (
+    select
+        pair_key,
+        eval_set,
+        dataset,
+        anchor_item_id,
+        item_a_id,
+        item_b_id,
+        relation_label,
+        fbl_label,
+        has_majority,
+        cast({{ split_seed }} as integer) as split_seed
+    from unioned
+)
+
+select * from final

@@ -1,0 +1,50 @@
+with
+
+judgements as (
+    select * from {{ source('fbl', 'fbl_judgements') }}
+),
+
+fbl_classes as (
+    select * from {{ ref('fbl_classes') }}
+),
+
+relation_classes as (
+    select * from {{ ref('relation_classes') }}
+),
+
+final as (
+    select
+        judgements.dataset
+        || ':' || judgements.item_a_id
+        || '>' || judgements.item_b_id
+        || ':' || cast(judgements.annotator_slot as varchar) as judgement_id,
+        judgements.dataset,
+        judgements.source_line,
+        {{ pair_key('judgements.item_a_id', 'judgements.item_b_id') }} as pair_key,
+        judgements.item_a_id,
+        judgements.item_b_id,
+        judgements.item_a_url,
+        judgements.item_b_url,
+        judgements.item_a_title,
+        judgements.item_b_title,
+        judgements.annotator_slot,
+        judgements.annotator_id,
+        judgements.label_scheme,
+        judgements.raw_label,
+        fbl_classes.fbl_code as fbl_label,
+        fbl_classes.direction as fbl_direction,
+        coalesce(fbl_classes.relation_class, relation_classes.relation_class) as relation_label,
+        judgements.batch_id,
+        judgements.ingested_at
+    from judgements
+    left join fbl_classes
+        on
+            judgements.label_scheme = 'fbl9'
+            and judgements.raw_label = fbl_classes.fbl_code
+    left join relation_classes
+        on
+            judgements.label_scheme = 'relation3'
+            and judgements.raw_label = relation_classes.relation_code
+)
+
+select * from final

@@ -1,0 +1,21 @@
+with
+
+selections as (
+    select * from {{ source('karl', 'selections') }}
+),
+
+final as (
+    select
+        run_id,
+        round_index,
+        pair_key,
+        item_a_id,
+        item_b_id,
+        fine_category,
+        strategy,
+        uncertainty_score,
+        selected_at
+    from selections
+)
+
+select * from final
