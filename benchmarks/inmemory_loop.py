@@ -32,8 +32,8 @@ sys.path.insert(0, str(PROJECT_DIR))
 
 from python_jobs.acquisition import acquisition_scores, select_top_per_group  # noqa: E402
 from python_jobs.evaluation import (  # noqa: E402
-    classification_metrics,
     diversity,
+    evaluate_ood,
     ensemble_fit_predict,
     id_cross_validation,
     label_mix,
@@ -202,8 +202,8 @@ def run_inmemory_round(data: LoopData, state: LoopState, config: LoopConfig, rou
     metrics: dict = {"round_index": round_index, "strategy": config.strategy}
     if config.evaluate_id:
         fit_predict = ensemble_fit_predict(state.params, config.n_members, seed=config.seed)
-        metrics["id"] = id_cross_validation(data.X_id, data.id_y, X_llm, y_llm, fit_predict, seed=config.seed)
-    metrics["ood"] = classification_metrics(data.test_y, ensemble.predict(data.X_test))
+        metrics.update(id_cross_validation(data.X_id, data.id_y, X_llm, y_llm, fit_predict, seed=config.seed))
+    metrics.update(evaluate_ood(ensemble, data.X_test, data.test_y))
     metrics["diversity"] = diversity(X_train, seed=config.seed)
     timings["evaluate"] = time.perf_counter() - t
 
@@ -246,9 +246,9 @@ def run_loop(data: LoopData, config: LoopConfig, verbose: bool = True) -> list[d
         metrics = run_inmemory_round(data, state, config, round_index)
         rows.append(metrics)
         if verbose:
-            id_f1 = metrics["id"]["macro_f1"] if "id" in metrics else float("nan")
-            print(f"{round_index:>5} {metrics['n_llm']:>5} {id_f1:>7.4f} {metrics['ood']['macro_f1']:>7.4f} "
-                  f"{metrics['ood']['accuracy']:>7.4f} {metrics['diversity']:>6.3f} {metrics['annotated']:>5} "
+            id_f1 = metrics.get("id_macro_f1", float("nan"))
+            print(f"{round_index:>5} {metrics['n_llm']:>5} {id_f1:>7.4f} {metrics['ood_macro_f1']:>7.4f} "
+                  f"{metrics['ood_accuracy']:>7.4f} {metrics['diversity']:>6.3f} {metrics['annotated']:>5} "
                   f"{metrics['accepted']:>5} {metrics['seconds_total']:>6.2f}", flush=True)
     return rows
 

@@ -58,6 +58,16 @@ def acquisition_scores(strategy: str, member_probs: np.ndarray, seed: int = 0) -
     raise ValueError(f"unknown strategy {strategy!r}; choose one of {STRATEGIES}")
 
 
+def uncertainty(strategy: str, member_probs: np.ndarray, seed: int = 0, qbc_measure: str = "variance") -> np.ndarray:
+    """Scores for a run strategy ('qbc' | 'margin' | 'random'); QBC measures disagreement by
+    `qbc_measure` ('variance' | 'vote_entropy')."""
+    if strategy == "qbc":
+        if qbc_measure not in ("variance", "vote_entropy"):
+            raise ValueError(f"unknown qbc_measure {qbc_measure!r}; choose variance or vote_entropy")
+        return acquisition_scores("qbc" if qbc_measure == "variance" else "vote_entropy", member_probs, seed)
+    return acquisition_scores(strategy, member_probs, seed)
+
+
 def select_top_per_group(
     scores: np.ndarray,
     groups: Sequence | np.ndarray | None,

@@ -4,7 +4,7 @@ raw.round_metrics by the orchestrator).
 - `classification_metrics`: macro-F1, per-class F1, accuracy, support.
 - `id_cross_validation`: stratified k-fold CV over the ID human labels; accepted LLM labels are
   added to every TRAINING fold and never appear in a test fold.
-- `ood_evaluation`: a fitted model on the held-out OOD test half.
+- `evaluate_ood`: a fitted model on the held-out OOD test half.
 - `diversity`: 1 - mean |Pearson r| between sample feature vectors (rows), subsampled.
 """
 
@@ -15,7 +15,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from python_jobs.model import CLASSES, N_CLASSES, BaggedEnsemble, LogRegParams
+from python_jobs.model import CLASSES, N_CLASSES, BaggedEnsemble, LogRegParams, encode_labels
 
 FitPredict = Callable[[np.ndarray, np.ndarray, np.ndarray, int], np.ndarray]
 
@@ -74,23 +74,38 @@ def id_cv_splits(
     ]
 
 
+def _prefixed(prefix: str, metrics: dict) -> dict:
+    return {f"{prefix}_{key}": value for key, value in metrics.items()}
+
+
 def id_cross_validation(
     X_human: np.ndarray,
     y_human: np.ndarray,
     X_llm: np.ndarray | None,
     y_llm: np.ndarray | None,
-    fit_predict: FitPredict,
+    fit_predict: FitPredict | None = None,
     n_splits: int = 5,
     seed: int = 0,
+    *,
+    hyperparameters: dict | None = None,
+    n_members: int = 10,
 ) -> dict:
-    """ID macro-F1 by stratified k-fold CV over the human labels; LLM labels only in training.
+    """ID metrics by stratified k-fold CV over the human labels; LLM labels only in training.
 
-    `macro_f1` is the mean of the per-fold macro-F1s; `pooled` holds the metrics of all
-    out-of-fold predictions together."""
+    Labels as class names or indices. The model is `fit_predict`, else a BaggedEnsemble of
+    `n_members` with `hyperparameters` (a tune_hyperparameters() result). `seed` fixes the folds
+    and the members' seeds: pass the run's seed (not a per-round one) to keep folds fixed
+    across rounds. Keys are prefixed `id_`: id_macro_f1 (the mean of the per-fold macro-F1s),
+    id_accuracy and id_f1_<class> (of all out-of-fold predictions pooled), id_fold_macro_f1,
+    id_macro_f1_std, id_n_human, id_n_llm, id_seconds."""
     started = time.perf_counter()
+    if fit_predict is None:
+        params = LogRegParams.from_dict((hyperparameters or {}).get("params", hyperparameters or {}))
+        fit_predict = ensemble_fit_predict(params, n_members, seed)
+    y_human = encode_labels(y_human)
     n_llm = 0 if X_llm is None else len(X_llm)
     X_all = X_human if n_llm == 0 else np.vstack([X_human, X_llm])
-    y_all = np.asarray(y_human) if n_llm == 0 else np.concatenate([y_human, y_llm])
+    y_all = y_human if n_llm == 0 else np.concatenate([y_human, encode_labels(y_llm)])
     out_of_fold = np.full(len(y_human), -1, dtype=np.int64)
     fold_scores = []
     for fold, (train, test) in enumerate(id_cv_splits(y_human, n_llm, n_splits, seed)):
@@ -98,22 +113,22 @@ def id_cross_validation(
         out_of_fold[test] = pred
         fold_scores.append(classification_metrics(y_all[test], pred)["macro_f1"])
     pooled = classification_metrics(y_human, out_of_fold)
-    return {
+    pooled["macro_f1_pooled"] = pooled.pop("macro_f1")
+    return _prefixed("id", {
+        **pooled,
         "macro_f1": float(np.mean(fold_scores)),
         "macro_f1_std": float(np.std(fold_scores)),
         "fold_macro_f1": [float(s) for s in fold_scores],
-        "accuracy": pooled["accuracy"],
-        "pooled": pooled,
         "n_human": int(len(y_human)),
         "n_llm": int(n_llm),
         "n_splits": n_splits,
         "seconds": round(time.perf_counter() - started, 3),
-    }
+    })
 
 
-def ood_evaluation(model: BaggedEnsemble, X_test: np.ndarray, y_test: np.ndarray) -> dict:
-    """Metrics of a fitted ensemble on the held-out OOD pairs."""
-    return classification_metrics(y_test, model.predict(X_test))
+def evaluate_ood(model: BaggedEnsemble, X_test: np.ndarray, y_test: np.ndarray) -> dict:
+    """Metrics of a fitted ensemble on the held-out OOD pairs; keys prefixed `ood_`."""
+    return _prefixed("ood", classification_metrics(encode_labels(y_test), model.predict(X_test)))
 
 
 def diversity(X: np.ndarray, max_samples: int = 2000, seed: int = 0) -> float:
@@ -136,5 +151,5 @@ def diversity(X: np.ndarray, max_samples: int = 2000, seed: int = 0) -> float:
 
 
 def label_mix(y: np.ndarray) -> dict[str, int]:
-    y = np.asarray(y)
+    y = encode_labels(y) if len(y) else np.asarray(y)
     return {name: int((y == i).sum()) for i, name in enumerate(CLASSES)}

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import unicodedata
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -145,10 +146,15 @@ def default_featuriser() -> CharTfidfSvd:
 # --- storage in raw.item_vectors -----------------------------------------------------------
 
 
-def _arrow_table(result: duckdb.DuckDBPyConnection) -> pa.Table:
-    # duckdb 2.0 renamed fetch_arrow_table -> to_arrow_table; support both.
+def _arrow_table(con: duckdb.DuckDBPyConnection, sql: str, params: list) -> pa.Table:
+    # DB-API execute (not con.sql) so a caller's unfinished result does not block us; duckdb 2.0
+    # names the method to_arrow_table (and warns about an extra copy, harmless at this size),
+    # 1.x fetch_arrow_table.
+    result = con.execute(sql, params)
     fetch = getattr(result, "to_arrow_table", None) or getattr(result, "fetch_arrow_table")
-    return fetch()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        return fetch()
 
 
 def store_item_vectors(
@@ -203,10 +209,7 @@ def load_item_vectors(
 ) -> tuple[list[str], np.ndarray]:
     """(item_ids, (n, d) float32) for a feature set, ordered by item_id (or as given)."""
     table = _arrow_table(
-        con.execute(
-            "select item_id, vector from raw.item_vectors where feature_set = ? order by item_id",
-            [feature_set],
-        )
+        con, "select item_id, vector from raw.item_vectors where feature_set = ? order by item_id", [feature_set]
     )
     ids = table.column("item_id").to_pylist()
     column = table.column("vector").combine_chunks()
@@ -234,3 +237,27 @@ def featurise_and_store(
     vectors = featuriser.fit_transform(titles)
     store_item_vectors(con, featuriser.feature_set, item_ids, vectors)
     return featuriser.feature_set
+
+
+def ensure_item_vectors(
+    con: duckdb.DuckDBPyConnection,
+    featuriser: Featuriser | None = None,
+    seed: int = 0,
+    items_sql: str = "select item_id, title from marts.dim_items order by item_id",
+) -> str:
+    """Make sure every item of `items_sql` has a vector of the featuriser's feature set; return
+    the feature_set. Vectors already complete are kept (no refit); otherwise the featuriser is
+    fit on all titles (TF-IDF/SVD are corpus-level, so all vectors of the set are rewritten)."""
+    featuriser = featuriser or CharTfidfSvd(seed=seed)
+    feature_set = featuriser.feature_set
+    items = con.execute(items_sql).fetchall()
+    missing = con.execute(
+        f"select count(*) from ({items_sql}) as items "
+        "where item_id not in (select item_id from raw.item_vectors where feature_set = ?)",
+        [feature_set],
+    ).fetchall()[0][0]
+    if missing == 0:
+        return feature_set
+    item_ids = [row[0] for row in items]
+    titles = [row[1] or "" for row in items]
+    return featurise_and_store(con, featuriser, item_ids, titles)

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 from threadpoolctl import threadpool_limits
@@ -30,10 +30,14 @@ CLASSES: tuple[str, ...] = ("substitute", "complement", "other")
 N_CLASSES = len(CLASSES)
 
 
-def encode_labels(labels: Sequence[str]) -> np.ndarray:
-    """Class names -> int indices into CLASSES (raises on an unknown name)."""
+def encode_labels(labels: Sequence[str] | np.ndarray) -> np.ndarray:
+    """Class names -> int indices into CLASSES (raises on an unknown name). Integer arrays are
+    taken as indices already."""
+    array = np.asarray(labels)
+    if array.dtype.kind in "iu":
+        return array.astype(np.int64)
     index = {name: i for i, name in enumerate(CLASSES)}
-    return np.array([index[label] for label in labels], dtype=np.int64)
+    return np.array([index[str(label)] for label in array], dtype=np.int64)
 
 
 def decode_labels(indices: np.ndarray) -> list[str]:
@@ -111,11 +115,26 @@ class TuningConfig:
     tune_standardize: bool = False
 
 
-def tune_hyperparameters(X: np.ndarray, y: np.ndarray, config: TuningConfig = TuningConfig()) -> dict:
+def tune_hyperparameters(
+    X: np.ndarray,
+    y: np.ndarray | Sequence[str],
+    config: TuningConfig | None = None,
+    *,
+    n_trials: int | None = None,
+    seed: int | None = None,
+) -> dict:
     """Bayesian optimisation (optuna TPE, seeded) of LR hyperparameters on stratified k-fold
-    macro-F1 of the human ID labels. Returns a plain dict (store it per run; pass
-    `LogRegParams.from_dict(result['params'])` to the ensemble)."""
+    macro-F1 of the human ID labels (y: class names or indices). Returns a plain JSON-able dict
+    (store it per run; pass it as `BaggedEnsemble(hyperparameters=...)`)."""
     import optuna
+
+    config = config or TuningConfig()
+    if n_trials is not None:
+        config = replace(config, n_trials=n_trials)
+    if seed is not None:
+        config = replace(config, seed=seed)
+    X = np.asarray(X)
+    y = encode_labels(y)
     from sklearn.metrics import f1_score
     from sklearn.model_selection import StratifiedKFold
 
@@ -182,18 +201,27 @@ class BaggedEnsemble:
     n_members: int = 10
     params: LogRegParams = field(default_factory=LogRegParams)
     seed: int = 0
+    hyperparameters: dict | None = None  # a tune_hyperparameters() result; overrides params
     coef_: np.ndarray | None = None  # (M, C, F)
     intercept_: np.ndarray | None = None  # (M, C)
     member_class_counts: list[dict[str, int]] = field(default_factory=list)
     member_indices: list[np.ndarray] = field(default_factory=list)
     fit_seconds: float = 0.0
 
-    classes = CLASSES
+    def __post_init__(self) -> None:
+        if self.hyperparameters is not None:
+            self.params = LogRegParams.from_dict(self.hyperparameters.get("params", self.hyperparameters))
 
-    def fit(self, X: np.ndarray, y: np.ndarray) -> BaggedEnsemble:
+    @property
+    def classes_(self) -> np.ndarray:
+        """Class names in probability-column order (always CLASSES)."""
+        return np.array(CLASSES, dtype=object)
+
+    def fit(self, X: np.ndarray, y: np.ndarray | Sequence[str]) -> BaggedEnsemble:
+        """Fit M members; y as class names or indices into CLASSES."""
         started = time.perf_counter()
         X = np.asarray(X)
-        y = np.asarray(y, dtype=np.int64)
+        y = encode_labels(y)
         rngs = [np.random.default_rng(s) for s in np.random.SeedSequence(self.seed).spawn(self.n_members)]
         coefs, intercepts, counts, indices = [], [], [], []
         for rng in rngs:
