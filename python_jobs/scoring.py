@@ -1,0 +1,413 @@
+"""Score a candidate pool with every member of the bagged ensemble, streaming, in chunks.
+
+The members are multinomial logistic regressions on pair features
+``[|a-b|, a*b, cos(a,b), a+b]`` (python_jobs/pair_features.py). Stacked, the ensemble is one
+linear map ``W (F, M*C)``, ``b (M*C)``. A linear map over those blocks splits:
+
+    logits = [|a-b|, a*b] @ W_ab  +  cos * w_cos  +  (a @ W_sum)  +  (b @ W_sum)  +  b
+
+The last two terms are per item, so they are computed once per item (``V @ W_sum``) and
+gathered; only ``[|a-b|, a*b]`` (n, 2D) is built per chunk, and never for the whole pool.
+Candidates come from DuckDB as arrow record batches with integer item positions, so memory stays
+flat whatever the pool size: at most ``workers`` chunks of pair features exist at any time.
+"""
+
+from __future__ import annotations
+
+import heapq
+import warnings
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+from threadpoolctl import threadpool_limits
+
+# Order of the blocks in the pair-feature vector (python_jobs/pair_features.py).
+FEATURE_BLOCKS: tuple[str, ...] = ("absdiff", "prod", "cos", "sum")
+
+
+@dataclass(frozen=True)
+class ScoringConfig:
+    chunk_rows: int = 32_768       # pairs per chunk: (chunk, 2D) float32 features at a time
+    workers: int = 2               # chunks computed in parallel (numpy releases the GIL)
+    dtype: str = "float32"
+
+
+@dataclass(frozen=True)
+class ItemVectors:
+    """Item vectors by position; ``ids[i]`` is the item of row ``i`` of ``matrix``."""
+
+    ids: np.ndarray               # (n_items,) object/str
+    matrix: np.ndarray            # (n_items, D)
+
+    @property
+    def dim(self) -> int:
+        return int(self.matrix.shape[1])
+
+
+@dataclass(frozen=True)
+class StackedLinearScorer:
+    """The ensemble's stacked weights split by feature block, with per-item terms precomputed.
+
+    Columns are kept class-major (c*M + m) so the softmax works on contiguous (n, M) slices; the
+    output is the (M, n, C) view that `BaggedEnsemble.predict_member_proba` returns.
+    """
+
+    w_pair: np.ndarray            # (2D, C*M): rows for [|a-b|, a*b] (+ cos folded in when unit norm)
+    w_cos: np.ndarray | None      # (C*M,) or None when folded into w_pair
+    item_term: np.ndarray         # (n_items, C*M) = V @ W_sum
+    bias: np.ndarray              # (C*M,)
+    vectors: np.ndarray           # (n_items, D)
+    inv_norms: np.ndarray         # (n_items,)
+    n_members: int
+    n_classes: int
+    tile_rows: int = 512          # rows per inner tile: the working set stays in cache
+
+    @classmethod
+    def from_weights(
+        cls,
+        weights: np.ndarray,
+        bias: np.ndarray,
+        item_vectors: ItemVectors,
+        n_members: int,
+        dtype: str = "float32",
+    ) -> "StackedLinearScorer":
+        d = item_vectors.dim
+        weights = np.asarray(weights, dtype=np.float64)
+        if weights.shape[0] != 3 * d + 1:
+            raise ValueError(f"stacked weights have {weights.shape[0]} rows; pair features of D={d} have {3 * d + 1}")
+        if weights.shape[1] % n_members:
+            raise ValueError(f"{weights.shape[1]} stacked columns do not split into {n_members} members")
+        n_classes = weights.shape[1] // n_members
+        # member-major (m*C + c) -> class-major (c*M + m)
+        order = np.arange(n_members * n_classes).reshape(n_members, n_classes).T.ravel()
+        weights = weights[:, order]
+        bias = np.asarray(bias, dtype=np.float64)[order]
+        matrix = np.asarray(item_vectors.matrix, dtype=np.float64)
+        norms = np.linalg.norm(matrix, axis=1)
+        w_pair = weights[: 2 * d].copy()
+        w_cos: np.ndarray | None = weights[2 * d]
+        if len(norms) and np.all(np.abs(norms - 1.0) < 1e-6):
+            # Unit vectors: cos(a, b) = sum(a*b), so the cos weight joins every a*b row.
+            w_pair[d:] += w_cos
+            w_cos = None
+        with threadpool_limits(1):
+            item_term = matrix @ weights[2 * d + 1 :]
+        inv_norms = np.divide(1.0, norms, out=np.zeros_like(norms), where=norms > 0)
+        return cls(
+            w_pair=np.ascontiguousarray(w_pair, dtype=dtype),
+            w_cos=None if w_cos is None else w_cos.astype(dtype),
+            item_term=np.ascontiguousarray(item_term, dtype=dtype),
+            bias=bias.astype(dtype),
+            vectors=np.ascontiguousarray(matrix, dtype=dtype),
+            inv_norms=inv_norms.astype(dtype),
+            n_members=n_members,
+            n_classes=n_classes,
+        )
+
+    def member_proba(self, a_pos: np.ndarray, b_pos: np.ndarray) -> np.ndarray:
+        """(M, n, C) probabilities of every member for the pairs at item positions (a_pos, b_pos)."""
+        n = len(a_pos)
+        d = self.vectors.shape[1]
+        width = self.n_members * self.n_classes
+        out = np.empty((n, width), dtype=self.vectors.dtype)
+        tile = min(self.tile_rows, max(n, 1))
+        a = np.empty((tile, d), dtype=self.vectors.dtype)
+        b = np.empty((tile, d), dtype=self.vectors.dtype)
+        x = np.empty((tile, 2 * d), dtype=self.vectors.dtype)
+        for start in range(0, n, tile):
+            stop = min(start + tile, n)
+            k = stop - start
+            ia, ib = a_pos[start:stop], b_pos[start:stop]
+            np.take(self.vectors, ia, axis=0, out=a[:k])
+            np.take(self.vectors, ib, axis=0, out=b[:k])
+            np.subtract(a[:k], b[:k], out=x[:k, :d])
+            np.abs(x[:k, :d], out=x[:k, :d])
+            np.multiply(a[:k], b[:k], out=x[:k, d:])
+            logits = out[start:stop]
+            np.matmul(x[:k], self.w_pair, out=logits)
+            if self.w_cos is not None:
+                cos = x[:k, d:].sum(axis=1) * self.inv_norms[ia] * self.inv_norms[ib]
+                logits += np.outer(cos, self.w_cos)
+            logits += np.take(self.item_term, ia, axis=0)
+            logits += np.take(self.item_term, ib, axis=0)
+            logits += self.bias
+        _softmax_class_major(out, self.n_classes, self.n_members)
+        return out.reshape(n, self.n_classes, self.n_members).transpose(2, 0, 1)
+
+
+def _softmax_class_major(logits: np.ndarray, n_classes: int, n_members: int) -> None:
+    """In place softmax over classes of (n, C*M) class-major logits (C contiguous (n, M) slices)."""
+    blocks = [logits[:, c * n_members : (c + 1) * n_members] for c in range(n_classes)]
+    top = blocks[0].copy()
+    for block in blocks[1:]:
+        np.maximum(top, block, out=top)
+    for block in blocks:
+        block -= top
+    np.exp(logits, out=logits)
+    total = blocks[0].copy()
+    for block in blocks[1:]:
+        total += block
+    for block in blocks:
+        block /= total
+
+
+@dataclass
+class ScoredChunk:
+    pair_key: np.ndarray          # (n,) str
+    item_a_id: np.ndarray
+    item_b_id: np.ndarray
+    fine_category: np.ndarray
+    member_proba: np.ndarray      # (M, n, C)
+
+
+def arrow_table(result) -> pa.Table:  # noqa: ANN001 - a duckdb result (connection after execute)
+    """The whole result as an arrow table on duckdb 1.x (fetch_arrow_table) and 2.x (to_arrow_table)."""
+    fetch = getattr(result, "to_arrow_table", None) or getattr(result, "fetch_arrow_table")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return fetch()
+
+
+def arrow_batches(result, rows: int) -> pa.RecordBatchReader:  # noqa: ANN001
+    """A record batch reader over a result, `rows` per batch, on duckdb 1.x and 2.x."""
+    reader = getattr(result, "to_arrow_reader", None)
+    if reader is not None:
+        return reader(rows)
+    return result.fetch_record_batch(rows)
+
+
+def load_item_vectors(con, feature_set: str) -> ItemVectors:  # noqa: ANN001 - duckdb connection
+    """All vectors of one feature set, ordered by item id (position = row)."""
+    table = arrow_table(con.execute(
+        "select item_id, vector from raw.item_vectors where feature_set = ? order by item_id", [feature_set]
+    ))
+    if table.num_rows == 0:
+        raise ValueError(f"no item vectors for feature set {feature_set!r}")
+    ids = np.asarray(table.column("item_id").to_pylist(), dtype=object)
+    flat = table.column("vector").combine_chunks().flatten().to_numpy(zero_copy_only=False)
+    return ItemVectors(ids=ids, matrix=flat.reshape(table.num_rows, -1).astype(np.float32))
+
+
+def _register_positions(con, vectors: ItemVectors, name: str) -> None:  # noqa: ANN001
+    positions = pa.table({"item_id": pa.array(vectors.ids.tolist(), pa.string()),
+                          "item_pos": pa.array(np.arange(len(vectors.ids), dtype=np.int32))})
+    con.register(name, positions)
+
+
+def candidate_batches(
+    con,  # noqa: ANN001 - duckdb connection
+    candidates_sql: str,
+    vectors: ItemVectors,
+    chunk_rows: int,
+    params: list | None = None,
+) -> Iterator[pa.RecordBatch]:
+    """Stream (pair_key, item_a_id, item_b_id, fine_category, a_pos, b_pos) record batches.
+
+    ``candidates_sql`` is any query with pair_key, item_a_id, item_b_id, fine_category; pairs whose
+    items have no vector are dropped (they cannot be scored).
+    """
+    view = "karl_scoring_item_positions"
+    _register_positions(con, vectors, view)
+    sql = f"""
+        with candidates as ({candidates_sql})
+        select c.pair_key, c.item_a_id, c.item_b_id, c.fine_category, pa.item_pos as a_pos, pb.item_pos as b_pos
+        from candidates as c
+        inner join {view} as pa on c.item_a_id = pa.item_id
+        inner join {view} as pb on c.item_b_id = pb.item_id
+    """
+    reader = arrow_batches(con.execute(sql, params or []), chunk_rows)
+    try:
+        yield from reader
+    finally:
+        con.unregister(view)
+
+
+def iter_scored_chunks(
+    con,  # noqa: ANN001 - duckdb connection
+    candidates_sql: str,
+    scorer: StackedLinearScorer,
+    vectors: ItemVectors,
+    config: ScoringConfig = ScoringConfig(),
+    params: list | None = None,
+) -> Iterator[ScoredChunk]:
+    """Member probabilities for every candidate, one chunk at a time (in the query's order)."""
+
+    def work(batch: pa.RecordBatch) -> ScoredChunk:
+        with threadpool_limits(1):
+            proba = scorer.member_proba(
+                batch.column("a_pos").to_numpy(), batch.column("b_pos").to_numpy()
+            )
+        return ScoredChunk(
+            pair_key=batch.column("pair_key").to_numpy(zero_copy_only=False),
+            item_a_id=batch.column("item_a_id").to_numpy(zero_copy_only=False),
+            item_b_id=batch.column("item_b_id").to_numpy(zero_copy_only=False),
+            fine_category=batch.column("fine_category").to_numpy(zero_copy_only=False),
+            member_proba=proba,
+        )
+
+    batches = candidate_batches(con, candidates_sql, vectors, config.chunk_rows, params)
+    if config.workers <= 1:
+        for batch in batches:
+            yield work(batch)
+        return
+    with ThreadPoolExecutor(max_workers=config.workers) as pool:
+        pending = []
+        for batch in batches:
+            pending.append(pool.submit(work, batch))
+            # Bounded look-ahead: at most `workers` chunks in flight keeps memory flat.
+            if len(pending) >= config.workers:
+                yield pending.pop(0).result()
+        for future in pending:
+            yield future.result()
+
+
+@dataclass
+class TopPerCategory:
+    """Streaming reducer: the `per_category` most uncertain pairs of each fine category.
+
+    Ties break by pair key (smallest first), so the result does not depend on chunk boundaries.
+    """
+
+    per_category: int = 1
+    n_scored: int = 0
+    _heaps: dict = field(default_factory=dict)
+
+    def add(self, chunk: ScoredChunk, uncertainty: np.ndarray) -> None:
+        self.n_scored += len(uncertainty)
+        if not len(uncertainty):
+            return
+        categories_all = np.asarray([("" if c is None else str(c)) for c in chunk.fine_category], dtype=object)
+        keys = chunk.pair_key.astype(str)
+        order = np.lexsort((keys, -uncertainty, categories_all.astype(str)))
+        categories = categories_all[order]
+        starts = np.flatnonzero(np.r_[True, categories[1:] != categories[:-1]])
+        ends = np.r_[starts[1:], len(categories)]
+        mean = None
+        for start, end in zip(starts, ends):
+            heap = self._heaps.setdefault(categories[start], [])
+            for row in order[start : min(end, start + self.per_category)]:
+                entry = (float(uncertainty[row]), _ReversedKey(keys[row]))
+                if len(heap) >= self.per_category and not entry > heap[0][:2]:
+                    break
+                if mean is None:
+                    mean = chunk.member_proba.mean(axis=0)
+                item = entry + (_row_payload(chunk, mean, row),)
+                if len(heap) < self.per_category:
+                    heapq.heappush(heap, item)
+                else:
+                    heapq.heapreplace(heap, item)
+
+    def result(self) -> list[dict]:
+        rows = [entry[2] | {"uncertainty_score": entry[0]} for heap in self._heaps.values() for entry in heap]
+        return sorted(rows, key=lambda r: (-r["uncertainty_score"], r["pair_key"]))
+
+
+class _ReversedKey(str):
+    """A string that compares in reverse, so a min-heap of (score, key) evicts the larger key first."""
+
+    def __lt__(self, other: str) -> bool:  # type: ignore[override]
+        return str.__gt__(self, other)
+
+    def __gt__(self, other: str) -> bool:  # type: ignore[override]
+        return str.__lt__(self, other)
+
+    def __le__(self, other: str) -> bool:  # type: ignore[override]
+        return str.__ge__(self, other)
+
+    def __ge__(self, other: str) -> bool:  # type: ignore[override]
+        return str.__le__(self, other)
+
+
+def _row_payload(chunk: ScoredChunk, mean: np.ndarray, row: int) -> dict:
+    category = chunk.fine_category[row]
+    return {
+        "pair_key": str(chunk.pair_key[row]),
+        "item_a_id": str(chunk.item_a_id[row]),
+        "item_b_id": str(chunk.item_b_id[row]),
+        "fine_category": None if category is None else str(category),
+        "mean_proba": mean[row].astype(float).tolist(),
+    }
+
+
+Uncertainty = Callable[[np.ndarray, np.ndarray], np.ndarray]
+
+
+def hashed_unit_scores(pair_keys: np.ndarray, seed: int) -> np.ndarray:
+    """Uniform [0, 1) score per pair key, the same whatever the chunking (the Random strategy)."""
+    hashed = pd.util.hash_array(np.asarray(pair_keys, dtype=object), hash_key=f"karl{seed:012d}"[:16])
+    return (hashed >> np.uint64(11)).astype(np.float64) / float(1 << 53)
+
+
+def strategy_uncertainty(strategy: str, seed: int = 0) -> Uncertainty:
+    """Uncertainty of one acquisition strategy as (member_probs (M, n, C), pair_keys) -> (n,)."""
+    from python_jobs import acquisition
+
+    if strategy == "random":
+        return lambda member_probs, pair_keys: hashed_unit_scores(pair_keys, seed)
+    return lambda member_probs, pair_keys: acquisition.acquisition_scores(strategy, member_probs, seed)
+
+
+def score_candidates(
+    con,  # noqa: ANN001 - duckdb connection
+    candidates_sql: str,
+    weights: np.ndarray,
+    bias: np.ndarray,
+    n_members: int,
+    vectors: ItemVectors,
+    uncertainty: Uncertainty,
+    per_category: int = 1,
+    config: ScoringConfig = ScoringConfig(),
+    params: list | None = None,
+) -> tuple[list[dict], int]:
+    """Score every candidate and keep the `per_category` most uncertain pairs per fine category.
+
+    ``candidates_sql``: a query with pair_key, item_a_id, item_b_id, fine_category (e.g.
+    `candidate_pairs_sql(...)`). ``weights, bias``: `BaggedEnsemble.stacked_weights()`.
+    ``uncertainty``: e.g. `strategy_uncertainty('margin')`. Returns the kept rows (pair_key, item
+    ids, fine_category, mean_proba, uncertainty_score), most uncertain first, and the number of
+    pairs scored. The caller applies the round's budget to this list.
+    """
+    scorer = StackedLinearScorer.from_weights(weights, bias, vectors, n_members, config.dtype)
+    reducer = TopPerCategory(per_category=per_category)
+    for chunk in iter_scored_chunks(con, candidates_sql, scorer, vectors, config, params):
+        reducer.add(chunk, np.asarray(uncertainty(chunk.member_proba, chunk.pair_key), dtype=np.float64))
+    return reducer.result(), reducer.n_scored
+
+
+def candidate_pairs_sql(run_id: str | None = None, relation: str = "marts.fct_candidate_pairs") -> tuple[str, list]:
+    """The candidate query of a round: the candidate mart minus pairs this run already sent to the
+    annotator (its raw.selections), so a pair without consensus is not picked again."""
+    sql = f"select pair_key, item_a_id, item_b_id, fine_category from {relation}"
+    if run_id is None:
+        return sql, []
+    return (
+        sql + " where pair_key not in (select pair_key from raw.selections where run_id = ?)",
+        [run_id],
+    )
+
+
+def score_candidate_frame(ensemble, vectors, candidates, config: ScoringConfig = ScoringConfig()) -> np.ndarray:  # noqa: ANN001
+    """(M, n, C) member probabilities for an in-memory candidate frame (item_a_id, item_b_id).
+
+    ``ensemble``: a fitted BaggedEnsemble; ``vectors``: loop_data.ItemVectors (``rows``, ``matrix``).
+    Same math as `score_candidates`, in chunks; for pools too large for memory use that instead.
+    """
+    weights, bias = ensemble.stacked_weights()
+    n_members = int(np.asarray(ensemble.coef_).shape[0])
+    ids = np.empty(len(vectors.index), dtype=object)
+    for item_id, row in vectors.index.items():
+        ids[row] = item_id
+    scorer = StackedLinearScorer.from_weights(weights, bias, ItemVectors(ids, vectors.matrix), n_members, config.dtype)
+    a_pos = vectors.rows(candidates["item_a_id"].to_numpy(dtype=object))
+    b_pos = vectors.rows(candidates["item_b_id"].to_numpy(dtype=object))
+    n_classes = scorer.n_classes
+    out = np.empty((n_members, len(a_pos), n_classes), dtype=np.float64)
+    with threadpool_limits(1):
+        for start in range(0, len(a_pos), config.chunk_rows):
+            stop = start + config.chunk_rows
+            out[:, start:stop] = scorer.member_proba(a_pos[start:stop], b_pos[start:stop])
+    return out
