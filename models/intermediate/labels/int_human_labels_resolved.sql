@@ -196,7 +196,7 @@ final as (
         '{{ majority_rule }}' as majority_rule,
         n_judgements,
         n_source_rows,
-        n_source_rows > 1 as is_given_twice,
+        n_source_rows > 1 as is_given_both_directions,
         n_substitute_votes,
         n_complement_votes,
         n_other_votes,

@@ -100,8 +100,8 @@ final as (
         judged.pair_key,
         pair_directions.item_a_id,
         pair_directions.item_b_id,
-        judged.n_calls,
-        judged.n_valid_calls,
+        cast(judged.n_calls as integer) as n_calls,
+        cast(judged.n_valid_calls as integer) as n_valid_calls,
         judged.consensus_status = 'accepted' as is_accepted,
         judged.consensus_status,
         case when judged.consensus_status = 'accepted' then judged.relation_label end
@@ -117,7 +117,7 @@ final as (
         judged.annotator_kind,
         judged.model,
         judged.prompt_version,
-        judged.n_models,
+        cast(judged.n_models as integer) as n_models,
         judged.last_call_at,
         judged.call_ids
     from judged

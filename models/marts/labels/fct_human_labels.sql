@@ -15,12 +15,12 @@ final as (
         has_majority,
         is_trainable,
         majority_rule,
-        n_judgements,
-        n_source_rows,
-        is_given_twice,
-        n_substitute_votes,
-        n_complement_votes,
-        n_other_votes,
+        cast(n_judgements as integer) as n_judgements,
+        cast(n_source_rows as integer) as n_source_rows,
+        is_given_both_directions,
+        cast(n_substitute_votes as integer) as n_substitute_votes,
+        cast(n_complement_votes as integer) as n_complement_votes,
+        cast(n_other_votes as integer) as n_other_votes,
         judgement_ids
     from resolved
 )

@@ -1,0 +1,18 @@
+-- Invariant: the FBL2024 split is by anchor item: no anchor has pairs in both 'pool' and 'test'.
+with
+
+eval_sets as (
+    select * from {{ ref('fct_eval_sets') }}
+),
+
+final as (
+    select
+        anchor_item_id,
+        count(distinct eval_set) as n_halves
+    from eval_sets
+    where eval_set in ('pool', 'test')
+    group by anchor_item_id
+    having count(distinct eval_set) > 1
+)
+
+select * from final
