@@ -63,3 +63,23 @@ class DuckDBCallSink:
                 "select coalesce(sum(cost_usd), 0) from raw.llm_calls where run_id = ?", [run_id]
             ).fetchone()
         return float(row[0]) if row else 0.0
+
+    def mark_sending(self, call_id: str, context: CallContext, pair_key: str, attempt_index: int) -> None:
+        """Journal a request before it is sent (at-most-once mode of the openai annotator)."""
+        with self._lock:
+            self._con.execute(
+                "insert into raw.llm_call_intents values (?, ?, ?, ?, ?, now()::timestamp) "
+                "on conflict (call_id) do nothing",
+                [call_id, context.run_id, context.round_index, pair_key, attempt_index],
+            )
+
+    def sent_unrecorded(self, context: CallContext) -> set[str]:
+        """Calls journalled as sent that never got a row: in flight when a process died."""
+        with self._lock:
+            rows = self._con.execute(
+                "select i.call_id from raw.llm_call_intents as i "
+                "left join raw.llm_calls as c on c.call_id = i.call_id "
+                "where i.run_id = ? and i.round_index = ? and c.call_id is null",
+                [context.run_id, context.round_index],
+            ).fetchall()
+        return {row[0] for row in rows}

@@ -163,6 +163,15 @@ RAW_TABLES: dict[str, str] = {
             created_at         timestamp not null,
             cache_key          varchar               -- openai: hash of all that changes the answer (attempt included)
         )""",
+    "llm_call_intents": """
+        create table if not exists raw.llm_call_intents (
+            call_id        varchar primary key,     -- the llm_calls row this request will become
+            run_id         varchar not null,
+            round_index    integer not null,
+            pair_key       varchar not null,
+            attempt_index  integer not null,
+            sent_at        timestamp not null       -- committed before the request is sent
+        )""",
     "bag_members": """
         create table if not exists raw.bag_members (
             run_id          varchar not null,

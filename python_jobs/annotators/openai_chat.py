@@ -76,6 +76,10 @@ class OpenAIAnnotatorConfig:
     response_format: str = "auto"  # auto: json_schema, falling back to json_object, then none
     max_cost_usd: float | None = None  # for the whole run (spend recorded in raw.llm_calls counts)
     use_cache: bool = True
+    # After a crash, calls that were sent but never recorded are re-sent (True: at-least-once,
+    # at most `concurrency` duplicates) or recorded as invalid `lost_in_flight` votes without a
+    # request (False: at-most-once; costs one journal write per call).
+    resend_in_flight: bool = True
 
     def __post_init__(self) -> None:
         if self.response_format not in RESPONSE_FORMAT_MODES:
@@ -180,6 +184,7 @@ class _RoundState:
         self.reserved_usd = 0.0
         self.stopped_for_budget = False
         self.stats = RoundStats(calls_planned=n_calls)
+        self.writer: ThreadPoolExecutor | None = None
 
 
 class OpenAIAnnotator:
@@ -269,6 +274,13 @@ class OpenAIAnnotator:
 
     async def annotate_async(self, pairs: Sequence[PairToAnnotate], context: CallContext, sink: CallSink) -> None:
         missing = sink.missing_attempts(context, pairs)
+        if not self.config.resend_in_flight:
+            if not hasattr(sink, "mark_sending"):
+                raise ValueError("resend_in_flight=False needs a sink with a send journal (DuckDBCallSink)")
+            lost = sink.sent_unrecorded(context)
+            for pair, attempt in [item for item in missing if self._call_id(context, *item) in lost]:
+                sink.record(self._lost_in_flight(pair, attempt, context))
+            missing = [item for item in missing if self._call_id(context, *item) not in lost]
         spent = sink.spent_usd(context.run_id) if hasattr(sink, "spent_usd") else 0.0
         state = _RoundState(self.config, len(missing), spent)
         self.last_stats = state.stats
@@ -285,6 +297,7 @@ class OpenAIAnnotator:
         )
         # One writer thread: records are written in completion order without blocking the loop.
         writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="karl-call-writer")
+        state.writer = writer
         try:
             workers = [
                 asyncio.create_task(self._worker(queue, context, sink, client, writer, state))
@@ -304,6 +317,30 @@ class OpenAIAnnotator:
             raise BudgetExhausted(state.spent_usd, self.config.max_cost_usd or 0.0, queue.qsize())
 
     # --- workers ------------------------------------------------------------------------
+    @staticmethod
+    def _call_id(context: CallContext, pair: PairToAnnotate, attempt: int) -> str:
+        return call_id_for(context.run_id, context.round_index, pair.pair_key, attempt)
+
+    def _base_record(self, pair: PairToAnnotate, attempt: int, context: CallContext) -> CallRecord:
+        return CallRecord(
+            run_id=context.run_id,
+            round_index=context.round_index,
+            pair_key=pair.pair_key,
+            item_a_id=pair.item_a_id,
+            item_b_id=pair.item_b_id,
+            attempt_index=attempt,
+            annotator_kind=self.kind,
+            model=self.config.model_for(attempt),
+            prompt_version=prompt.PROMPT_VERSION,
+            prompt_hash=prompt.template_hash(),
+            is_valid=False,
+        )
+
+    def _lost_in_flight(self, pair: PairToAnnotate, attempt: int, context: CallContext) -> CallRecord:
+        note = "sent before the process died, answer never recorded; not re-sent (resend_in_flight=false)"
+        return replace(self._base_record(pair, attempt, context), error_class="lost_in_flight",
+                       request_params=json.dumps({"note": note}))
+
     def estimate_call_cost(self, pair: PairToAnnotate, attempt_index: int) -> float:
         """Upper-ish estimate used to reserve budget: ~3 chars a token in, max_tokens out."""
         chars = sum(len(m["content"]) for m in prompt.build_messages(pair))
@@ -369,21 +406,9 @@ class OpenAIAnnotator:
         model = config.model_for(attempt)
         seed = per_call_seed(config.seed, pair.pair_key, attempt) if config.send_seed else None
         messages = prompt.build_messages(pair)
-        call_id = call_id_for(context.run_id, context.round_index, pair.pair_key, attempt)
+        call_id = self._call_id(context, pair, attempt)
         cache_key = self.cache_key(pair, attempt)
-        base = CallRecord(
-            run_id=context.run_id,
-            round_index=context.round_index,
-            pair_key=pair.pair_key,
-            item_a_id=pair.item_a_id,
-            item_b_id=pair.item_b_id,
-            attempt_index=attempt,
-            annotator_kind=self.kind,
-            model=model,
-            prompt_version=prompt.PROMPT_VERSION,
-            prompt_hash=prompt.template_hash(),
-            is_valid=False,
-        )
+        base = self._base_record(pair, attempt, context)
         params: dict[str, Any] = {
             **self._request_params(model, seed),
             "endpoint": sanitize_url(config.base_url),
@@ -410,6 +435,9 @@ class OpenAIAnnotator:
                     latency_ms=0.0,
                     cache_key=cache_key,
                 )
+        if not config.resend_in_flight:
+            await asyncio.get_running_loop().run_in_executor(
+                state.writer, sink.mark_sending, call_id, context, pair.pair_key, attempt)
         started = time.perf_counter()
         outcome, retries, http_requests, mode = await self._send_with_retries(client, call_id, params, messages, state)
         state.stats.http_requests += http_requests
