@@ -112,7 +112,9 @@ def product_items(products: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     return items, mapping
 
 
-def _write_baskets(con: duckdb.DuckDBPyConnection, transactions: Path, mapping: pd.DataFrame, batch: Batch) -> tuple[int, int]:
+def _write_baskets(
+    con: duckdb.DuckDBPyConnection, products: Path, transactions: Path, mapping: pd.DataFrame, batch: Batch
+) -> tuple[int, int]:
     """Basket lines (aggregated per basket and item) and quarantined transaction lines, in SQL."""
     con.register("_karl_product_items", mapping)
     try:
@@ -153,7 +155,7 @@ def _write_baskets(con: duckdb.DuckDBPyConnection, transactions: Path, mapping: 
             left join read_parquet(?) as p on p.product_id = t.product_id
             where t.product_id not in (select product_id from _karl_product_items)
             """,
-            [batch.batch_id, batch.ingested_at, str(transactions), str(package_file("products"))],
+            [batch.batch_id, batch.ingested_at, str(transactions), str(products)],
         ).fetchone()
     finally:
         try:
@@ -188,7 +190,9 @@ def ingest_completejourney(
 
     def write(c: duckdb.DuckDBPyConnection) -> int:
         counts["items"] = insert_frame(c, "raw.catalog_items", items_rows)
-        counts["basket_lines"], counts["transactions_quarantined"] = _write_baskets(c, transactions_path, mapping, batch)
+        counts["basket_lines"], counts["transactions_quarantined"] = _write_baskets(
+            c, products_path, transactions_path, mapping, batch
+        )
         return counts["items"]
 
     loaded = land_batch(con, batch, quarantined, write)
