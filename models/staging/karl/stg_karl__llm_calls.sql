@@ -55,7 +55,8 @@ final as (
         tokens_out,
         cost_usd,
         latency_ms,
-        created_at
+        created_at,
+        cache_key
     from labelled
 )
 

@@ -14,6 +14,7 @@ final as (
         fine_category,
         strategy,
         uncertainty_score,
+        reference_relation_label,
         selected_at
     from selections
 )
