@@ -217,6 +217,80 @@ def demo(
 
 # --- reporting commands ----------------------------------------------------------------------
 
+
+@app.command()
+def report(
+    out: Path = typer.Option(Path("reports"), "--out", help="Folder for karl_report.html."),
+    run_ids: Optional[list[str]] = typer.Option(None, "--run", help="Run id to include (repeat; default: all runs)."),
+    title: str = typer.Option("karl report", help="Page title."),
+    db: Optional[Path] = DbOption,
+) -> None:
+    """Write a self-contained HTML report (plots and key tables) from the reporting marts."""
+    from python_jobs.report import write_report
+
+    con = warehouse.connect(db, read_only=True)
+    try:
+        path = write_report(con, out, run_ids=run_ids or None, title=title)
+    except ValueError as error:
+        console.print(f"[red]{error}[/red]")
+        raise typer.Exit(1) from error
+    finally:
+        con.close()
+    console.print(f"report written to {path}")
+
+
+@app.command()
+def status(db: Optional[Path] = DbOption) -> None:
+    """Print the runs, their rounds and stopping verdict, the training labels and the spend."""
+    from python_jobs.status import collect_status, render
+
+    con = warehouse.connect(db, read_only=True)
+    try:
+        render(collect_status(con), console)
+    finally:
+        con.close()
+
+
+@export_app.command("review-queue")
+def export_review_queue_command(
+    format: str = typer.Option("csv", "--format", help="csv | argilla | labelstudio"),
+    out: Path = typer.Option(..., "--out", help="File to write (.csv or .json)."),
+    include_reviewed: bool = typer.Option(False, help="Also export pairs a human already reviewed."),
+    run_ids: Optional[list[str]] = typer.Option(None, "--run", help="Only pairs queued by this run (repeat)."),
+    db: Optional[Path] = DbOption,
+) -> None:
+    """Export pairs whose K votes disagreed or were invalid, for human review."""
+    from python_jobs.export import FORMATS, export_review_queue
+
+    if format not in FORMATS:
+        console.print(f"[red]unknown format {format!r}: choose one of {', '.join(FORMATS)}[/red]")
+        raise typer.Exit(2)
+    con = warehouse.connect(db, read_only=True)
+    try:
+        n_pairs = export_review_queue(con, format, out, include_reviewed=include_reviewed, run_ids=run_ids or None)
+    finally:
+        con.close()
+    console.print(f"{n_pairs} pairs written to {out}")
+
+
+@ingest_app.command("reviews")
+def ingest_reviews_command(
+    file: Path = typer.Argument(..., exists=True, dir_okay=False, help="Reviewed CSV, Label Studio or Argilla JSON."),
+    reviewer: str = typer.Option("reviewer", help="Reviewer id for rows that name none."),
+    db: Optional[Path] = DbOption,
+) -> None:
+    """Load human review decisions into raw.human_reviews (they train as label_source 'review' after `karl build`)."""
+    from python_jobs.ingest.reviews import ingest_reviews
+
+    con = warehouse.connect(db)
+    try:
+        outcome = ingest_reviews(con, file, reviewer=reviewer)
+    finally:
+        con.close()
+    if _print_ingest_summary([outcome], "reviews"):
+        raise typer.Exit(1)
+
+
 # --- experiment and scale commands -----------------------------------------------------------
 
 
