@@ -96,10 +96,12 @@ class Validator:
     def _ensure_context(self) -> None:
         if self._context is not None:
             return
+        import logging
         import os
         import time
 
         os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+        logging.getLogger("great_expectations").setLevel(logging.WARNING)
         started = time.perf_counter()
         import great_expectations as gx
         from great_expectations.data_context.types.base import ProgressBarsConfig
