@@ -172,12 +172,16 @@ def arrow_table(result) -> pa.Table:  # noqa: ANN001 - a duckdb result (connecti
         return fetch()
 
 
-def arrow_batches(result, rows: int) -> pa.RecordBatchReader:  # noqa: ANN001
-    """A record batch reader over a result, `rows` per batch, on duckdb 1.x and 2.x."""
-    reader = getattr(result, "to_arrow_reader", None)
+def arrow_batches(con, sql: str, params: list | None, rows: int) -> pa.RecordBatchReader:  # noqa: ANN001
+    """Stream a query as record batches of `rows` rows, on duckdb 1.x and 2.x.
+
+    Through a relation (con.sql), not a DB-API result: on duckdb 2.x the latter copies every row
+    before the first batch, which would make memory grow with the pool."""
+    relation = con.sql(sql, params=params or None)
+    reader = getattr(relation, "to_arrow_reader", None)
     if reader is not None:
         return reader(rows)
-    return result.fetch_record_batch(rows)
+    return relation.fetch_record_batch(rows)
 
 
 def load_item_vectors(con, feature_set: str) -> ItemVectors:  # noqa: ANN001 - duckdb connection
@@ -219,7 +223,7 @@ def candidate_batches(
         inner join {view} as pa on c.item_a_id = pa.item_id
         inner join {view} as pb on c.item_b_id = pb.item_id
     """
-    reader = arrow_batches(con.execute(sql, params or []), chunk_rows)
+    reader = arrow_batches(con, sql, params, chunk_rows)
     try:
         yield from reader
     finally:

@@ -1,0 +1,168 @@
+"""The chunked scorer against the model's own predict_member_proba, the streaming top-per-category
+reducer against a brute-force selection, and the induced categories' determinism."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import duckdb
+import numpy as np
+import pandas as pd
+import pytest
+
+from python_jobs import acquisition
+from python_jobs.categories import InducedConfig, induce_clusters
+from python_jobs.loop_data import ItemVectors as LoopItemVectors
+from python_jobs.model import BaggedEnsemble
+from python_jobs.pair_features import pair_features
+from python_jobs.raw_schema import create_raw_tables
+from python_jobs.scoring import (
+    ItemVectors,
+    ScoringConfig,
+    StackedLinearScorer,
+    score_candidate_frame,
+    score_candidates,
+    strategy_uncertainty,
+)
+
+N_ITEMS, DIM = 300, 24
+
+
+def _vectors(unit: bool, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    matrix = rng.standard_normal((N_ITEMS, DIM)).astype(np.float32)
+    if unit:
+        matrix /= np.linalg.norm(matrix, axis=1, keepdims=True)
+    return matrix
+
+
+def _ids() -> np.ndarray:
+    return np.array([f"item:{i:04d}" for i in range(N_ITEMS)], dtype=object)
+
+
+def _fitted_ensemble(matrix: np.ndarray, seed: int = 0) -> BaggedEnsemble:
+    rng = np.random.default_rng(seed)
+    a, b = rng.integers(0, N_ITEMS, 900), rng.integers(0, N_ITEMS, 900)
+    X = pair_features(matrix[a], matrix[b])
+    # A learnable rule plus noise, so the members differ from each other and from uniform.
+    score = X[:, 2 * DIM] + 0.3 * rng.standard_normal(900)
+    y = np.where(score > 0.15, 0, np.where(score < -0.15, 2, 1))
+    return BaggedEnsemble(n_members=10, seed=seed).fit(X, y)
+
+
+@pytest.mark.parametrize("unit", [True, False], ids=["unit_vectors", "raw_vectors"])
+def test_scorer_reproduces_predict_member_proba(unit: bool) -> None:
+    matrix = _vectors(unit)
+    ensemble = _fitted_ensemble(matrix)
+    W, b = ensemble.stacked_weights()
+    scorer = StackedLinearScorer.from_weights(W, b, ItemVectors(_ids(), matrix), n_members=10)
+    assert (scorer.w_cos is None) == unit  # unit vectors fold cos into the a*b block
+
+    rng = np.random.default_rng(1)
+    a, b = rng.integers(0, N_ITEMS, 5000), rng.integers(0, N_ITEMS, 5000)
+    got = scorer.member_proba(a, b)
+    expected = ensemble.predict_member_proba(pair_features(matrix[a], matrix[b]))
+    assert got.shape == expected.shape == (10, 5000, 3)
+    np.testing.assert_allclose(got, expected, atol=1e-5, rtol=0)
+    # The members really differ, so the comparison covers the per-member layout.
+    assert np.abs(expected[0] - expected[1]).max() > 1e-3
+
+
+def test_score_candidate_frame_matches_the_ensemble() -> None:
+    matrix = _vectors(unit=True)
+    ensemble = _fitted_ensemble(matrix)
+    ids = _ids()
+    rng = np.random.default_rng(2)
+    a, b = rng.integers(0, N_ITEMS, 700), rng.integers(0, N_ITEMS, 700)
+    frame = pd.DataFrame({"item_a_id": ids[a], "item_b_id": ids[b]})
+    got = score_candidate_frame(ensemble, LoopItemVectors(list(ids), matrix), frame, ScoringConfig(chunk_rows=128))
+    np.testing.assert_allclose(got, ensemble.predict_member_proba(pair_features(matrix[a], matrix[b])), atol=1e-5)
+
+
+@pytest.fixture()
+def candidate_db(tmp_path) -> tuple[duckdb.DuckDBPyConnection, pd.DataFrame, np.ndarray]:
+    matrix = _vectors(unit=True)
+    ids = _ids()
+    con = duckdb.connect(str(tmp_path / "scoring.duckdb"))
+    create_raw_tables(con)
+    vectors = pd.DataFrame({"feature_set": "test", "item_id": ids, "vector": list(matrix.astype(np.float64))})
+    con.register("v", vectors)
+    con.execute("insert into raw.item_vectors select feature_set, item_id, vector, ? from v", [datetime(2026, 1, 1)])
+    rng = np.random.default_rng(3)
+    a, b = rng.integers(0, N_ITEMS, 3000), rng.integers(0, N_ITEMS, 3000)
+    keep = a != b
+    pairs = pd.DataFrame({"item_a_id": ids[a[keep]], "item_b_id": ids[b[keep]]})
+    pairs["pair_key"] = [min(x, y) + "~" + max(x, y) for x, y in zip(pairs.item_a_id, pairs.item_b_id)]
+    pairs = pairs.drop_duplicates("pair_key").reset_index(drop=True)
+    pairs["fine_category"] = [f"cat{i % 17:02d}" for i in range(len(pairs))]
+    con.register("p", pairs)
+    con.execute("create table candidates as select * from p")
+    yield con, pairs, matrix
+    con.close()
+
+
+def _brute_force(pairs: pd.DataFrame, matrix: np.ndarray, ensemble: BaggedEnsemble, strategy: str) -> list[str]:
+    index = {item: i for i, item in enumerate(_ids())}
+    a = np.array([index[x] for x in pairs.item_a_id])
+    b = np.array([index[x] for x in pairs.item_b_id])
+    member = ensemble.predict_member_proba(pair_features(matrix[a], matrix[b]))
+    scores = strategy_uncertainty(strategy, seed=5)(member, pairs.pair_key.to_numpy(dtype=object))
+    frame = pairs.assign(score=scores).sort_values(["fine_category", "score", "pair_key"], ascending=[True, False, True])
+    return sorted(frame.groupby("fine_category").head(2).pair_key)
+
+
+@pytest.mark.parametrize("strategy", ["qbc", "margin", "random"])
+def test_streamed_selection_equals_brute_force_for_any_chunking(candidate_db, strategy: str) -> None:
+    con, pairs, matrix = candidate_db
+    ensemble = _fitted_ensemble(matrix)
+    W, b = ensemble.stacked_weights()
+    from python_jobs.scoring import load_item_vectors
+
+    vectors = load_item_vectors(con, "test")
+    expected = _brute_force(pairs, matrix, ensemble, strategy)
+    sql = "select pair_key, item_a_id, item_b_id, fine_category from candidates"
+    results = []
+    for config in (ScoringConfig(chunk_rows=97, workers=1), ScoringConfig(chunk_rows=1024, workers=2)):
+        rows, n_scored = score_candidates(
+            con, sql, W, b, 10, vectors, strategy_uncertainty(strategy, seed=5), per_category=2, config=config
+        )
+        assert n_scored == len(pairs)
+        results.append(rows)
+        assert sorted(r["pair_key"] for r in rows) == expected
+    assert [r["pair_key"] for r in results[0]] == [r["pair_key"] for r in results[1]]
+    # mean_proba of a kept row is the ensemble mean
+    row = results[0][0]
+    member = ensemble.predict_member_proba(
+        pair_features(matrix[[int(row["item_a_id"][5:])]], matrix[[int(row["item_b_id"][5:])]])
+    )
+    np.testing.assert_allclose(row["mean_proba"], member.mean(axis=0)[0], atol=1e-5)
+
+
+def test_random_scores_do_not_depend_on_chunking() -> None:
+    keys = np.array([f"k{i}" for i in range(1000)], dtype=object)
+    whole = strategy_uncertainty("random", seed=3)(None, keys)
+    parts = np.concatenate([strategy_uncertainty("random", seed=3)(None, keys[i : i + 77]) for i in range(0, 1000, 77)])
+    np.testing.assert_array_equal(whole, parts)
+    assert 0 <= whole.min() and whole.max() < 1 and whole.std() > 0.2
+    assert not np.array_equal(whole, strategy_uncertainty("random", seed=4)(None, keys))
+
+
+def test_qbc_uncertainty_is_the_acquisition_module_s() -> None:
+    probs = np.random.default_rng(0).dirichlet(np.ones(3), size=(10, 50))
+    np.testing.assert_allclose(
+        strategy_uncertainty("qbc")(probs, np.arange(50)), acquisition.acquisition_scores("qbc", probs)
+    )
+
+
+def test_induced_clusters_are_seeded_and_nested() -> None:
+    rng = np.random.default_rng(0)
+    centres = rng.standard_normal((6, 8)) * 5
+    matrix = np.vstack([c + rng.standard_normal((40, 8)) for c in centres])
+    config = InducedConfig(n_fine=6, n_parent=2, seed=7)
+    fine, parent_of_fine = induce_clusters(matrix, config)
+    fine2, parent2 = induce_clusters(matrix, config)
+    np.testing.assert_array_equal(fine, fine2)
+    np.testing.assert_array_equal(parent_of_fine, parent2)
+    assert set(fine) == set(range(6)) and set(parent_of_fine) == {0, 1}
+    # The planted clusters are recovered: every block of 40 rows lands in one fine cluster.
+    assert all(len(set(fine[i * 40 : (i + 1) * 40])) == 1 for i in range(6))
