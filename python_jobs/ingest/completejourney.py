@@ -200,14 +200,16 @@ def ingest_completejourney(
         "products read": len(rows.frame),
         "basket lines loaded (basket x product type)": counts["basket_lines"],
     }
-    for kind, count in con.execute(
-        """
-        select split_part(reason, ':', 1), count(*) from raw.quarantine
-        where batch_id = ? and source_file = 'transactions.parquet' group by 1 order by 1
-        """,
-        [batch.batch_id],
-    ).fetchall():
-        details[f"transaction lines quarantined, {kind}"] = int(count)
+    quarantined += [
+        QuarantinedRow(line, raw, text, source_file="transactions.parquet")
+        for line, raw, text in con.execute(
+            """
+            select source_line, raw_line, reason from raw.quarantine
+            where batch_id = ? and source_file = 'transactions.parquet' order by source_line
+            """,
+            [batch.batch_id],
+        ).fetchall()
+    ]
     return IngestOutcome(
         source=SOURCE,
         source_file=source_file,
