@@ -1,5 +1,5 @@
-{#- Fails for every non-null value outside [min_value, max_value]. -#}
-{% test between_values(model, column_name, min_value, max_value) %}
+{#- Fails for every non-null value outside [min_value, max_value] (max_value none = no upper bound). -#}
+{% test between_values(model, column_name, min_value, max_value=none) %}
 
 with
 
@@ -8,7 +8,12 @@ final as (
     from {{ model }}
     where
         {{ column_name }} is not null
-        and ({{ column_name }} < {{ min_value }} or {{ column_name }} > {{ max_value }})
+        and (
+            {{ column_name }} < {{ min_value }}
+            {%- if max_value is not none %}
+            or {{ column_name }} > {{ max_value }}
+            {%- endif %}
+        )
 )
 
 select * from final

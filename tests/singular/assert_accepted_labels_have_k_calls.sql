@@ -1,4 +1,4 @@
--- Invariant: exactly K = var('karl_k_calls') recorded calls (attempts 1..K) behind each accepted label.
+-- Invariant: exactly K recorded calls (attempts 1..K, K = the run's k_calls) behind each accepted label.
 with
 
 consensus_labels as (
@@ -7,6 +7,10 @@ consensus_labels as (
 
 llm_calls as (
     select * from {{ ref('stg_karl__llm_calls') }}
+),
+
+runs as (
+    select * from {{ ref('stg_karl__runs') }}
 ),
 
 call_counts as (
@@ -27,6 +31,7 @@ final as (
         consensus_labels.run_id,
         consensus_labels.round_index,
         consensus_labels.pair_key,
+        coalesce(runs.k_calls, {{ var('karl_k_calls') }}) as k_calls,
         call_counts.n_calls,
         call_counts.n_attempts
     from consensus_labels
@@ -35,14 +40,16 @@ final as (
             consensus_labels.run_id = call_counts.run_id
             and consensus_labels.round_index = call_counts.round_index
             and consensus_labels.pair_key = call_counts.pair_key
+    left join runs
+        on consensus_labels.run_id = runs.run_id
     where
         consensus_labels.is_accepted
         and (
             call_counts.n_calls is null
-            or call_counts.n_calls <> {{ var('karl_k_calls') }}
-            or call_counts.n_attempts <> {{ var('karl_k_calls') }}
+            or call_counts.n_calls <> coalesce(runs.k_calls, {{ var('karl_k_calls') }})
+            or call_counts.n_attempts <> coalesce(runs.k_calls, {{ var('karl_k_calls') }})
             or call_counts.first_attempt <> 1
-            or call_counts.last_attempt <> {{ var('karl_k_calls') }}
+            or call_counts.last_attempt <> coalesce(runs.k_calls, {{ var('karl_k_calls') }})
         )
 )
 

@@ -1,9 +1,11 @@
-{%- set k_calls = var('karl_k_calls') -%}
-
 with
 
 llm_calls as (
     select * from {{ ref('stg_karl__llm_calls') }}
+),
+
+runs as (
+    select * from {{ ref('stg_karl__runs') }}
 ),
 
 fbl_classes as (
@@ -79,18 +81,28 @@ tallies as (
     group by run_id, round_index, pair_key
 ),
 
-judged as (
+-- K is the run's own k_calls (from its config); var karl_k_calls for calls of an unknown run.
+run_k as (
     select
         tallies.*,
+        coalesce(runs.k_calls, {{ var('karl_k_calls') }}) as k_calls
+    from tallies
+    left join runs
+        on tallies.run_id = runs.run_id
+),
+
+judged as (
+    select
+        run_k.*,
         case
-            when tallies.n_calls < {{ k_calls }} then 'too_few_calls'
-            when tallies.n_calls > {{ k_calls }} then 'too_many_calls'
-            when tallies.n_attempts < {{ k_calls }} then 'repeated_attempt'
-            when tallies.n_valid_calls < tallies.n_calls then 'invalid_call'
-            when tallies.n_relation_labels > 1 then 'dissent'
+            when run_k.n_calls < run_k.k_calls then 'too_few_calls'
+            when run_k.n_calls > run_k.k_calls then 'too_many_calls'
+            when run_k.n_attempts < run_k.k_calls then 'repeated_attempt'
+            when run_k.n_valid_calls < run_k.n_calls then 'invalid_call'
+            when run_k.n_relation_labels > 1 then 'dissent'
             else 'accepted'
         end as consensus_status
-    from tallies
+    from run_k
 ),
 
 final as (
@@ -113,7 +125,7 @@ final as (
                 and judged.n_fbl_labels = 1
                 then judged.fbl_label
         end as fbl_label,
-        cast({{ k_calls }} as integer) as k_calls,
+        cast(judged.k_calls as integer) as k_calls,
         judged.annotator_kind,
         judged.model,
         judged.prompt_version,

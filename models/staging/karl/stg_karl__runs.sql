@@ -13,6 +13,7 @@ final as (
         rounds,
         budget,
         config_json,
+        cast({{ json_text('config_json', 'k_calls') }} as integer) as k_calls,
         created_at
     from runs
 )
