@@ -46,6 +46,44 @@ class DuckDBCallSink:
                 values,
             )
 
+    def record_many(self, calls: Sequence[CallRecord]) -> None:
+        """Record several completed calls in one statement (one commit): a group commit for
+        annotators whose concurrent calls complete together."""
+        if not calls:
+            return
+        import pyarrow as pa
+
+        table = pa.Table.from_pylist(
+            [{"call_id": call.call_id, **{name: getattr(call, name) for name in _COLUMNS[1:]}} for call in calls]
+        )
+        with self._lock:
+            # A cursor of its own: duckdb 2 refuses register() on a connection holding an
+            # unfinished result, and the caller's connection may hold one.
+            cursor = self._con.cursor()
+            try:
+                cursor.register("_karl_new_calls", table)
+                cursor.execute(
+                    f"insert into raw.llm_calls ({', '.join(_COLUMNS)}) "
+                    f"select {', '.join(_COLUMNS)} from _karl_new_calls on conflict (call_id) do nothing"
+                ).fetchall()
+            finally:
+                cursor.close()
+
+    def find_cached_many(self, cache_keys: Sequence[str]) -> dict[str, CallRecord]:
+        """For each cache key already answered (any run), its earliest call."""
+        if not cache_keys:
+            return {}
+        names = _COLUMNS[1:]
+        with self._lock:
+            rows = self._con.execute(
+                f"select {', '.join(names)} from raw.llm_calls "
+                "where cache_key in (select unnest(?::varchar[])) "
+                "qualify row_number() over (partition by cache_key order by created_at, call_id) = 1",
+                [list(cache_keys)],
+            ).fetchall()
+        found = [CallRecord(**dict(zip(names, row))) for row in rows]
+        return {call.cache_key: call for call in found if call.cache_key}
+
     def find_cached(self, cache_key: str) -> CallRecord | None:
         """The earliest call with this cache key (any run). Only calls the server answered carry one."""
         names = _COLUMNS[1:]

@@ -1,0 +1,91 @@
+"""Throughput of the openai annotator against the local fake server with a fixed latency.
+
+The server runs in its own process (so its threads do not share our GIL) and answers every call
+after L seconds. For each concurrency c the annotator sends one round of calls through the real
+openai client and records each call in a DuckDB file, exactly as in a run. Printed per c:
+achieved calls/s, the ideal c/L, the sequential rate 1/L, and achieved / ideal (target >= 0.9).
+
+usage: .venv/bin/python benchmarks/annotation_throughput.py [--latency 0.5] [--concurrency 1 8 32]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from python_jobs import warehouse  # noqa: E402
+from python_jobs.annotators.base import CallContext, PairToAnnotate  # noqa: E402
+from python_jobs.annotators.openai_chat import OpenAIAnnotator, OpenAIAnnotatorConfig  # noqa: E402
+from python_jobs.call_log import DuckDBCallSink  # noqa: E402
+from python_jobs.pairs import pair_key  # noqa: E402
+
+
+def start_server(latency: float) -> tuple[subprocess.Popen, str]:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "python_jobs.llm_server", "--port", "0", "--latency", str(latency)],
+        stdout=subprocess.PIPE, text=True, cwd=Path(__file__).resolve().parent.parent,
+    )
+    assert process.stdout is not None
+    return process, process.stdout.readline().strip()
+
+
+def synthetic_pairs(n: int, tag: str) -> list[PairToAnnotate]:
+    pairs = []
+    for i in range(n):
+        a, b = f"bench:{tag}-{i}-a", f"bench:{tag}-{i}-b"
+        pairs.append(PairToAnnotate(pair_key(a, b), a, f"Made-up stapler {i}", b, f"Made-up staples {i}"))
+    return pairs
+
+
+def measure(base_url: str, latency: float, concurrency: int, db_path: Path, seconds: float) -> tuple[int, float, float]:
+    n_calls = max(3 * concurrency, int(seconds * concurrency / latency) // 3 * 3)
+    pairs = synthetic_pairs(n_calls // 3, f"c{concurrency}")
+    config = OpenAIAnnotatorConfig(model="fake-llm", base_url=base_url, concurrency=concurrency,
+                                   timeout_s=30, use_cache=False)
+    annotator = OpenAIAnnotator(config, api_key="sk-benchmark-local")
+    con = warehouse.connect(db_path)
+    try:
+        started, cpu_started = time.perf_counter(), time.process_time()
+        annotator.annotate(pairs, CallContext(f"bench-c{concurrency}", 1, 3), DuckDBCallSink(con))
+        elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu_started
+        recorded = con.execute("select count(*) from raw.llm_calls where run_id = ?", [f"bench-c{concurrency}"]).fetchone()[0]
+    finally:
+        con.close()
+    assert recorded == len(pairs) * 3, (recorded, len(pairs) * 3)
+    return recorded, elapsed, cpu
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--latency", type=float, default=0.5, help="server seconds per response (L)")
+    parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 8, 32])
+    parser.add_argument("--seconds", type=float, default=4.0, help="ideal duration of each measurement")
+    args = parser.parse_args()
+    server, base_url = start_server(args.latency)
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            db_path = Path(tmp) / "bench.duckdb"
+            print(f"fake server {base_url}, latency L = {args.latency:.3f} s; calls recorded in DuckDB; "
+                  f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}")
+            print(f"{'c':>4} {'calls':>6} {'seconds':>8} {'calls/s':>9} {'ideal c/L':>10} {'sequential 1/L':>15} "
+                  f"{'achieved/ideal':>15} {'client CPU ms/call':>19}")
+            for concurrency in args.concurrency:
+                calls, elapsed, cpu = measure(base_url, args.latency, concurrency, db_path, args.seconds)
+                rate = calls / elapsed
+                ideal = concurrency / args.latency
+                print(f"{concurrency:>4} {calls:>6} {elapsed:>8.2f} {rate:>9.1f} {ideal:>10.1f} "
+                      f"{1 / args.latency:>15.1f} {rate / ideal:>15.1%} {cpu / calls * 1000:>19.2f}")
+    finally:
+        server.terminate()
+        server.wait()
+
+
+if __name__ == "__main__":
+    main()
