@@ -71,7 +71,7 @@ def matches(kind: str, column: str, regex: str, what: str) -> Check:
         kind=kind,
         column=column,
         make=lambda e: e.ExpectColumnValuesToMatchRegex(column=column, regex=regex),
-        describe=lambda value, what=what: f"{what} {value!r} is malformed",
+        describe=lambda value, what=what: f"{what} is blank" if not str(value or "").strip() else f"{what} {value!r} is malformed",
     )
 
 
@@ -146,13 +146,13 @@ class Validator:
         for check in checks:
             suite.add_expectation(check.make(gx.expectations))
         suite = self._context.suites.add(suite)
-        check_by_id = {expectation.id: check for expectation, check in zip(suite.expectations, checks)}
         validation = batch.validate(
             suite,
             result_format={"result_format": "COMPLETE", "unexpected_index_column_names": list(index_columns)},
         )
-        for expectation_result in validation.results:
-            check = check_by_id[expectation_result.expectation_config.id]
+        result_by_id = {item.expectation_config.id: item for item in validation.results}
+        for expectation, check in zip(suite.expectations, checks):  # failures in the order of `checks`
+            expectation_result = result_by_id[expectation.id]
             info = expectation_result.exception_info or {}
             if info.get("raised_exception"):
                 raise RuntimeError(

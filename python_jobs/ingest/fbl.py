@@ -29,6 +29,7 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import duckdb
 import pandas as pd
@@ -79,7 +80,7 @@ FBL_FILES: tuple[FblFile, ...] = (
 class FblOptions:
     # 'quarantine' (default): a B,A line after an A,B line is withheld, the first direction wins.
     # 'keep': load both directions (the raw key includes the direction; dbt must then merge them).
-    reversed_pairs: str = "quarantine"
+    reversed_pairs: Literal["quarantine", "keep"] = "quarantine"
 
 
 class FblSourceError(RuntimeError):
@@ -218,11 +219,14 @@ def parse_fbl(spec: FblFile, data: bytes, validator: Validator, options: FblOpti
         return _rejected(lines, problem)
 
     raw_by_line = {line.number: line.text for line in well_formed}
-    bad_lines: set[int] = set()
+    problems_by_line: dict[int, list[str]] = {}
     for failure in result.failures:
         (number,) = failure.index
-        bad_lines.add(number)
-        quarantined.append(QuarantinedRow(number, raw_by_line[number], reason(failure.kind, failure.message), 3))
+        problems_by_line.setdefault(number, []).append(reason(failure.kind, failure.message))
+    for number, problems in problems_by_line.items():
+        # one quarantine row per withheld line; its first problem names the kind
+        quarantined.append(QuarantinedRow(number, raw_by_line[number], "; ".join(problems), 3))
+    bad_lines = set(problems_by_line)
 
     pairs = pairs[~pairs["line_no"].isin(bad_lines)].copy()
     for side in ("1", "2"):

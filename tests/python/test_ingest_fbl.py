@@ -222,3 +222,17 @@ def test_real_files_every_judgement_lands_or_is_quarantined(fbl_dir: Path, db_pa
     kinds = dict(query(db_path, "select split_part(reason, ':', 1), count(*) from raw.quarantine group by 1"))
     assert set(kinds) <= {"blank_label", "duplicate_row", "reversed_duplicate"}
     assert kinds["blank_label"] > 0
+
+
+def test_a_line_with_several_problems_is_one_quarantine_row(tmp_path: Path, db_path: Path) -> None:
+    rows = good_2023(2) + [Row("T100", "U100", title_a="", title_b="")]
+    text = fbl_text(rows).replace(f"https://shop.example/p/T100/", "not a url")
+    result = ingest(write_pair_of_files(tmp_path / "fbl", text_2023=text), db_path)
+    assert result.exit_code == 0, result.output
+    [(_, line, _, reason)] = quarantine(db_path)
+    assert line == 4
+    assert reason == (
+        "blank_title: ITEM_NAME_1 (title of item A) is blank; blank_title: ITEM_NAME_2 (title of item B) is blank; "
+        "bad_url: ITEM_URL_1 'not a url' is malformed"
+    )
+    assert len(judgements(db_path)) == 6
