@@ -215,6 +215,64 @@ def demo(
 
 # --- annotator commands ----------------------------------------------------------------------
 
+@app.command()
+def plan(
+    run_id: Optional[str] = typer.Option(None, "--run-id", help="Plan this run's pending round exactly (its selected pairs, missing calls)."),
+    budget: int = typer.Option(50, help="Pairs per round (when no pending round is given)."),
+    rounds: int = typer.Option(1, help="Rounds to plan (when no pending round is given)."),
+    k_calls: int = typer.Option(3, "--k", help="Independent calls per pair."),
+    model: Optional[str] = typer.Option(None, help="Model (default: $KARL_LLM_MODEL or gpt-4o-mini)."),
+    max_cost: Optional[float] = typer.Option(None, "--max-cost", help="Say whether the plan fits this budget (USD)."),
+    db: Optional[Path] = DbOption,
+) -> None:
+    """Estimate calls, tokens and cost of the next openai round(s) before anything is spent."""
+    from rich.table import Table
+
+    from python_jobs import llm_plan
+    from python_jobs.annotators.openai_chat import OpenAIAnnotator
+
+    try:
+        annotator = OpenAIAnnotator.from_env({"model": model})
+    except ValueError:
+        # Planning spends nothing: no key is needed to estimate.
+        import os
+
+        annotator = OpenAIAnnotator.from_env({"model": model}, env={**os.environ, "OPENAI_API_KEY": "unused-for-planning"})
+    con = warehouse.connect(db)
+    try:
+        result = llm_plan.plan(con, annotator, k_calls=k_calls, budget=budget, rounds=rounds, run_id=run_id)
+    finally:
+        con.close()
+    table = Table(title=f"Plan: {result.description}")
+    for column in ("model", "calls to send", "answered by cache", "tokens in", "tokens out", "cost (USD)", "tokens from"):
+        table.add_column(column)
+    for row in result.models:
+        cost = "no price" if row.cost_usd is None else f"{row.cost_usd:.4f}"
+        table.add_row(row.model, str(row.calls), str(row.cached_calls), f"{row.tokens_in:,}", f"{row.tokens_out:,}", cost, row.token_source)
+    console.print(table)
+    total = result.cost_usd
+    console.print(f"{result.pairs} pairs, {result.calls} calls to send, estimated cost "
+                  + ("unknown (a model has no price: set KARL_LLM_PRICES)" if total is None else f"${total:.4f}"))
+    if max_cost is not None and total is not None:
+        verdict = "fits within" if total <= max_cost else "[red]exceeds[/red]"
+        console.print(f"The plan {verdict} --max-cost ${max_cost:.4f}.")
+
+
+@app.command("serve-fake-llm")
+def serve_fake_llm(
+    port: int = typer.Option(8089, help="Port on 127.0.0.1."),
+    latency: float = typer.Option(0.0, help="Seconds per response."),
+    noise: float = typer.Option(0.1, help="Probability that a call flips its label (so some pairs disagree)."),
+    reject_json_schema: bool = typer.Option(False, help="Answer response_format json_schema with a 500, like an old llama.cpp."),
+) -> None:
+    """A local OpenAI-compatible server for demos and tests (no network, no key): then
+    OPENAI_BASE_URL=http://127.0.0.1:PORT/v1 KARL_LLM_MODEL=fake-llm karl run --annotator openai."""
+    from python_jobs import llm_server
+
+    console.print(f"fake LLM on http://127.0.0.1:{port}/v1 (Ctrl-C to stop)")
+    llm_server.serve("127.0.0.1", port, latency, noise, reject_json_schema)
+
+
 # --- reporting commands ----------------------------------------------------------------------
 
 
