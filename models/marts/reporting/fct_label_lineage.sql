@@ -104,7 +104,7 @@ final as (
         calls.model,
         calls.prompt_version,
         calls.prompt_hash,
-        calls.is_valid_vote as is_valid_vote,
+        calls.is_valid_vote,
         calls.cost_usd,
         selections.strategy,
         selections.uncertainty_score,
