@@ -106,6 +106,9 @@ class Validator:
         import great_expectations as gx
         from great_expectations.data_context.types.base import ProgressBarsConfig
 
+        # GX pins this module's logger at INFO ("Created temporary directory ... docs site").
+        logging.getLogger("great_expectations.data_context.types.base").setLevel(logging.WARNING)
+
         self._gx = gx
         self._context = gx.get_context(mode="ephemeral")
         self._context.variables.progress_bars = ProgressBarsConfig(globally=False)
