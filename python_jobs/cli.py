@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Optional
 
@@ -15,7 +16,8 @@ ingest_app = typer.Typer(help="Load data into the raw schema (validated, quarant
 export_app = typer.Typer(help="Export warehouse data for other tools.", no_args_is_help=True)
 app.add_typer(ingest_app, name="ingest")
 app.add_typer(export_app, name="export")
-console = Console()
+# Off a terminal (CI, pipes) rich would wrap tables at 80 columns.
+console = Console() if sys.stdout.isatty() else Console(width=160)
 
 DbOption = typer.Option(None, "--db", help="DuckDB file (default: $KARL_DUCKDB_PATH or warehouse/karl.duckdb).")
 
@@ -286,7 +288,7 @@ def report(
     """Write a self-contained HTML report (plots and key tables) from the reporting marts."""
     from python_jobs.report import write_report
 
-    con = warehouse.connect(db, read_only=True)
+    con = warehouse.connect(db)
     try:
         path = write_report(con, out, run_ids=run_ids or None, title=title)
     except ValueError as error:
@@ -302,7 +304,7 @@ def status(db: Optional[Path] = DbOption) -> None:
     """Print the runs, their rounds and stopping verdict, the training labels and the spend."""
     from python_jobs.status import collect_status, render
 
-    con = warehouse.connect(db, read_only=True)
+    con = warehouse.connect(db)
     try:
         render(collect_status(con), console)
     finally:
@@ -323,7 +325,7 @@ def export_review_queue_command(
     if format not in FORMATS:
         console.print(f"[red]unknown format {format!r}: choose one of {', '.join(FORMATS)}[/red]")
         raise typer.Exit(2)
-    con = warehouse.connect(db, read_only=True)
+    con = warehouse.connect(db)
     try:
         n_pairs = export_review_queue(con, format, out, include_reviewed=include_reviewed, run_ids=run_ids or None)
     finally:

@@ -28,12 +28,20 @@ from python_jobs.run_config import RunConfig
 
 PREPARE_ROUND = -1
 ROUND_STEPS = ("train", "select", "annotate", "build", "evaluate")
-# Rebuilt after each annotation step: everything downstream of the job-written tables, except
-# the (large, round-independent) candidate pool.
-ROUND_BUILD_SELECTOR = [
+# Rebuilt after each annotation step: only what the new calls change on the way to the next
+# round's training set, with the invariant tests on it (unanimity, K calls, no test pair in
+# training, balanced members). Unit tests check SQL logic, not data: `make test` runs them.
+ROUND_BUILD_ARGS = [
+    "build",
+    "--select", "source:karl.llm_calls+,+fct_training_labels", "stg_karl__bag_members",
+    "--exclude", "resource_type:unit_test",
+]
+# At the end of a run (and before reading the stopping signal): every mart downstream of the
+# job-written tables, except the round-independent candidate pool.
+RUN_BUILD_ARGS = [
     "build",
     "--select", "source:karl+",
-    "--exclude", "fct_candidate_pairs", "resource_type:seed", "resource_type:snapshot",
+    "--exclude", "fct_candidate_pairs", "resource_type:seed", "resource_type:snapshot", "resource_type:unit_test",
 ]
 
 
@@ -99,9 +107,13 @@ class Orchestrator:
         )
 
     def build(self, args: list[str] | None = None) -> float:
-        result = warehouse.run_dbt(args or ROUND_BUILD_SELECTOR, dbt_vars=self.dbt_vars())
+        result = warehouse.run_dbt(args or ROUND_BUILD_ARGS, dbt_vars=self.dbt_vars())
         for warning in result.warnings:
-            self.log(f"dbt warning: {warning}")
+            if "max_class_share" in warning:
+                self.log("note: one class is more than karl_max_class_share of the LLM labels accepted in a "
+                         "round (dbt warning; see marts.rpt_class_balance)")
+            else:
+                self.log(f"dbt warning: {warning}")
         return result.seconds
 
     def dbt_vars(self) -> dict[str, object]:
@@ -321,12 +333,12 @@ class Orchestrator:
             if self.config.until_stable and not last_round and self._stable():
                 self.log(f"Stopping after round {round_index}: the stopping signal says more rounds will not pay.")
                 break
-        self.build()
+        self.build(RUN_BUILD_ARGS)
 
     def _stable(self) -> bool:
         from python_jobs.stopping import should_stop
 
-        self.build()
+        self.build(RUN_BUILD_ARGS)
         stop, reason = should_stop(self.con, self.config.run_id)
         if stop:
             self.log(reason)
