@@ -164,6 +164,7 @@ class LoopConfig:
     seed: int = 0
     tuning: TuningConfig = TuningConfig()
     evaluate_id: bool = True
+    n_groups: int = 0  # > 0: top pair per induced fine category (KMeans of anchor vectors)
 
 
 @dataclass
@@ -171,6 +172,7 @@ class LoopState:
     params: LogRegParams
     tuning: dict
     queried: np.ndarray  # bool over pool rows
+    groups: np.ndarray | None = None  # fine category of each pool row
     llm_rows: list[int] = field(default_factory=list)  # accepted pool rows (D_L)
     llm_y: list[int] = field(default_factory=list)
 
@@ -181,7 +183,22 @@ def start_loop(data: LoopData, config: LoopConfig) -> LoopState:
         params=LogRegParams.from_dict(tuning["params"]),
         tuning=tuning,
         queried=np.zeros(len(data.pool_pairs), dtype=bool),
+        groups=induce_groups(data, config.n_groups, config.seed) if config.n_groups > 0 else None,
     )
+
+
+def induce_groups(data: LoopData, n_groups: int, seed: int) -> np.ndarray:
+    """Fine category of each pool pair: KMeans cluster of its anchor item's vector (like the
+    warehouse's induced categories, which cluster item vectors)."""
+    from sklearn.cluster import KMeans
+    from threadpoolctl import threadpool_limits
+
+    anchors = np.unique(data.pool_pairs[:, 0])
+    with threadpool_limits(1):
+        labels = KMeans(n_clusters=min(n_groups, len(anchors)), n_init=4, random_state=seed).fit_predict(
+            data.vectors[anchors])
+    cluster_of = dict(zip(anchors.tolist(), labels.tolist()))
+    return np.array([cluster_of[a] for a in data.pool_pairs[:, 0].tolist()])
 
 
 def run_inmemory_round(data: LoopData, state: LoopState, config: LoopConfig, round_index: int) -> dict:
@@ -211,7 +228,8 @@ def run_inmemory_round(data: LoopData, state: LoopState, config: LoopConfig, rou
     candidates = np.flatnonzero(~state.queried)
     member_probs = ensemble.predict_member_proba(data.X_pool[candidates])
     scores = acquisition_scores(config.strategy, member_probs, seed=seed)
-    chosen = candidates[select_top_per_group(scores, None, config.budget, tie_keys=data.pool_keys[candidates])]
+    groups = None if state.groups is None else state.groups[candidates]
+    chosen = candidates[select_top_per_group(scores, groups, config.budget, tie_keys=data.pool_keys[candidates])]
     timings["score_select"] = time.perf_counter() - t
 
     state.queried[chosen] = True
@@ -260,13 +278,16 @@ def main() -> None:
     parser.add_argument("--budget", type=int, default=30)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--members", type=int, default=10)
+    parser.add_argument("--groups", type=int, default=0,
+                        help="> 0: select the top pair per induced fine category (KMeans of anchors)")
     parser.add_argument("--no-id", action="store_true", help="skip the ID cross-validation (faster)")
     args = parser.parse_args()
     started = time.perf_counter()
     data = load_loop_data(seed=args.seed)
     print(f"features: {time.perf_counter() - started:.1f}s")
     config = LoopConfig(strategy=args.strategy, rounds=args.rounds, budget=args.budget,
-                        n_members=args.members, seed=args.seed, evaluate_id=not args.no_id)
+                        n_members=args.members, seed=args.seed, evaluate_id=not args.no_id,
+                        n_groups=args.groups)
     run_loop(data, config)
 
 

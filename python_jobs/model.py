@@ -59,13 +59,14 @@ class LogRegParams:
     class_weight: str | None = None  # None | 'balanced' (members are balanced by undersampling)
     standardize: bool = True
     max_iter: int = 300
+    tol: float = 1e-3  # lbfgs tolerance: 1e-4 costs 3x the time for no macro-F1 here
 
     def to_dict(self) -> dict:
         return asdict(self)
 
     @classmethod
     def from_dict(cls, values: dict) -> LogRegParams:
-        return cls(**{k: values[k] for k in ("C", "class_weight", "standardize", "max_iter") if k in values})
+        return cls(**{k: values[k] for k in ("C", "class_weight", "standardize", "max_iter", "tol") if k in values})
 
 
 def fit_logreg(
@@ -85,7 +86,9 @@ def fit_logreg(
         Xs = (X - mean) / scale
     else:
         Xs = X
-    model = LogisticRegression(C=params.C, class_weight=params.class_weight, max_iter=params.max_iter)
+    model = LogisticRegression(
+        C=params.C, class_weight=params.class_weight, max_iter=params.max_iter, tol=params.tol
+    )
     with threadpool_limits(1):
         model.fit(Xs, y, sample_weight=sample_weight)
     coef = model.coef_.astype(np.float64)
@@ -109,8 +112,8 @@ class TuningConfig:
     n_trials: int = 12
     n_splits: int = 5
     seed: int = 0
-    C_low: float = 1e-3
-    C_high: float = 10.0
+    C_low: float = 1e-4
+    C_high: float = 1.0
     tune_class_weight: bool = True
     tune_standardize: bool = False
 
@@ -155,13 +158,21 @@ def tune_hyperparameters(
             standardize=params.standardize,
         )
         scores = []
-        for train, test in folds:
+        for fold, (train, test) in enumerate(folds):
             coef, intercept = fit_logreg(X[train], y[train], params)
             pred = logreg_proba(X[test], coef, intercept).argmax(axis=1)
             scores.append(f1_score(y[test], pred, average="macro", labels=list(range(N_CLASSES))))
+            # Median pruning stops hopeless trials after a fold or two (deterministic too).
+            trial.report(float(np.mean(scores)), step=fold)
+            if trial.should_prune():
+                raise optuna.TrialPruned()
         return float(np.mean(scores))
 
-    study = optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler(seed=config.seed))
+    study = optuna.create_study(
+        direction="maximize",
+        sampler=optuna.samplers.TPESampler(seed=config.seed),
+        pruner=optuna.pruners.MedianPruner(n_startup_trials=4, n_warmup_steps=1),
+    )
     study.optimize(objective, n_trials=config.n_trials)
     best = dict(study.best_params)
     params = LogRegParams(
@@ -177,7 +188,7 @@ def tune_hyperparameters(
         "seed": config.seed,
         "n_samples": int(len(y)),
         "seconds": round(time.perf_counter() - started, 3),
-        "trials": [{"params": t.params, "value": t.value} for t in study.trials],
+        "trials": [{"params": t.params, "value": t.value, "state": t.state.name} for t in study.trials],
     }
 
 
