@@ -62,11 +62,11 @@ paired as (
     select
         windows.query_item_id as item_a_id,
         partners.item_id as item_b_id,
-        {{ pair_key('windows.query_item_id', 'partners.item_id') }} as pair_key,
         windows.fine_category,
         windows.parent_category,
         windows.query_rank,
-        windows.window_offset
+        windows.window_offset,
+        partners.query_rank <= {{ n_queries }} as is_partner_query
     from windows
     inner join items as partners
         on
@@ -74,27 +74,30 @@ paired as (
             and windows.partner_position = partners.parent_position
 ),
 
-allowed as (
-    select paired.*
-    from paired
-    where
-        paired.item_a_id <> paired.item_b_id
-        and not exists (
-            select 1 from excluded
-            where excluded.pair_key = paired.pair_key
-        )
-),
-
-capped as (
+keyed as (
     select
         *,
-        row_number() over (
-            partition by item_a_id order by window_offset
-        ) as partner_rank
-    from allowed
+        {{ pair_key('item_a_id', 'item_b_id') }} as pair_key
+    from paired
 ),
 
-final as (
+flagged as (
+    select
+        keyed.*,
+        excluded_keys.pair_key is not null as is_excluded
+    from keyed
+    left join (select distinct pair_key from excluded) as excluded_keys
+        on keyed.pair_key = excluded_keys.pair_key
+),
+
+-- Exclusions are rare: only the queries that lost a partner need their partners re-ranked;
+-- every other query keeps its first N offsets as they are.
+hit_queries as (
+    select distinct item_a_id from flagged
+    where is_excluded
+),
+
+untouched as (
     select
         pair_key,
         item_a_id,
@@ -102,13 +105,84 @@ final as (
         fine_category,
         parent_category,
         query_rank,
-        partner_rank
-    from capped
+        is_partner_query,
+        window_offset as partner_rank
+    from flagged
+    where
+        window_offset <= {{ n_partners }}
+        and item_a_id not in (select hit_queries.item_a_id from hit_queries)
+),
+
+reranked as (
+    select
+        pair_key,
+        item_a_id,
+        item_b_id,
+        fine_category,
+        parent_category,
+        query_rank,
+        is_partner_query,
+        row_number() over (
+            partition by item_a_id order by window_offset
+        ) as partner_rank
+    from flagged
+    where
+        not is_excluded
+        and item_a_id in (select hit_queries.item_a_id from hit_queries)
+),
+
+capped as (
+    select * from untouched
+    union all
+    select * from reranked
     where partner_rank <= {{ n_partners }}
-    -- two queries may draw each other: keep the pair once
-    qualify row_number() over (
-        partition by pair_key order by fine_category, query_rank, partner_rank
-    ) = 1
+),
+
+-- Two queries may draw each other (A->B and B->A): keep the row of the query that comes
+-- first by (fine_category, query_rank, item_a_id). Only rows whose partner is a query can clash.
+mutual as (
+    select * from capped
+    where is_partner_query
+),
+
+shadowed as (
+    select
+        mutual.item_a_id,
+        mutual.item_b_id
+    from mutual
+    inner join mutual as reverse_pairs
+        on
+            mutual.item_b_id = reverse_pairs.item_a_id
+            and mutual.item_a_id = reverse_pairs.item_b_id
+    where
+        reverse_pairs.fine_category < mutual.fine_category
+        or (
+            reverse_pairs.fine_category = mutual.fine_category
+            and (
+                reverse_pairs.query_rank < mutual.query_rank
+                or (
+                    reverse_pairs.query_rank = mutual.query_rank
+                    and reverse_pairs.item_a_id < mutual.item_a_id
+                )
+            )
+        )
+),
+
+final as (
+    select
+        capped.pair_key,
+        capped.item_a_id,
+        capped.item_b_id,
+        capped.fine_category,
+        capped.parent_category,
+        capped.query_rank,
+        capped.partner_rank
+    from capped
+    left join shadowed
+        on
+            capped.item_a_id = shadowed.item_a_id
+            and capped.item_b_id = shadowed.item_b_id
+    where shadowed.item_a_id is null
 )
 
 select * from final

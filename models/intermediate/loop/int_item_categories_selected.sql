@@ -11,8 +11,8 @@ selected as (
         item_id,
         fine_category,
         parent_category,
-        {{ dbt.hash("'" ~ var('karl_sampler_seed') ~ ":query:' || item_id") }} as query_hash,
-        {{ dbt.hash("'" ~ var('karl_sampler_seed') ~ ":partner:' || item_id") }} as partner_hash
+        {{ karl_hash_order("'" ~ var('karl_sampler_seed') ~ ":query:' || item_id") }} as query_hash,
+        {{ karl_hash_order("'" ~ var('karl_sampler_seed') ~ ":partner:' || item_id") }} as partner_hash
     from item_categories
     where category_set = '{{ var("karl_category_set", "") }}'
 ),
