@@ -145,11 +145,12 @@ class SourceLine:
 
 
 def split_lines(data: bytes) -> list[SourceLine]:
-    """Physical lines of the file: a leading BOM dropped, LF or CRLF ends, a last line with or
-    without a final newline; bytes that are not UTF-8 are kept (replaced) and flagged."""
+    """Physical lines of the file: a leading BOM dropped, LF, CRLF (or CR-only) ends, a last line
+    with or without a final newline; bytes that are not UTF-8 are kept (replaced) and flagged."""
     if data.startswith(UTF8_BOM):
         data = data[len(UTF8_BOM) :]
-    chunks = data.split(b"\n")
+    # old Mac files end lines with CR only
+    chunks = data.split(b"\n") if b"\n" in data or b"\r" not in data else data.split(b"\r")
     if chunks and chunks[-1] == b"":
         chunks.pop()
     lines = []
@@ -268,9 +269,12 @@ def parse_fbl(spec: FblFile, data: bytes, validator: Validator, options: FblOpti
         bad_judgements.add((number, slot))
         quarantined.append(QuarantinedRow(number, raw_by_line[number], reason(kind, f"annotator {slot}: {detail}"), 1))
 
-    judgements = judgements[
-        [(number, slot) not in bad_judgements for number, slot in zip(judgements["line_no"], judgements["annotator_slot"])]
-    ]
+    keep_judgement = pd.Series(
+        [(number, slot) not in bad_judgements for number, slot in zip(judgements["line_no"], judgements["annotator_slot"])],
+        index=judgements.index,
+        dtype=bool,
+    )
+    judgements = judgements.loc[keep_judgement]
     rows = judgements.merge(pairs, on="line_no", how="inner")
     frame = pd.DataFrame(
         {

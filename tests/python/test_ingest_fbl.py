@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 from ingest_fixtures import HEADER, Row, fbl_text, good_2023, query, write_fbl, write_pair_of_files
 from python_jobs import warehouse
 from python_jobs.cli import app
-from python_jobs.ingest.fbl import FblSourceError, ingest_fbl
+from python_jobs.ingest.fbl import FblSourceError, ingest_fbl, split_lines
 
 runner = CliRunner()
 
@@ -236,3 +236,25 @@ def test_a_line_with_several_problems_is_one_quarantine_row(tmp_path: Path, db_p
         "bad_url: ITEM_URL_1 'not a url' is malformed"
     )
     assert len(judgements(db_path)) == 6
+
+
+def test_split_lines_handles_every_line_end() -> None:
+    text = "h1\th2\nr1\tx\nr2\ty"
+    for newline in ("\n", "\r\n", "\r"):
+        for bom in (b"", b"\xef\xbb\xbf"):
+            for final in ("", newline):
+                lines = split_lines(bom + (text.replace("\n", newline) + final).encode())
+                assert [(line.number, line.text) for line in lines] == [(1, "h1\th2"), (2, "r1\tx"), (3, "r2\ty")]
+    [line] = split_lines("caf\u00e9".encode()[:-1])
+    assert not line.is_utf8 and line.text == "caf\ufffd"
+
+
+def test_a_file_with_only_a_header_or_nothing(tmp_path: Path, db_path: Path) -> None:
+    folder = write_pair_of_files(tmp_path / "fbl", text_2023="\t".join(HEADER) + "\n")
+    result = ingest(folder, db_path)
+    assert result.exit_code == 0, result.output
+    assert "FBL2023.tsv: 0 judgements loaded, 0 quarantine rows" in result.output
+    (folder / "FBL2023.tsv").write_bytes(b"")
+    result = ingest(folder, db_path)
+    assert result.exit_code == 1
+    assert "FBL2023.tsv is empty" in result.output
