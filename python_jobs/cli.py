@@ -171,6 +171,9 @@ def run(
     max_cost: Optional[float] = typer.Option(None, "--max-cost", help="Stop cleanly once LLM spend reaches this (USD)."),
     until_stable: bool = typer.Option(False, "--until-stable", help="Stop when the stopping signal says rounds stopped paying."),
     resume: Optional[str] = typer.Option(None, "--resume", help="Continue RUN_ID from its last completed step."),
+    run_id: Optional[str] = typer.Option(None, "--run-id", help="Name the run (default: run-<time>-<random>)."),
+    members: int = typer.Option(10, help="Bagging members M."),
+    tuning_trials: int = typer.Option(12, help="Bayesian-optimisation trials for the hyperparameters."),
     db: Optional[Path] = DbOption,
 ) -> None:
     """Run the KARL loop: train, select the most uncertain pairs, annotate K times, accept unanimous labels."""
@@ -188,7 +191,8 @@ def run(
         else:
             config = RunConfig(strategy=strategy, rounds=rounds, annotator=annotator, budget=budget, seed=seed,
                                k_calls=k_calls, candidate_source=candidate_source, qbc_measure=qbc_measure,
-                               max_cost_usd=max_cost, until_stable=until_stable)
+                               max_cost_usd=max_cost, until_stable=until_stable, members=members,
+                               tuning_trials=tuning_trials, **({"run_id": run_id} if run_id else {}))
             console.print(f"Run {config.run_id}: {strategy}, {rounds} rounds, {annotator} annotator, budget {budget}.")
         run_loop(config, db)
     except (RunStopped, ValueError, warehouse.WarehouseLockedError) as error:
@@ -204,11 +208,7 @@ def demo(
     """The quick start: ingest the FBL data, build the warehouse, run a short replay run, print the rounds."""
     from python_jobs.run_config import RunConfig
 
-    ingest_fbl_command = globals().get("ingest_fbl")
-    if ingest_fbl_command is None:
-        console.print("[red]The FBL ingest command is not available.[/red]")
-        raise typer.Exit(1)
-    ingest_fbl_command(dir=None, db=db)
+    ingest_fbl_command(dir=None, keep_reversed_pairs=False, db=db)
     build(db=db, select=None)
     config = RunConfig(strategy="margin", rounds=rounds, annotator="replay", budget=50, seed=0)
     console.print(f"Replay run {config.run_id}: margin, {rounds} rounds.")
