@@ -151,15 +151,13 @@ resolved as (
         pair_votes.pair_key,
         pair_directions.item_a_id,
         pair_directions.item_b_id,
-        {% if majority_rule == 'fbl9' -%}
-        -- Paper's rule: majority on the raw label (9 classes where the dataset has them).
+        -- 'fbl9' (the paper's rule): the majority on the raw label, i.e. on the 9-class code
+        -- where the dataset has one (FBL2023), on the 3-class code otherwise (FBL2024).
         case
-            when pair_votes.n_fbl_votes > 0 then fbl_majorities.relation_class
+            when '{{ majority_rule }}' = 'fbl9' and pair_votes.n_fbl_votes > 0
+                then fbl_majorities.relation_class
             else relation_majorities.relation_label
         end as relation_label,
-        {%- else -%}
-        relation_majorities.relation_label,
-        {%- endif %}
         fbl_majorities.fbl_label,
         pair_votes.n_judgements,
         pair_votes.n_source_rows,

@@ -78,17 +78,49 @@ unioned as (
     select * from ood_pairs
 ),
 
+-- The split is by anchor: a partner item can still be in another set. Flag it, so that an
+-- evaluation that wants items never seen in training can filter.
+set_items as (
+    select
+        eval_set,
+        item_a_id as item_id
+    from unioned
+    union
+    select
+        eval_set,
+        item_b_id as item_id
+    from unioned
+),
+
+id_items as (
+    select item_id from set_items
+    where eval_set = 'id'
+),
+
+pool_items as (
+    select item_id from set_items
+    where eval_set = 'pool'
+),
+
 final as (
     select
-        pair_key,
-        eval_set,
-        dataset,
-        anchor_item_id,
-        item_a_id,
-        item_b_id,
-        relation_label,
-        fbl_label,
-        has_majority,
+        unioned.pair_key,
+        unioned.eval_set,
+        unioned.dataset,
+        unioned.anchor_item_id,
+        unioned.item_a_id,
+        unioned.item_b_id,
+        unioned.relation_label,
+        unioned.fbl_label,
+        unioned.has_majority,
+        (
+            unioned.item_a_id in (select id_items.item_id from id_items)
+            or unioned.item_b_id in (select id_items.item_id from id_items)
+        ) as has_item_in_id_set,
+        (
+            unioned.item_a_id in (select pool_items.item_id from pool_items)
+            or unioned.item_b_id in (select pool_items.item_id from pool_items)
+        ) as has_item_in_pool,
         cast({{ split_seed }} as integer) as split_seed
     from unioned
 )
