@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 from threadpoolctl import threadpool_limits
 
 # Order of the blocks in the pair-feature vector (python_jobs/pair_features.py).
@@ -33,7 +34,9 @@ FEATURE_BLOCKS: tuple[str, ...] = ("absdiff", "prod", "cos", "sum")
 class ScoringConfig:
     chunk_rows: int = 32_768       # pairs per chunk: (chunk, 2D) float32 features at a time
     workers: int = 2               # chunks computed in parallel (numpy releases the GIL)
-    dtype: str = "float32"
+    # float64 reproduces BaggedEnsemble.predict_member_proba to < 1e-6; float32 is ~1.6x faster
+    # but its error reaches ~1e-5 when the (standardisation-folded) weights are large.
+    dtype: str = "float64"
 
 
 @dataclass(frozen=True)
@@ -52,14 +55,17 @@ class ItemVectors:
 class StackedLinearScorer:
     """The ensemble's stacked weights split by feature block, with per-item terms precomputed.
 
-    Columns are kept class-major (c*M + m) so the softmax works on contiguous (n, M) slices; the
-    output is the (M, n, C) view that `BaggedEnsemble.predict_member_proba` returns.
+    Columns are class-major (c*M + m) so the softmax works on contiguous (n, M) slices, and
+    relative to class 0: a softmax does not change when one logit is subtracted from all, so
+    each member's class-0 logit is fixed at 0 and only (C-1)*M columns are computed (a third
+    fewer multiply-adds for 3 classes). The output is the (M, n, C) view that
+    `BaggedEnsemble.predict_member_proba` returns.
     """
 
-    w_pair: np.ndarray            # (2D, C*M): rows for [|a-b|, a*b] (+ cos folded in when unit norm)
-    w_cos: np.ndarray | None      # (C*M,) or None when folded into w_pair
-    item_term: np.ndarray         # (n_items, C*M) = V @ W_sum
-    bias: np.ndarray              # (C*M,)
+    w_pair: np.ndarray            # (2D, (C-1)*M): rows for [min(a,b), a*b] (+ cos folded in when unit norm)
+    w_cos: np.ndarray | None      # ((C-1)*M,) or None when folded into w_pair
+    item_term: np.ndarray         # (n_items, (C-1)*M) = V @ (W_sum + W_abs)
+    bias: np.ndarray              # ((C-1)*M,)
     vectors: np.ndarray           # (n_items, D)
     inv_norms: np.ndarray         # (n_items,)
     n_members: int
@@ -73,7 +79,7 @@ class StackedLinearScorer:
         bias: np.ndarray,
         item_vectors: ItemVectors,
         n_members: int,
-        dtype: str = "float32",
+        dtype: str = "float64",
     ) -> "StackedLinearScorer":
         d = item_vectors.dim
         weights = np.asarray(weights, dtype=np.float64)
@@ -82,20 +88,26 @@ class StackedLinearScorer:
         if weights.shape[1] % n_members:
             raise ValueError(f"{weights.shape[1]} stacked columns do not split into {n_members} members")
         n_classes = weights.shape[1] // n_members
-        # member-major (m*C + c) -> class-major (c*M + m)
-        order = np.arange(n_members * n_classes).reshape(n_members, n_classes).T.ravel()
-        weights = weights[:, order]
-        bias = np.asarray(bias, dtype=np.float64)[order]
+        # member-major (F, M, C) -> class-major relative to class 0: (F, C-1, M) flattened
+        per_member = weights.reshape(-1, n_members, n_classes)
+        relative = (per_member[:, :, 1:] - per_member[:, :, :1]).transpose(0, 2, 1)
+        weights = relative.reshape(weights.shape[0], -1)
+        bias_member = np.asarray(bias, dtype=np.float64).reshape(n_members, n_classes)
+        bias = (bias_member[:, 1:] - bias_member[:, :1]).T.ravel()
         matrix = np.asarray(item_vectors.matrix, dtype=np.float64)
         norms = np.linalg.norm(matrix, axis=1)
+        # |a-b| = a + b - 2 min(a, b): the a + b part joins the per-item term, so a chunk needs
+        # one pass (min) instead of two (subtract, abs).
+        w_abs = weights[:d]
         w_pair = weights[: 2 * d].copy()
+        w_pair[:d] = -2.0 * w_abs
         w_cos: np.ndarray | None = weights[2 * d]
         if len(norms) and np.all(np.abs(norms - 1.0) < 1e-6):
             # Unit vectors: cos(a, b) = sum(a*b), so the cos weight joins every a*b row.
             w_pair[d:] += w_cos
             w_cos = None
         with threadpool_limits(1):
-            item_term = matrix @ weights[2 * d + 1 :]
+            item_term = matrix @ (weights[2 * d + 1 :] + w_abs)
         inv_norms = np.divide(1.0, norms, out=np.zeros_like(norms), where=norms > 0)
         return cls(
             w_pair=np.ascontiguousarray(w_pair, dtype=dtype),
@@ -112,31 +124,32 @@ class StackedLinearScorer:
         """(M, n, C) probabilities of every member for the pairs at item positions (a_pos, b_pos)."""
         n = len(a_pos)
         d = self.vectors.shape[1]
-        width = self.n_members * self.n_classes
-        out = np.empty((n, width), dtype=self.vectors.dtype)
+        m = self.n_members
+        out = np.empty((n, self.n_classes * m), dtype=self.vectors.dtype)
+        out[:, :m] = 0.0  # class 0: the reference logit
         tile = min(self.tile_rows, max(n, 1))
         a = np.empty((tile, d), dtype=self.vectors.dtype)
         b = np.empty((tile, d), dtype=self.vectors.dtype)
         x = np.empty((tile, 2 * d), dtype=self.vectors.dtype)
+        logits = np.empty((tile, self.w_pair.shape[1]), dtype=self.vectors.dtype)
         for start in range(0, n, tile):
             stop = min(start + tile, n)
             k = stop - start
             ia, ib = a_pos[start:stop], b_pos[start:stop]
             np.take(self.vectors, ia, axis=0, out=a[:k])
             np.take(self.vectors, ib, axis=0, out=b[:k])
-            np.subtract(a[:k], b[:k], out=x[:k, :d])
-            np.abs(x[:k, :d], out=x[:k, :d])
+            np.minimum(a[:k], b[:k], out=x[:k, :d])
             np.multiply(a[:k], b[:k], out=x[:k, d:])
-            logits = out[start:stop]
-            np.matmul(x[:k], self.w_pair, out=logits)
+            np.matmul(x[:k], self.w_pair, out=logits[:k])
             if self.w_cos is not None:
                 cos = x[:k, d:].sum(axis=1) * self.inv_norms[ia] * self.inv_norms[ib]
-                logits += np.outer(cos, self.w_cos)
-            logits += np.take(self.item_term, ia, axis=0)
-            logits += np.take(self.item_term, ib, axis=0)
-            logits += self.bias
-        _softmax_class_major(out, self.n_classes, self.n_members)
-        return out.reshape(n, self.n_classes, self.n_members).transpose(2, 0, 1)
+                logits[:k] += np.outer(cos, self.w_cos)
+            logits[:k] += np.take(self.item_term, ia, axis=0)
+            logits[:k] += np.take(self.item_term, ib, axis=0)
+            logits[:k] += self.bias
+            out[start:stop, m:] = logits[:k]
+        _softmax_class_major(out, self.n_classes, m)
+        return out.reshape(n, self.n_classes, m).transpose(2, 0, 1)
 
 
 def _softmax_class_major(logits: np.ndarray, n_classes: int, n_members: int) -> None:
@@ -157,11 +170,39 @@ def _softmax_class_major(logits: np.ndarray, n_classes: int, n_members: int) -> 
 
 @dataclass
 class ScoredChunk:
-    pair_key: np.ndarray          # (n,) str
-    item_a_id: np.ndarray
-    item_b_id: np.ndarray
-    fine_category: np.ndarray
-    member_proba: np.ndarray      # (M, n, C)
+    """One chunk of scored candidates: the arrow batch as read (strings stay in arrow until a row
+    is kept), the members' probabilities and, when asked for, the uncertainty per row."""
+
+    batch: pa.RecordBatch
+    member_proba: np.ndarray                 # (M, n, C)
+    uncertainty: np.ndarray | None = None    # (n,)
+
+    def column(self, name: str) -> np.ndarray:
+        return self.batch.column(name).to_numpy(zero_copy_only=False)
+
+    @property
+    def pair_key(self) -> np.ndarray:
+        return self.column("pair_key")
+
+    @property
+    def item_a_id(self) -> np.ndarray:
+        return self.column("item_a_id")
+
+    @property
+    def item_b_id(self) -> np.ndarray:
+        return self.column("item_b_id")
+
+    @property
+    def fine_category(self) -> np.ndarray:
+        return self.column("fine_category")
+
+    def fine_codes(self) -> tuple[np.ndarray, list]:
+        """(int code per row, category per code): grouping without Python strings per row."""
+        column = self.batch.column("fine_category")
+        if column.null_count:
+            column = pc.fill_null(column, "")
+        encoded = pc.dictionary_encode(column)
+        return encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64), encoded.dictionary.to_pylist()
 
 
 def arrow_table(result) -> pa.Table:  # noqa: ANN001 - a duckdb result (connection after execute)
@@ -237,21 +278,19 @@ def iter_scored_chunks(
     vectors: ItemVectors,
     config: ScoringConfig = ScoringConfig(),
     params: list | None = None,
+    uncertainty: "Uncertainty | None" = None,
 ) -> Iterator[ScoredChunk]:
-    """Member probabilities for every candidate, one chunk at a time (in the query's order)."""
+    """Member probabilities (and uncertainty, when given) for every candidate, one chunk at a
+    time, in the query's order. Chunks are computed by `config.workers` threads (numpy releases
+    the GIL), at most `workers` chunks in flight."""
 
     def work(batch: pa.RecordBatch) -> ScoredChunk:
         with threadpool_limits(1):
-            proba = scorer.member_proba(
-                batch.column("a_pos").to_numpy(), batch.column("b_pos").to_numpy()
-            )
-        return ScoredChunk(
-            pair_key=batch.column("pair_key").to_numpy(zero_copy_only=False),
-            item_a_id=batch.column("item_a_id").to_numpy(zero_copy_only=False),
-            item_b_id=batch.column("item_b_id").to_numpy(zero_copy_only=False),
-            fine_category=batch.column("fine_category").to_numpy(zero_copy_only=False),
-            member_proba=proba,
-        )
+            proba = scorer.member_proba(batch.column("a_pos").to_numpy(), batch.column("b_pos").to_numpy())
+            scores = None
+            if uncertainty is not None:
+                scores = np.asarray(uncertainty(proba, batch.column("pair_key")), dtype=np.float64)
+        return ScoredChunk(batch=batch, member_proba=proba, uncertainty=scores)
 
     batches = candidate_batches(con, candidates_sql, vectors, config.chunk_rows, params)
     if config.workers <= 1:
@@ -262,7 +301,6 @@ def iter_scored_chunks(
         pending = []
         for batch in batches:
             pending.append(pool.submit(work, batch))
-            # Bounded look-ahead: at most `workers` chunks in flight keeps memory flat.
             if len(pending) >= config.workers:
                 yield pending.pop(0).result()
         for future in pending:
@@ -280,23 +318,31 @@ class TopPerCategory:
     n_scored: int = 0
     _heaps: dict = field(default_factory=dict)
 
-    def add(self, chunk: ScoredChunk, uncertainty: np.ndarray) -> None:
-        self.n_scored += len(uncertainty)
-        if not len(uncertainty):
+    def add(self, chunk: ScoredChunk, uncertainty: np.ndarray | None = None) -> None:
+        scores = chunk.uncertainty if uncertainty is None else np.asarray(uncertainty, dtype=np.float64)
+        n = len(scores)
+        self.n_scored += n
+        if not n:
             return
-        categories_all = np.asarray([("" if c is None else str(c)) for c in chunk.fine_category], dtype=object)
-        keys = chunk.pair_key.astype(str)
-        order = np.lexsort((keys, -uncertainty, categories_all.astype(str)))
-        categories = categories_all[order]
-        starts = np.flatnonzero(np.r_[True, categories[1:] != categories[:-1]])
-        ends = np.r_[starts[1:], len(categories)]
+        codes, categories = chunk.fine_codes()
+        order = np.lexsort((-scores, codes))
+        sorted_codes = codes[order]
+        starts = np.flatnonzero(np.r_[True, sorted_codes[1:] != sorted_codes[:-1]])
+        ends = np.r_[starts[1:], n]
+        keys = chunk.batch.column("pair_key")
         mean = None
         for start, end in zip(starts, ends):
-            heap = self._heaps.setdefault(categories[start], [])
-            for row in order[start : min(end, start + self.per_category)]:
-                entry = (float(uncertainty[row]), _ReversedKey(keys[row]))
+            # Rows tied with the per_category-th best all compete, so ties break by pair key.
+            cutoff = scores[order[min(start + self.per_category, end) - 1]]
+            code = sorted_codes[start]
+            heap = self._heaps.setdefault(categories[code], [])
+            row_index = start
+            while row_index < end and scores[order[row_index]] >= cutoff:
+                row = int(order[row_index])
+                row_index += 1
+                entry = (float(scores[row]), _ReversedKey(keys[row].as_py()))
                 if len(heap) >= self.per_category and not entry > heap[0][:2]:
-                    break
+                    continue
                 if mean is None:
                     mean = chunk.member_proba.mean(axis=0)
                 item = entry + (_row_payload(chunk, mean, row),)
@@ -327,14 +373,8 @@ class _ReversedKey(str):
 
 
 def _row_payload(chunk: ScoredChunk, mean: np.ndarray, row: int) -> dict:
-    category = chunk.fine_category[row]
-    return {
-        "pair_key": str(chunk.pair_key[row]),
-        "item_a_id": str(chunk.item_a_id[row]),
-        "item_b_id": str(chunk.item_b_id[row]),
-        "fine_category": None if category is None else str(category),
-        "mean_proba": mean[row].astype(float).tolist(),
-    }
+    values = {name: chunk.batch.column(name)[row].as_py() for name in ("pair_key", "item_a_id", "item_b_id", "fine_category")}
+    return values | {"mean_proba": mean[row].astype(float).tolist()}
 
 
 Uncertainty = Callable[[np.ndarray, np.ndarray], np.ndarray]
@@ -342,6 +382,8 @@ Uncertainty = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
 def hashed_unit_scores(pair_keys: np.ndarray, seed: int) -> np.ndarray:
     """Uniform [0, 1) score per pair key, the same whatever the chunking (the Random strategy)."""
+    if isinstance(pair_keys, (pa.Array, pa.ChunkedArray)):
+        pair_keys = pair_keys.to_numpy(zero_copy_only=False)
     hashed = pd.util.hash_array(np.asarray(pair_keys, dtype=object), hash_key=f"karl{seed:012d}"[:16])
     return (hashed >> np.uint64(11)).astype(np.float64) / float(1 << 53)
 
@@ -377,8 +419,8 @@ def score_candidates(
     """
     scorer = StackedLinearScorer.from_weights(weights, bias, vectors, n_members, config.dtype)
     reducer = TopPerCategory(per_category=per_category)
-    for chunk in iter_scored_chunks(con, candidates_sql, scorer, vectors, config, params):
-        reducer.add(chunk, np.asarray(uncertainty(chunk.member_proba, chunk.pair_key), dtype=np.float64))
+    for chunk in iter_scored_chunks(con, candidates_sql, scorer, vectors, config, params, uncertainty):
+        reducer.add(chunk)
     return reducer.result(), reducer.n_scored
 
 

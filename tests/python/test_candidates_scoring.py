@@ -50,12 +50,14 @@ def _fitted_ensemble(matrix: np.ndarray, seed: int = 0) -> BaggedEnsemble:
     return BaggedEnsemble(n_members=10, seed=seed).fit(X, y)
 
 
-@pytest.mark.parametrize("unit", [True, False], ids=["unit_vectors", "raw_vectors"])
-def test_scorer_reproduces_predict_member_proba(unit: bool) -> None:
+@pytest.mark.parametrize(("unit", "dtype", "tolerance"), [
+    (True, "float64", 1e-5), (False, "float64", 1e-5), (True, "float32", 1e-4),
+], ids=["unit_vectors", "raw_vectors", "unit_vectors_float32"])
+def test_scorer_reproduces_predict_member_proba(unit: bool, dtype: str, tolerance: float) -> None:
     matrix = _vectors(unit)
     ensemble = _fitted_ensemble(matrix)
     W, b = ensemble.stacked_weights()
-    scorer = StackedLinearScorer.from_weights(W, b, ItemVectors(_ids(), matrix), n_members=10)
+    scorer = StackedLinearScorer.from_weights(W, b, ItemVectors(_ids(), matrix), n_members=10, dtype=dtype)
     assert (scorer.w_cos is None) == unit  # unit vectors fold cos into the a*b block
 
     rng = np.random.default_rng(1)
@@ -63,7 +65,7 @@ def test_scorer_reproduces_predict_member_proba(unit: bool) -> None:
     got = scorer.member_proba(a, b)
     expected = ensemble.predict_member_proba(pair_features(matrix[a], matrix[b]))
     assert got.shape == expected.shape == (10, 5000, 3)
-    np.testing.assert_allclose(got, expected, atol=1e-5, rtol=0)
+    np.testing.assert_allclose(got, expected, atol=tolerance, rtol=0)
     # The members really differ, so the comparison covers the per-member layout.
     assert np.abs(expected[0] - expected[1]).max() > 1e-3
 

@@ -1,0 +1,217 @@
+"""Scoring throughput of the 10-member ensemble over a candidate pool in DuckDB, with peak memory.
+
+Target (issue 6): >= 2M pairs/s for 10 members on 2 cores, memory flat as the pool grows.
+
+    .venv/bin/python benchmarks/scoring_throughput.py [--dim 256] [--sizes 10000,100000,1000000]
+
+- karl: `score_candidates` streams the candidates from DuckDB as arrow record batches, scores a
+  chunk with one matmul against the stacked member weights (python_jobs/scoring.py), computes
+  margin uncertainty and keeps the top pair per fine category. End to end: query, scoring,
+  uncertainty, selection.
+- kernel: the scorer's math alone (positions already in memory), 1 and 2 threads.
+- naive: what a plain implementation does: read the whole pool, materialise pair features for
+  all of it (n x (3d+1)), then call predict_proba once per member (10 LogisticRegression-style
+  matmul + softmax passes). Skipped where its pair-feature matrix would exceed --naive-max-gb.
+
+Peak memory is this process's RSS above its level before the step (sampled every 5 ms). Item
+vectors are random unit vectors of dimension --dim (the default featuriser's 256); the ensemble
+is a real BaggedEnsemble fitted on synthetic labels. Wall seconds and CPU seconds are both shown:
+on a shared machine, CPU seconds per pair are the steadier figure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import duckdb  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import psutil  # noqa: E402
+from threadpoolctl import threadpool_limits  # noqa: E402
+
+from python_jobs.model import BaggedEnsemble, logreg_proba  # noqa: E402
+from python_jobs.pair_features import pair_features  # noqa: E402
+from python_jobs.raw_schema import create_raw_tables  # noqa: E402
+from python_jobs.scoring import (  # noqa: E402
+    ScoringConfig,
+    StackedLinearScorer,
+    load_item_vectors,
+    score_candidates,
+    strategy_uncertainty,
+)
+
+TARGET_PAIRS_PER_SECOND = 2_000_000
+N_ITEMS = 20_000
+N_FINE = 368
+
+
+class PeakRss:
+    def __init__(self) -> None:
+        self.process = psutil.Process()
+        self.start = self.peak = self.process.memory_info().rss
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.peak = max(self.peak, self.process.memory_info().rss)
+            time.sleep(0.005)
+
+    def __enter__(self) -> "PeakRss":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, self.process.memory_info().rss)
+
+    @property
+    def growth_mb(self) -> float:
+        return (self.peak - self.start) / 2**20
+
+
+class Clock:
+    def __enter__(self) -> "Clock":
+        self.wall, self.cpu = time.perf_counter(), time.process_time()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.wall = time.perf_counter() - self.wall
+        self.cpu = time.process_time() - self.cpu
+
+
+def setup(workdir: Path, dim: int, max_size: int, seed: int = 0) -> tuple[duckdb.DuckDBPyConnection, BaggedEnsemble]:
+    rng = np.random.default_rng(seed)
+    matrix = rng.standard_normal((N_ITEMS, dim)).astype(np.float32)
+    matrix /= np.linalg.norm(matrix, axis=1, keepdims=True)
+    ids = [f"item:{i:06d}" for i in range(N_ITEMS)]
+    con = duckdb.connect(str(workdir / "scoring.duckdb"))
+    create_raw_tables(con)
+    con.register("v", pd.DataFrame({"item_id": ids, "vector": list(matrix)}))
+    con.execute("insert into raw.item_vectors select 'bench', item_id, vector, ? from v", [datetime(2026, 1, 1)])
+    con.unregister("v")
+    # Candidates like the sampler's: query i pairs with 100 partners; fine category per query.
+    con.execute(f"""
+        create table candidates as
+        with pairs as (
+            select range as n, (range // 100) % {N_ITEMS} as a,
+                (range // 100 + 1 + (range % 100) * 7) % {N_ITEMS} as b
+            from range({max_size})
+        )
+        select
+            n,
+            'item:' || lpad(cast(least(a, b) as varchar), 6, '0') || '~' || 'item:' || lpad(cast(greatest(a, b) as varchar), 6, '0') as pair_key,
+            'item:' || lpad(cast(a as varchar), 6, '0') as item_a_id,
+            'item:' || lpad(cast(b as varchar), 6, '0') as item_b_id,
+            'fine ' || cast((n // 1000) % {N_FINE} as varchar) as fine_category
+        from pairs
+    """)
+    a, b = rng.integers(0, N_ITEMS, 3000), rng.integers(0, N_ITEMS, 3000)
+    X = pair_features(matrix[a], matrix[b])
+    score = X[:, 2 * dim] * 10 + rng.standard_normal(3000)
+    y = np.where(score > 0.5, 0, np.where(score < -0.5, 2, 1))
+    ensemble = BaggedEnsemble(n_members=10, seed=seed).fit(X, y)
+    return con, ensemble
+
+
+def run_karl(con, ensemble: BaggedEnsemble, size: int, workers: int, dtype: str = "float64") -> tuple[Clock, PeakRss, int]:  # noqa: ANN001,E501
+    W, b = ensemble.stacked_weights()
+    vectors = load_item_vectors(con, "bench")
+    sql = f"select pair_key, item_a_id, item_b_id, fine_category from candidates where n < {size}"
+    with PeakRss() as rss, Clock() as clock:
+        rows, n_scored = score_candidates(
+            con, sql, W, b, 10, vectors, strategy_uncertainty("margin"), per_category=1,
+            config=ScoringConfig(chunk_rows=32_768, workers=workers, dtype=dtype),
+        )
+    assert n_scored == size and len(rows) <= N_FINE
+    return clock, rss, n_scored
+
+
+def run_kernel(con, ensemble: BaggedEnsemble, size: int, workers: int, dtype: str) -> Clock:  # noqa: ANN001
+    W, b = ensemble.stacked_weights()
+    vectors = load_item_vectors(con, "bench")
+    scorer = StackedLinearScorer.from_weights(W, b, vectors, 10, dtype=dtype)
+    rng = np.random.default_rng(1)
+    a, bb = rng.integers(0, N_ITEMS, size), rng.integers(0, N_ITEMS, size)
+    chunks = [(a[i : i + 32_768], bb[i : i + 32_768]) for i in range(0, size, 32_768)]
+
+    def work(chunk: tuple[np.ndarray, np.ndarray]) -> float:
+        with threadpool_limits(1):
+            return float(scorer.member_proba(*chunk)[0, 0, 0])
+
+    with Clock() as clock, ThreadPoolExecutor(max_workers=workers) as pool:
+        list(pool.map(work, chunks))
+    return clock
+
+
+def run_naive(con, ensemble: BaggedEnsemble, size: int) -> tuple[Clock, PeakRss]:  # noqa: ANN001
+    vectors = load_item_vectors(con, "bench")
+    index = {item: i for i, item in enumerate(vectors.ids)}
+    with PeakRss() as rss, Clock() as clock, threadpool_limits(1):
+        frame = con.execute(
+            f"select pair_key, item_a_id, item_b_id, fine_category from candidates where n < {size}").df()
+        a = np.fromiter((index[x] for x in frame.item_a_id), dtype=np.int64, count=len(frame))
+        b = np.fromiter((index[x] for x in frame.item_b_id), dtype=np.int64, count=len(frame))
+        X = pair_features(vectors.matrix[a], vectors.matrix[b])
+        member = np.stack([logreg_proba(X, ensemble.coef_[m], ensemble.intercept_[m]) for m in range(10)])
+        mean = member.mean(axis=0)
+        top2 = np.sort(mean, axis=1)[:, -2:]
+        frame["score"] = 1 - (top2[:, 1] - top2[:, 0])
+        frame.sort_values("score", ascending=False).groupby("fine_category").head(1)
+    return clock, rss
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dim", type=int, default=256)
+    parser.add_argument("--sizes", default="10000,100000,1000000")
+    parser.add_argument("--naive-max-gb", type=float, default=4.0)
+    parser.add_argument("--workdir", type=Path, default=None)
+    args = parser.parse_args()
+    sizes = [int(s) for s in args.sizes.split(",")]
+    with tempfile.TemporaryDirectory(prefix="karl_bench_scoring_") as tmp:
+        workdir = args.workdir or Path(tmp)
+        workdir.mkdir(parents=True, exist_ok=True)
+        con, ensemble = setup(workdir, args.dim, max(sizes))
+        feature_dim = 3 * args.dim + 1
+        print(f"cpus: {os.cpu_count()}, item vectors d={args.dim} (pair features {feature_dim}), 10 members, "
+              f"3 classes, {N_ITEMS:,} items; load average {os.getloadavg()[0]:.1f}")
+        for dtype in ("float64", "float32"):
+            for workers in (1, 2):
+                kernel = run_kernel(con, ensemble, 1_000_000, workers, dtype)
+                print(f"kernel {dtype}, {workers} thread(s): {1e6 / kernel.wall:,.0f} pairs/s wall, "
+                      f"{1e6 / kernel.cpu:,.0f} pairs per CPU-second")
+        print()
+        print(f"{'pairs':>10} | {'karl f64 pairs/s':>16} {'per CPU-s':>11} {'peak MB':>8} | {'f32 pairs/s':>11} "
+              f"{'peak MB':>8} | {'naive pairs/s':>13} {'peak MB':>8} | {'speed-up f64':>12}")
+        for size in sizes:
+            run_karl(con, ensemble, min(size, 10_000), 2)  # warm-up
+            clock32, rss32, _ = run_karl(con, ensemble, size, 2, "float32")
+            clock, rss, _ = run_karl(con, ensemble, size, 2)
+            naive_gb = size * feature_dim * 8 * 2 / 2**30  # float32 features + float64 copy in logreg
+            if naive_gb <= args.naive_max_gb:
+                naive_clock, naive_rss = run_naive(con, ensemble, size)
+                naive = f"{size / naive_clock.wall:>13,.0f} {naive_rss.growth_mb:>8.0f}"
+                ratio = f"{naive_clock.wall / clock.wall:>11.1f}x"
+            else:
+                naive = f"{'skipped':>13} {f'~{naive_gb * 1024:.0f}':>8}"
+                ratio = f"{'-':>12}"
+            print(f"{size:>10,} | {size / clock.wall:>16,.0f} {size / clock.cpu:>11,.0f} {rss.growth_mb:>8.0f} | "
+                  f"{size / clock32.wall:>11,.0f} {rss32.growth_mb:>8.0f} | {naive} | {ratio}")
+        print(f"\ntarget: >= {TARGET_PAIRS_PER_SECOND:,} pairs/s for 10 members on 2 cores")
+        con.close()
+
+
+if __name__ == "__main__":
+    main()
