@@ -11,6 +11,7 @@ that model (ID and OOD), and - except in the last round - selects and annotates 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from dataclasses import dataclass
@@ -34,6 +35,11 @@ ROUND_STEPS = ("train", "select", "annotate", "build", "evaluate")
 ROUND_BUILD_ARGS = [
     "build",
     "--select", "source:karl.llm_calls+,+fct_training_labels", "stg_karl__bag_members",
+    "--exclude", "resource_type:unit_test",
+]
+CANDIDATE_BUILD_ARGS = [
+    "build",
+    "--select", "stg_karl__item_categories", "path:models/intermediate/loop", "fct_candidate_pairs",
     "--exclude", "resource_type:unit_test",
 ]
 # At the end of a run (and before reading the stopping signal): every mart downstream of the
@@ -116,9 +122,17 @@ class Orchestrator:
                 self.log(f"dbt warning: {warning}")
         return result.seconds
 
+    def _marts_exist(self) -> bool:
+        row = self.con.execute(
+            "select count(*) from information_schema.tables where table_schema = 'marts' "
+            "and table_name in ('fct_training_labels', 'fct_eval_sets', 'fct_human_labels', 'dim_items')"
+        ).fetchone()
+        return row[0] == 4
+
     def dbt_vars(self) -> dict[str, object]:
         variables: dict[str, object] = {"karl_k_calls": self.config.k_calls,
-                                        "karl_candidate_source": self.config.candidate_source}
+                                        "karl_candidate_source": self.config.candidate_source,
+                                        "karl_sampler_seed": self.config.seed}
         category_set = (self._artifact("categories") or {}).get("category_set")
         if category_set:
             variables["karl_category_set"] = category_set
@@ -129,7 +143,8 @@ class Orchestrator:
         from python_jobs import features
         from python_jobs.model import tune_hyperparameters
 
-        done = self.completed_steps()
+        if not self._marts_exist():
+            self.build(["build", "--exclude", "resource_type:unit_test"])
         artifact = self._artifact("features")
         if artifact is None:
             started = time.perf_counter()
@@ -140,24 +155,36 @@ class Orchestrator:
         self.feature_set = artifact["feature_set"]
         self.vectors = loop_data.load_item_vectors(self.con, self.feature_set)
 
-        if (PREPARE_ROUND, "candidates") not in done:
+        if self._artifact("categories") is None:
             from python_jobs.categories import ensure_categories
 
             started = time.perf_counter()
             category_set = ensure_categories(self.con, self.feature_set, seed=self.config.seed,
                                              source=self.config.candidate_source)
             self._store_artifact("categories", {"category_set": category_set})
-            self.build(["build", "--select", "+fct_candidate_pairs", "--exclude", "resource_type:seed"])
-            self._mark_done(PREPARE_ROUND, "candidates", time.perf_counter() - started)
+            self._mark_done(PREPARE_ROUND, "categories", time.perf_counter() - started)
+        # The candidate pool is one table shared by all runs; rebuild it for this run's source,
+        # category set and seed at every start or resume (seconds, even for 368k pairs).
+        self.build(CANDIDATE_BUILD_ARGS)
 
         self.hyperparameters = self._artifact("hyperparameters")
         if self.hyperparameters is None:
             started = time.perf_counter()
             human = loop_data.id_human_labels(self.con)
-            self.hyperparameters = tune_hyperparameters(
-                self.vectors.pair_matrix(human.item_a_ids, human.item_b_ids), human.labels,
-                n_trials=self.config.tuning_trials, seed=self.config.seed,
-            )
+            tuning_key = hashlib.sha256(json.dumps(
+                [self.feature_set, self.config.tuning_trials, self.config.seed,
+                 sorted(zip(human.pair_keys.tolist(), human.labels.tolist()))]).encode()).hexdigest()[:16]
+            # Runs with the same features, human labels, trials and seed share one tuning.
+            cached = self.con.execute(
+                "select value_json from raw.run_artifacts where name = 'hyperparameters' "
+                "and json_extract_string(value_json, '$.tuning_key') = ? limit 1", [tuning_key]).fetchone()
+            if cached:
+                self.hyperparameters = json.loads(cached[0])
+            else:
+                self.hyperparameters = tune_hyperparameters(
+                    self.vectors.pair_matrix(human.item_a_ids, human.item_b_ids), human.labels,
+                    n_trials=self.config.tuning_trials, seed=self.config.seed,
+                ) | {"tuning_key": tuning_key}
             self._store_artifact("hyperparameters", self.hyperparameters)
             self._mark_done(PREPARE_ROUND, "tune", time.perf_counter() - started)
 

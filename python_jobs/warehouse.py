@@ -112,7 +112,10 @@ def run_dbt(
     if quiet:
         command = ["--quiet", "--no-use-colors"] + command
     started = time.perf_counter()
-    result = dbtRunner().invoke(command)
+    try:
+        result = dbtRunner().invoke(command)
+    finally:
+        _release_dbt_handle()
     seconds = time.perf_counter() - started
     failures: list[str] = []
     warnings: list[str] = []
@@ -136,3 +139,22 @@ def run_dbt(
             f"dbt {' '.join(args)} failed: " + "; ".join(failures), failures=failures
         )
     return outcome
+
+
+def _release_dbt_handle() -> None:
+    """Close dbt-duckdb's process-wide database handle after each invocation.
+
+    Otherwise the file stays open after the caller closes its own connection: it is neither
+    checkpointed nor re-openable read-only in this process. While the caller's connection is
+    open, DuckDB's instance cache makes the next dbt invocation reopen it at no cost.
+    """
+    from dbt.adapters.duckdb.connections import DuckDBConnectionManager
+
+    with DuckDBConnectionManager._LOCK:
+        environment = DuckDBConnectionManager._ENV
+        DuckDBConnectionManager._ENV = None
+    if environment is not None:
+        try:
+            environment.close()
+        except Exception:  # noqa: BLE001 - closing is best effort; the next invoke opens anew
+            pass

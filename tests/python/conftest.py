@@ -26,3 +26,37 @@ def db_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     path = tmp_path / "karl.duckdb"
     monkeypatch.setenv("KARL_DUCKDB_PATH", str(path))
     return path
+
+
+@pytest.fixture(scope="session")
+def fbl_warehouse_template(fbl_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A warehouse with the real FBL data ingested and `dbt build` run once per session.
+    Tests copy it (fbl_warehouse) instead of paying ingest + build again."""
+    from python_jobs import warehouse
+    from python_jobs.ingest.fbl import ingest_fbl
+
+    folder = tmp_path_factory.mktemp("fbl_warehouse")
+    path = folder / "template.duckdb"
+    os.environ["KARL_DBT_TARGET_PATH"] = str(folder / "target")
+    con = warehouse.connect(path)
+    try:
+        ingest_fbl(con, fbl_dir)
+        warehouse.run_dbt(["build", "--exclude", "resource_type:unit_test"], db_path=path)
+        # dbt-duckdb keeps its handle on the database after the build, so closing ours does not
+        # checkpoint: write everything into the file before tests copy it.
+        con.execute("force checkpoint")
+    finally:
+        con.close()
+    return path
+
+
+@pytest.fixture()
+def fbl_warehouse(fbl_warehouse_template: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A private copy of the built FBL warehouse; KARL_DUCKDB_PATH points at it."""
+    import shutil
+
+    path = tmp_path / "karl.duckdb"
+    shutil.copyfile(fbl_warehouse_template, path)
+    monkeypatch.setenv("KARL_DUCKDB_PATH", str(path))
+    monkeypatch.setenv("KARL_DBT_TARGET_PATH", str(tmp_path / "target"))
+    return path
