@@ -3,7 +3,9 @@
 The server runs in its own process (so its threads do not share our GIL) and answers every call
 after L seconds. For each concurrency c the annotator sends one round of calls through the real
 openai client and records each call in a DuckDB file, exactly as in a run. Printed per c:
-achieved calls/s, the ideal c/L, the sequential rate 1/L, and achieved / ideal (target >= 0.9).
+achieved calls/s, the ideal c/L, the sequential rate 1/L, and achieved / ideal (target >= 0.9). Each measurement is one annotate()
+call, so the per-round start (client, thread, cache lookup) is included. Run it on a quiet
+machine: the fake server and the client share the cores, and other load shows in the figures.
 
 usage: .venv/bin/python benchmarks/annotation_throughput.py [--latency 0.5] [--concurrency 1 8 32]
 """
@@ -45,7 +47,7 @@ def synthetic_pairs(n: int, tag: str) -> list[PairToAnnotate]:
 
 
 def measure(base_url: str, latency: float, concurrency: int, db_path: Path, seconds: float) -> tuple[int, float, float]:
-    n_calls = max(3 * concurrency, int(seconds * concurrency / latency) // 3 * 3)
+    n_calls = max(30, 3 * concurrency, int(seconds * concurrency / latency) // 3 * 3)
     pairs = synthetic_pairs(n_calls // 3, f"c{concurrency}")
     config = OpenAIAnnotatorConfig(model="fake-llm", base_url=base_url, concurrency=concurrency,
                                    timeout_s=30, use_cache=False)
@@ -66,7 +68,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--latency", type=float, default=0.5, help="server seconds per response (L)")
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 8, 32])
-    parser.add_argument("--seconds", type=float, default=4.0, help="ideal duration of each measurement")
+    parser.add_argument("--seconds", type=float, default=8.0, help="ideal duration of each measurement")
     args = parser.parse_args()
     server, base_url = start_server(args.latency)
     try:
