@@ -135,3 +135,53 @@ def agreement(labels: pd.Series, predicted: pd.Series) -> dict[str, float]:
     for label, group in frame.groupby("predicted"):
         result[f"predicted_{label}_share"] = float(len(group) / max(len(frame), 1))
     return result
+
+
+def classifier_agreement(
+    con: duckdb.DuckDBPyConnection,
+    candidates_sql: str,
+    weights,  # noqa: ANN001 - BaggedEnsemble.stacked_weights()[0]
+    bias,  # noqa: ANN001
+    n_members: int,
+    vectors,  # noqa: ANN001 - scoring.ItemVectors
+    catalog: str = "completejourney",
+    rule: LiftRule = LiftRule(),
+    classes: tuple[str, ...] = ("substitute", "complement", "other"),
+) -> tuple[dict[str, float], pd.DataFrame]:
+    """How often the classifier's predicted class equals the behaviour-based label, over every
+    pair of `candidates_sql` (pair_key, item_a_id, item_b_id, fine_category).
+
+    Predictions stream chunk by chunk (python_jobs/scoring.py); only (pair_key, predicted class)
+    is kept, then joined to the lift labels in DuckDB. Returns (agreement figures, confusion
+    table of behaviour label x predicted class)."""
+    import numpy as np
+
+    from python_jobs.scoring import ScoringConfig, StackedLinearScorer, iter_scored_chunks
+
+    scorer = StackedLinearScorer.from_weights(weights, bias, vectors, n_members)
+    keys, predicted = [], []
+    for chunk in iter_scored_chunks(con, candidates_sql, scorer, vectors, ScoringConfig()):
+        keys.append(chunk.batch.column("pair_key"))
+        predicted.append(np.asarray(classes, dtype=object)[chunk.member_proba.mean(axis=0).argmax(axis=1)])
+    import pyarrow as pa
+
+    frame = pa.table({
+        "pair_key": pa.concat_arrays([k.combine_chunks() if hasattr(k, "combine_chunks") else k for k in keys])
+        if keys else pa.array([], pa.string()),
+        "predicted_class": pa.array(np.concatenate(predicted) if predicted else [], pa.string()),
+    })
+    con.register("_karl_predictions", frame)
+    try:
+        joined = con.execute(
+            f"""
+            select lifts.pair_key, lifts.relation_label, predictions.predicted_class, lifts.lift, lifts.n_ab
+            from ({pair_lift_sql(candidates_sql, rule)}) as lifts
+            inner join _karl_predictions as predictions on lifts.pair_key = predictions.pair_key
+            """,
+            [catalog],
+        ).df()
+    finally:
+        con.unregister("_karl_predictions")
+    figures = agreement(joined["relation_label"], joined["predicted_class"])
+    confusion = pd.crosstab(joined["relation_label"], joined["predicted_class"])
+    return figures, confusion

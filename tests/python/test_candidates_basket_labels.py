@@ -68,3 +68,34 @@ def test_agreement_counts_per_label() -> None:
     assert result["agreement"] == 0.5
     assert result["agreement_complement"] == 0.5 and result["agreement_other"] == 0.5
     assert result["predicted_complement_share"] == 0.5
+
+
+def test_classifier_agreement_joins_streamed_predictions(con) -> None:
+    import numpy as np
+
+    from python_jobs.basket_labels import classifier_agreement
+    from python_jobs.model import BaggedEnsemble
+    from python_jobs.pair_features import pair_features
+    from python_jobs.scoring import ItemVectors
+
+    rng = np.random.default_rng(0)
+    ids = np.array(sorted("abcdez"), dtype=object)
+    matrix = rng.standard_normal((len(ids), 4)).astype(np.float32)
+    a, b = rng.integers(0, len(ids), 200), rng.integers(0, len(ids), 200)
+    X = pair_features(matrix[a], matrix[b])
+    ensemble = BaggedEnsemble(n_members=3).fit(X, np.arange(200) % 3)
+    W, bias = ensemble.stacked_weights()
+    con.execute("alter table candidate_pairs add column fine_category varchar default 'f'")
+    figures, confusion = classifier_agreement(
+        con, "select * from candidate_pairs", W, bias, 3, ItemVectors(ids, matrix), catalog="shop", rule=LiftRule(1.5, 2)
+    )
+    index = {item: i for i, item in enumerate(ids)}
+    pairs = con.execute("select pair_key, item_a_id, item_b_id from candidate_pairs order by pair_key").fetchall()
+    mean = ensemble.predict_proba(
+        pair_features(matrix[[index[p[1]] for p in pairs]], matrix[[index[p[2]] for p in pairs]])
+    )
+    predicted = np.array(["substitute", "complement", "other"])[mean.argmax(axis=1)]
+    labels = np.array(["complement" if p[0] == "a~b" else "other" for p in pairs])
+    assert figures["n_pairs"] == len(PAIRS)
+    assert figures["agreement"] == pytest.approx(float((predicted == labels).mean()))
+    assert int(confusion.to_numpy().sum()) == len(PAIRS)
