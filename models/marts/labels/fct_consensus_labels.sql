@@ -63,6 +63,8 @@ tallies as (
         pair_key,
         count(*) as n_calls,
         count(distinct attempt_index) as n_attempts,
+        min(attempt_index) as first_attempt,
+        max(attempt_index) as last_attempt,
         sum(case when is_valid_vote then 1 else 0 end) as n_valid_calls,
         count(distinct case when is_valid_vote then relation_label end) as n_relation_labels,
         min(case when is_valid_vote then relation_label end) as relation_label,
@@ -97,7 +99,11 @@ judged as (
         case
             when run_k.n_calls < run_k.k_calls then 'too_few_calls'
             when run_k.n_calls > run_k.k_calls then 'too_many_calls'
-            when run_k.n_attempts < run_k.k_calls then 'repeated_attempt'
+            when
+                run_k.n_attempts < run_k.k_calls
+                or run_k.first_attempt <> 1
+                or run_k.last_attempt <> run_k.k_calls
+                then 'bad_attempt_index'
             when run_k.n_valid_calls < run_k.n_calls then 'invalid_call'
             when run_k.n_relation_labels > 1 then 'dissent'
             else 'accepted'
