@@ -367,7 +367,8 @@ class OpenAIAnnotator:
             except asyncio.QueueEmpty:
                 return
             reserve = 0.0
-            if self.config.max_cost_usd is not None:
+            answered_by_cache = self.config.use_cache and self.cache_key(pair, attempt) in state.cached
+            if self.config.max_cost_usd is not None and not answered_by_cache:
                 reserve = self.estimate_call_cost(pair, attempt)
                 if state.spent_usd + state.reserved_usd + reserve > self.config.max_cost_usd:
                     state.stopped_for_budget = True
