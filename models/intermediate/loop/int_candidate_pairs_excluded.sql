@@ -15,22 +15,18 @@ training_labels as (
 eval_sets as (
     select * from {{ ref('fct_eval_sets') }}
 ),
-{%- if from_pool %}
 
 pool_pairs as (
     select pair_key from eval_sets
     where eval_set = 'pool'
 ),
-{%- endif %}
 
 excluded as (
     select
         pair_key,
         'human_label' as exclusion_reason
     from human_labels
-    {%- if from_pool %}
-    where pair_key not in (select pool_pairs.pair_key from pool_pairs)
-    {%- endif %}
+    where not ({{ from_pool }} and pair_key in (select pool_pairs.pair_key from pool_pairs))
 
     union all
 
@@ -46,9 +42,7 @@ excluded as (
         pair_key,
         'eval_' || eval_set as exclusion_reason
     from eval_sets
-    {%- if from_pool %}
-    where eval_set <> 'pool'
-    {%- endif %}
+    where not ({{ from_pool }} and eval_set = 'pool')
 ),
 
 final as (

@@ -37,7 +37,7 @@ final as (
     where
         pool.item_a_id <> pool.item_b_id
         and not exists (
-            select 1 from excluded
+            select excluded.pair_key from excluded
             where excluded.pair_key = pool.pair_key
         )
 )

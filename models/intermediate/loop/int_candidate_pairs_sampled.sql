@@ -16,9 +16,25 @@ excluded as (
 ),
 
 digits as (
-    {%- for digit in range(10) %}
-    select {{ digit }} as digit{% if not loop.last %} union all{% endif %}
-    {%- endfor %}
+    select 0 as digit
+    union all
+    select 1 as digit
+    union all
+    select 2 as digit
+    union all
+    select 3 as digit
+    union all
+    select 4 as digit
+    union all
+    select 5 as digit
+    union all
+    select 6 as digit
+    union all
+    select 7 as digit
+    union all
+    select 8 as digit
+    union all
+    select 9 as digit
 ),
 
 offsets as (

@@ -1,18 +1,15 @@
-{#- Built once per run (the orchestrator's prepare step), not after every round: the human
-    labels and evaluation sets it excludes do not change within a run, and this run's own
-    LLM labels and selections are filtered when the candidates are read. -#}
+{#- Built when a run starts or resumes (the orchestrator's prepare step), never after a round:
+    the human labels and evaluation sets it excludes do not change within a run, and the run's
+    own LLM labels and selections are filtered when the candidates are read. -#}
 {%- set source_name = var('karl_candidate_source', 'fbl_pool') -%}
 {%- if source_name not in ['sampler', 'fbl_pool'] -%}
     {{ exceptions.raise_compiler_error("karl_candidate_source must be sampler or fbl_pool, not " ~ source_name) }}
 {%- endif -%}
+{%- set candidate_model = 'int_candidate_pairs_' ~ ('pooled' if source_name == 'fbl_pool' else 'sampled') -%}
 with
 
 candidates as (
-    {%- if source_name == 'fbl_pool' %}
-    select * from {{ ref('int_candidate_pairs_pooled') }}
-    {%- else %}
-    select * from {{ ref('int_candidate_pairs_sampled') }}
-    {%- endif %}
+    select * from {{ ref(candidate_model) }}
 ),
 
 final as (
