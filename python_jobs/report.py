@@ -74,6 +74,7 @@ def _table(frame: pd.DataFrame, columns: dict[str, str], digits: int = 3) -> str
             elif isinstance(value, bool):
                 cells.append(f"<td>{'yes' if value else 'no'}</td>")
             elif isinstance(value, float):
+                value = 0.0 if abs(value) < 0.5 * 10 ** -digits else value  # no "-0.000"
                 cells.append(f'<td class="num">{value:.{digits}f}</td>')
             elif isinstance(value, int) or hasattr(value, "is_integer"):
                 cells.append(f'<td class="num">{value}</td>')

@@ -13,6 +13,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
+from matplotlib.patches import Patch  # noqa: E402
 
 CLASSES = ("substitute", "complement", "other")
 CLASS_COLOURS = {"substitute": "#4C72B0", "complement": "#DD8452", "other": "#8C8C8C"}
@@ -24,7 +25,7 @@ DPI = 110
 def _png(figure: plt.Figure) -> bytes:
     buffer = io.BytesIO()
     figure.tight_layout()
-    figure.savefig(buffer, format="png", dpi=DPI)
+    figure.savefig(buffer, format="png", dpi=DPI, bbox_inches="tight")
     plt.close(figure)
     return buffer.getvalue()
 
@@ -45,8 +46,9 @@ def _label(run: pd.Series) -> str:
 
 
 def macro_f1_curves(metrics: pd.DataFrame, styles: dict[str, dict[str, object]]) -> bytes:
-    """ID and OOD macro-F1 per round, every run on one chart (two panels sharing the y axis)."""
-    figure, axes = plt.subplots(1, 2, figsize=(11, 4.2), sharey=True)
+    """ID and OOD macro-F1 per round, every run on one chart (ID and OOD panels, each scaled to its
+    own range: they differ by ~0.4, a shared axis would flatten the differences between runs)."""
+    figure, axes = plt.subplots(1, 2, figsize=(11, 4.2))
     for axis, prefix, title in ((axes[0], "id", "In-distribution (CV on FBL2023)"),
                                 (axes[1], "ood", "Out-of-distribution (FBL2024 test half)")):
         for run_id, run in metrics.groupby("run_id", sort=True):
@@ -64,7 +66,7 @@ def macro_f1_curves(metrics: pd.DataFrame, styles: dict[str, dict[str, object]])
 
 def per_class_f1(metrics: pd.DataFrame, styles: dict[str, dict[str, object]]) -> bytes:
     """F1 of each class per round: rows ID / OOD, one column per class."""
-    figure, axes = plt.subplots(2, 3, figsize=(11, 5.6), sharex=True, sharey=True)
+    figure, axes = plt.subplots(2, 3, figsize=(11, 5.6), sharex=True, sharey="row")
     for row, prefix in enumerate(("id", "ood")):
         for column, name in enumerate(CLASSES):
             axis = axes[row][column]
@@ -100,6 +102,7 @@ def yield_and_class_mix(metrics: pd.DataFrame, balance: pd.DataFrame,
     run_ids = sorted(balance["run_id"].unique())
     width = 0.8 / max(len(run_ids), 1)
     hatches = ("", "//", "..", "xx", "\\\\", "++", "oo", "--")
+    run_handles: list[Patch] = []
     for position, run_id in enumerate(run_ids):
         run = balance[balance["run_id"] == run_id]
         pivot = run.pivot_table(index="round_index", columns="relation_label", values="n_accepted_labels",
@@ -112,13 +115,15 @@ def yield_and_class_mix(metrics: pd.DataFrame, balance: pd.DataFrame,
                       edgecolor="white", hatch=hatches[position % len(hatches)], linewidth=0.5,
                       label=name if position == 0 else None)
             bottom = bottom + values.to_numpy()
-        right.bar([], [], color="white", edgecolor="#333333", hatch=hatches[position % len(hatches)],
-                  label=str(run_id))
+        run_handles.append(Patch(facecolor="white", edgecolor="#333333", hatch=hatches[position % len(hatches)],
+                                 label=str(run_id)))
     right.set_title("Accepted labels per class and run")
     right.set_xlabel("round")
     right.set_ylabel("labels")
     right.xaxis.get_major_locator().set_params(integer=True)
-    right.legend(fontsize=8, loc="best")
+    class_handles = [Patch(facecolor=CLASS_COLOURS[name], label=name) for name in CLASSES]
+    right.legend(handles=class_handles + run_handles, fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0),
+                 borderaxespad=0)
     return _png(figure)
 
 
@@ -166,6 +171,11 @@ def cost_per_round(costs: pd.DataFrame, styles: dict[str, dict[str, object]], ru
     right.set_xlabel("round")
     right.grid(alpha=0.3)
     right.xaxis.get_major_locator().set_params(integer=True)
+    if costs["latency_p50_ms"].isna().all():
+        right.text(0.5, 0.5, "no call latencies recorded\n(replayed annotations)", ha="center", va="center",
+                   transform=right.transAxes, color="#666666")
+        right.set_xticks([])
+        right.set_yticks([])
     return _png(figure)
 
 

@@ -206,6 +206,28 @@ def test_should_stop_with_tighter_thresholds(built: Built) -> None:
     assert verdict[1].startswith("ood_macro_f1 gained 0.0 over the last 1 rounds")
 
 
+def test_docs_generate_shows_the_loop_through_exposures(built: Built) -> None:
+    warehouse.run_dbt(["docs", "generate"], db_path=built.db_path, target_path=built.target_path)
+    manifest = json.loads((built.target_path / "manifest.json").read_text())
+    catalog = json.loads((built.target_path / "catalog.json").read_text())
+    trainer = manifest["exposures"]["exposure.karl.karl_trainer"]
+    assert "model.karl.fct_training_labels" in trainer["depends_on"]["nodes"]
+    assert "model.karl.rpt_run_stopping_signal" in trainer["depends_on"]["nodes"]
+    report_nodes = manifest["exposures"]["exposure.karl.karl_report"]["depends_on"]["nodes"]
+    assert "model.karl.rpt_round_metrics" in report_nodes
+    # the loop: what the trainer writes (raw.llm_calls) feeds the labels it trains on
+    parents = manifest["parent_map"]
+    upstream, frontier = set(), ["model.karl.fct_training_labels"]
+    while frontier:
+        node = frontier.pop()
+        for parent in parents.get(node, []):
+            if parent not in upstream:
+                upstream.add(parent)
+                frontier.append(parent)
+    assert {"source.karl.karl.llm_calls", "source.karl.karl.selections"} <= upstream
+    assert "model.karl.fct_label_lineage" in catalog["nodes"]
+
+
 # --- review queue: export, review, ingest, train (runs last: it adds reviews to the warehouse) ---
 
 def test_review_queue_export_review_ingest_and_train(built: Built, tmp_path: Path) -> None:
