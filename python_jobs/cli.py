@@ -354,6 +354,56 @@ def ingest_reviews_command(
 # --- experiment and scale commands -----------------------------------------------------------
 
 
+def _print_experiment_summary(rows: list[dict]) -> None:
+    from rich.table import Table
+
+    table = Table(title="karl experiment (marts.rpt_experiment_summary): mean ± sd over seeds")
+    for column in ("strategy", "runs", "rounds", "ID r0", "ID gain", "ID drop from best", "OOD r0",
+                   "OOD gain", "OOD rel. gain", "best OOD rel.", "corr(div, ID)", "corr(div, OOD)"):
+        table.add_column(column, justify="right")
+    pm = lambda m, s: "" if m is None else f"{m:+.3f} ± {0 if s != s or s is None else s:.3f}"  # noqa: E731
+    f = lambda v, spec=".3f": "" if v is None or v != v else format(v, spec)  # noqa: E731
+    for r in rows:
+        table.add_row(r["strategy"], str(r["n_runs"]), str(r["n_rounds"]), f(r["mean_id_macro_f1_round0"]),
+                      pm(r["mean_id_gain"], r["sd_id_gain"]), f(r["mean_id_drop_from_best"]),
+                      f(r["mean_ood_macro_f1_round0"]), pm(r["mean_ood_gain"], r["sd_ood_gain"]),
+                      f(r["mean_ood_relative_gain"], "+.1%"), f(r["mean_best_ood_relative_gain"], "+.1%"),
+                      f(r["corr_diversity_id_gain"], "+.2f"), f(r["corr_diversity_ood_gain"], "+.2f"))
+    console.print(table)
+
+
+@app.command()
+def experiment(
+    strategies: str = typer.Option("random,qbc,margin", help="Comma-separated strategies."),
+    seeds: int = typer.Option(3, help="Seeds per strategy (0..seeds-1)."),
+    rounds: int = typer.Option(20, help="Rounds T per run."),
+    budget: int = typer.Option(50, help="Pairs annotated per round, at most."),
+    annotator: str = typer.Option("replay", help="replay (default), simulated or openai."),
+    members: int = typer.Option(10, help="Bagging members M."),
+    experiment_id: Optional[str] = typer.Option(None, "--experiment-id", help="Name (re-use it to resume)."),
+    db: Optional[Path] = DbOption,
+) -> None:
+    """The paper's experiment: strategies x seeds x T rounds, one run per cell, RQ1-RQ3 from the marts."""
+    from datetime import datetime, timezone
+
+    from python_jobs.experiment import ExperimentConfig, experiment_summary, run_experiment
+    from python_jobs.run_config import RunConfig
+
+    name = experiment_id or "exp-" + datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S")
+    config = ExperimentConfig(
+        experiment_id=name, strategies=tuple(s.strip() for s in strategies.split(",") if s.strip()),
+        seeds=tuple(range(seeds)),
+        cell=RunConfig(rounds=rounds, budget=budget, annotator=annotator, members=members, run_id="template"))
+    con = warehouse.connect(db)
+    try:
+        seconds = run_experiment(con, config, log=console.print)
+        _print_experiment_summary(experiment_summary(con, name))
+    finally:
+        con.close()
+    console.print(f"Experiment {name}: {len(config.cells())} runs in {seconds / 60:.1f} min. "
+                  f"Report: karl report --experiment {name} --out reports/{name}")
+
+
 def main() -> None:  # pragma: no cover
     app()
 

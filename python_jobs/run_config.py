@@ -28,6 +28,7 @@ class RunConfig:
     until_stable: bool = False
     simulated_accuracy: float = 0.849
     simulated_self_consistency: float = 0.989
+    experiment_id: str | None = None  # set by `karl experiment` on each of its cells
     run_id: str = field(default_factory=lambda: new_run_id())
 
     def __post_init__(self) -> None:

@@ -42,7 +42,7 @@ extracted as (
         run_id,
         round_index,
         {%- for name, type in figures %}
-        cast(json_extract_string(metrics_json, '$.{{ name }}') as {{ type }}) as {{ name if name != 'yield' else 'acceptance_yield' }},
+        cast({{ json_text('metrics_json', name) }} as {{ type }}) as {{ name if name != 'yield' else 'acceptance_yield' }},
         {%- endfor %}
         created_at as evaluated_at
     from round_metrics

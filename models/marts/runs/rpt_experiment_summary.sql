@@ -1,0 +1,84 @@
+{#- The paper's three questions per experiment and strategy, over seeds:
+    RQ1 ID gain (and whether long runs lose ID), RQ2 OOD gain, RQ3 how diversity gain
+    correlates with ID and OOD gain. -#}
+with
+
+experiment_rounds as (
+    select * from {{ ref('fct_experiment_rounds') }}
+),
+
+last_rounds as (
+    select
+        experiment_id,
+        strategy,
+        run_id,
+        max(round_index) as last_round_index,
+        max(id_macro_f1) as best_id_macro_f1,
+        max(ood_macro_f1) as best_ood_macro_f1
+    from experiment_rounds
+    group by experiment_id, strategy, run_id
+),
+
+per_run as (
+    select
+        experiment_rounds.experiment_id,
+        experiment_rounds.strategy,
+        experiment_rounds.run_id,
+        last_rounds.last_round_index,
+        experiment_rounds.id_macro_f1_round0,
+        experiment_rounds.ood_macro_f1_round0,
+        experiment_rounds.id_gain as final_id_gain,
+        experiment_rounds.ood_gain as final_ood_gain,
+        experiment_rounds.ood_relative_gain as final_ood_relative_gain,
+        last_rounds.best_ood_macro_f1 / nullif(experiment_rounds.ood_macro_f1_round0, 0) - 1
+            as best_ood_relative_gain,
+        last_rounds.best_id_macro_f1 - experiment_rounds.id_macro_f1 as id_drop_from_best
+    from experiment_rounds
+    inner join last_rounds
+        on experiment_rounds.run_id = last_rounds.run_id
+        and experiment_rounds.round_index = last_rounds.last_round_index
+),
+
+per_strategy as (
+    select
+        experiment_id,
+        strategy,
+        count(*) as n_runs,
+        max(last_round_index) as n_rounds,
+        avg(id_macro_f1_round0) as mean_id_macro_f1_round0,
+        avg(final_id_gain) as mean_id_gain,
+        stddev_samp(final_id_gain) as sd_id_gain,
+        avg(id_drop_from_best) as mean_id_drop_from_best,
+        avg(ood_macro_f1_round0) as mean_ood_macro_f1_round0,
+        avg(final_ood_gain) as mean_ood_gain,
+        stddev_samp(final_ood_gain) as sd_ood_gain,
+        avg(final_ood_relative_gain) as mean_ood_relative_gain,
+        stddev_samp(final_ood_relative_gain) as sd_ood_relative_gain,
+        avg(best_ood_relative_gain) as mean_best_ood_relative_gain
+    from per_run
+    group by experiment_id, strategy
+),
+
+correlations as (
+    select
+        experiment_id,
+        strategy,
+        corr(diversity_gain, id_gain) as corr_diversity_id_gain,
+        corr(diversity_gain, ood_gain) as corr_diversity_ood_gain
+    from experiment_rounds
+    where round_index > 0
+    group by experiment_id, strategy
+),
+
+final as (
+    select
+        per_strategy.*,
+        correlations.corr_diversity_id_gain,
+        correlations.corr_diversity_ood_gain
+    from per_strategy
+    left join correlations
+        on per_strategy.experiment_id = correlations.experiment_id
+        and per_strategy.strategy = correlations.strategy
+)
+
+select * from final

@@ -1,0 +1,51 @@
+"""`karl experiment`: strategies x seeds x T rounds with one annotator, one run per cell, in
+one warehouse; answers the paper's RQ1-RQ3 from marts.rpt_experiment_summary."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, replace
+from typing import Callable
+
+import duckdb
+
+from python_jobs import warehouse
+from python_jobs.annotator_factory import make_annotator
+from python_jobs.orchestrator import RUN_BUILD_ARGS, Orchestrator
+from python_jobs.run_config import RunConfig
+
+
+@dataclass(frozen=True)
+class ExperimentConfig:
+    experiment_id: str
+    strategies: tuple[str, ...] = ("random", "qbc", "margin")
+    seeds: tuple[int, ...] = (0, 1, 2)
+    cell: RunConfig = RunConfig(rounds=20, run_id="template")
+
+    def cells(self) -> list[RunConfig]:
+        return [
+            replace(self.cell, strategy=strategy, seed=seed, experiment_id=self.experiment_id,
+                    run_id=f"{self.experiment_id}-{strategy}-s{seed}")
+            for seed in self.seeds
+            for strategy in self.strategies
+        ]
+
+
+def run_experiment(con: duckdb.DuckDBPyConnection, config: ExperimentConfig,
+                   log: Callable[[str], None] = print, show_progress: bool = True) -> float:
+    """Run (or resume) every cell; returns the seconds it took. Cells already complete are skipped."""
+    started = time.perf_counter()
+    cells = config.cells()
+    for number, cell in enumerate(cells, start=1):
+        log(f"[{number}/{len(cells)}] {cell.run_id}")
+        Orchestrator(con, cell, annotator_factory=lambda o: make_annotator(o.con, o.config),
+                     show_progress=show_progress, log=log).run()
+    warehouse.run_dbt(RUN_BUILD_ARGS)
+    return time.perf_counter() - started
+
+
+def experiment_summary(con: duckdb.DuckDBPyConnection, experiment_id: str) -> list[dict]:
+    frame = con.execute(
+        "select * from marts.rpt_experiment_summary where experiment_id = ? order by strategy", [experiment_id]
+    ).df()
+    return frame.to_dict(orient="records")
