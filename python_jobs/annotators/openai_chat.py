@@ -188,6 +188,7 @@ class _RoundState:
         self.spent_usd = spent_usd
         self.reserved_usd = 0.0
         self.stopped_for_budget = False
+        self.budget_changed = asyncio.Condition()
         self.stats = RoundStats(calls_planned=n_calls)
         self.writer: ThreadPoolExecutor | None = None
         self.cached: dict[str, CallRecord] = {}
@@ -370,16 +371,17 @@ class OpenAIAnnotator:
             answered_by_cache = self.config.use_cache and self.cache_key(pair, attempt) in state.cached
             if self.config.max_cost_usd is not None and not answered_by_cache:
                 reserve = self.estimate_call_cost(pair, attempt)
-                if state.spent_usd + state.reserved_usd + reserve > self.config.max_cost_usd:
-                    state.stopped_for_budget = True
+                if not await self._reserve(state, reserve):
                     queue.put_nowait((pair, attempt))
                     return
-                state.reserved_usd += reserve
+            record = None
             try:
                 record = await self._call(pair, attempt, context, sink, client, state)
             finally:
                 state.reserved_usd -= reserve
-            state.spent_usd += record.cost_usd or 0.0
+                state.spent_usd += (record.cost_usd or 0.0) if record else 0.0
+                async with state.budget_changed:
+                    state.budget_changed.notify_all()
             await recorder.record(record)  # committed before this worker takes another call
             stats = state.stats
             stats.calls_recorded += 1
@@ -387,6 +389,23 @@ class OpenAIAnnotator:
             if not record.is_valid:
                 stats.invalid += 1
                 stats.error_classes[record.error_class or "?"] = stats.error_classes.get(record.error_class or "?", 0) + 1
+
+    async def _reserve(self, state: _RoundState, reserve: float) -> bool:
+        """Reserve the estimate of one call within the budget. While calls are in flight, wait
+        for their real cost (estimates are pessimistic); stop only when nothing is in flight and
+        the call still does not fit."""
+        budget = self.config.max_cost_usd or 0.0
+        async with state.budget_changed:
+            while not state.stopped_for_budget and state.spent_usd + state.reserved_usd + reserve > budget:
+                if state.reserved_usd <= 1e-12:
+                    state.stopped_for_budget = True
+                    state.budget_changed.notify_all()
+                    break
+                await state.budget_changed.wait()
+            if state.stopped_for_budget:
+                return False
+            state.reserved_usd += reserve
+            return True
 
     def _request_params(self, model: str, seed: int | None) -> dict[str, Any]:
         params: dict[str, Any] = {"model": model, "temperature": self.config.temperature, "max_tokens": self.config.max_tokens}

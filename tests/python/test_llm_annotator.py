@@ -88,7 +88,10 @@ def test_budget_stops_cleanly_and_resume_sends_only_missing(con, server) -> None
         annotator.annotate(PAIRS, context, sink)
     recorded = calls(con, "budget")
     assert 0 < len(recorded) < 18 and stopped.value.calls_missing > 0
-    assert sum(row["cost_usd"] for row in recorded.values()) <= max_cost
+    spent = sum(row["cost_usd"] for row in recorded.values())
+    assert spent <= max_cost
+    # It stopped only when the next call (at its pessimistic estimate) no longer fit.
+    assert max_cost - spent < annotator.estimate_call_cost(PAIRS[0], 1)
     sent = {r.call_id for r in server.requests} - {first_call_id("probe", 1, probe)}
     assert sent == {row["call_id"] for row in recorded.values()}  # every paid call recorded
     before = len(server.requests)
