@@ -258,7 +258,7 @@ def run_loop(data: LoopData, config: LoopConfig, verbose: bool = True) -> list[d
         print(f"ID pairs {len(data.id_y)} {label_mix(data.id_y)} | pool {len(data.pool_pairs)} "
               f"(unanimous {int((data.pool_unanimous >= 0).sum())}) | test {len(data.test_y)} {label_mix(data.test_y)}")
         print(f"{'round':>5} {'n_llm':>5} {'ID_F1':>7} {'OOD_F1':>7} {'OOD_acc':>7} {'div':>6} "
-              f"{'annot':>5} {'accpt':>5} {'sec':>6}")
+              f"{'annot':>5} {'accpt':>5} {'sec':>6} {'train':>6} {'eval':>6} {'select':>6}")
     rows = []
     for round_index in range(config.rounds + 1):
         metrics = run_inmemory_round(data, state, config, round_index)
@@ -267,7 +267,8 @@ def run_loop(data: LoopData, config: LoopConfig, verbose: bool = True) -> list[d
             id_f1 = metrics.get("id_macro_f1", float("nan"))
             print(f"{round_index:>5} {metrics['n_llm']:>5} {id_f1:>7.4f} {metrics['ood_macro_f1']:>7.4f} "
                   f"{metrics['ood_accuracy']:>7.4f} {metrics['diversity']:>6.3f} {metrics['annotated']:>5} "
-                  f"{metrics['accepted']:>5} {metrics['seconds_total']:>6.2f}", flush=True)
+                  f"{metrics['accepted']:>5} {metrics['seconds_total']:>6.2f} {metrics['seconds']['train']:>6.2f} "
+                  f"{metrics['seconds']['evaluate']:>6.2f} {metrics['seconds']['score_select']:>6.2f}", flush=True)
     return rows
 
 
