@@ -142,6 +142,8 @@ def render_html(data: ReportData, title: str = "karl report") -> str:
     if len(data.runs) > 1 and (repeated > 1).any():
         parts += [
             "<h2>Experiment view: strategies over seeds</h2>",
+            '<p class="note">Per strategy and round: the mean over its runs (line), ± one standard '
+            "deviation (band) and the lowest and highest run (thin lines).</p>",
             _img(report_plots.experiment_view(data.metrics), "mean and spread of macro-F1 per strategy"),
         ]
     parts += [

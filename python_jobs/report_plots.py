@@ -181,7 +181,7 @@ def cost_per_round(costs: pd.DataFrame, styles: dict[str, dict[str, object]], ru
 
 def experiment_view(metrics: pd.DataFrame) -> bytes:
     """Mean and spread (± 1 std, min-max band) over seeds per strategy, ID and OOD macro-F1."""
-    figure, axes = plt.subplots(1, 2, figsize=(11, 4.2), sharey=True)
+    figure, axes = plt.subplots(1, 2, figsize=(11, 4.2))
     for axis, prefix in ((axes[0], "id"), (axes[1], "ood")):
         column = f"{prefix}_macro_f1"
         for strategy, group in metrics.groupby("strategy", sort=True):
@@ -194,7 +194,7 @@ def experiment_view(metrics: pd.DataFrame) -> bytes:
             axis.fill_between(stats["round_index"], stats["mean"] - std, stats["mean"] + std, color=colour, alpha=0.2)
             axis.plot(stats["round_index"], stats["min"], color=colour, linewidth=0.6, alpha=0.5)
             axis.plot(stats["round_index"], stats["max"], color=colour, linewidth=0.6, alpha=0.5)
-        axis.set_title(f"{prefix.upper()} macro-F1 per strategy: mean ± std (band), min/max (thin)")
+        axis.set_title(f"{prefix.upper()} macro-F1 per strategy over seeds")
         axis.set_xlabel("round")
         axis.grid(alpha=0.3)
         axis.xaxis.get_major_locator().set_params(integer=True)
