@@ -1,7 +1,8 @@
 """`karl run --annotator openai` end to end against the local OpenAI-compatible server.
 
-Real FBL data (read at test time), the real CLI, the real openai client over HTTP on 127.0.0.1:
-one annotation round, then dbt's consensus and training marts. Checks that every selected pair
+Real FBL data (read at test time, ingested and built once per session by conftest), the real
+CLI, the real openai client over HTTP on 127.0.0.1: one annotation round, then dbt's consensus
+and training marts. Checks that every selected pair
 got K recorded calls, that exactly the unanimous pairs became LLM training labels, and that the
 API key never reached the warehouse.
 """
@@ -9,6 +10,7 @@ API key never reached the warehouse.
 from __future__ import annotations
 
 import json
+import shutil
 
 import pytest
 from typer.testing import CliRunner
@@ -21,22 +23,22 @@ SECRET = "sk-karl-e2e-SENTINEL-93be1f"
 
 
 @pytest.fixture(scope="module")
-def openai_run(tmp_path_factory, fbl_dir):
+def openai_run(tmp_path_factory, fbl_warehouse_template):
+    """The session's built FBL warehouse (ingest + dbt build, shared), copied; then `karl run`."""
     tmp = tmp_path_factory.mktemp("llm_e2e")
     db_path = tmp / "karl.duckdb"
+    shutil.copyfile(fbl_warehouse_template, db_path)
     patch = pytest.MonkeyPatch()
     patch.setenv("KARL_DUCKDB_PATH", str(db_path))
     patch.setenv("KARL_DBT_TARGET_PATH", str(tmp / "target"))
-    runner = CliRunner()
     with FakeLLMServer(noise=0.25) as server:
         patch.setenv("OPENAI_BASE_URL", server.base_url)
         patch.setenv("OPENAI_API_KEY", SECRET)
         patch.setenv("KARL_LLM_MODEL", "fake-llm")
-        for args in (["ingest", "fbl", "--dir", str(fbl_dir)], ["build"],
-                     ["run", "--annotator", "openai", "--rounds", "1", "--budget", "8", "--strategy", "margin",
-                      "--members", "3", "--tuning-trials", "2", "--run-id", "llm-e2e"]):
-            result = runner.invoke(app, args + ["--db", str(db_path)])
-            assert result.exit_code == 0, f"karl {' '.join(args)}:\n{result.output}\n{result.exception!r}"
+        args = ["run", "--annotator", "openai", "--rounds", "1", "--budget", "8", "--strategy", "margin",
+                "--members", "3", "--tuning-trials", "2", "--run-id", "llm-e2e", "--db", str(db_path)]
+        result = CliRunner().invoke(app, args)
+        assert result.exit_code == 0, f"karl {' '.join(args)}:\n{result.output}\n{result.exception!r}"
         requests = list(server.requests)
     patch.undo()
     con = warehouse.connect(db_path)
