@@ -1,9 +1,9 @@
 """The one interface every annotator implements, and the record each call leaves behind.
 
 An annotator receives the pairs selected in a round and, for each pair, makes K independent
-calls (attempt_index 1..K). Every call - valid or not - is handed to `CallRecorder.record` as
+calls (attempt_index 1..K). Every call - valid or not - is handed to `CallSink.record` (or `record_many`) as
 soon as it completes, before anything else happens, so a crash never loses a paid call. Before
-calling, an annotator asks the recorder which (pair, attempt) calls are still missing, so a
+calling, an annotator asks the sink which (pair, attempt) calls are still missing, so a
 resumed round never pays twice.
 """
 
@@ -78,6 +78,10 @@ class CallSink(Protocol):
     ) -> list[tuple[PairToAnnotate, int]]: ...
 
     def record(self, call: CallRecord) -> None: ...
+
+    def record_many(self, calls: Sequence[CallRecord]) -> None:
+        """Record calls that completed together in one statement (one commit)."""
+        ...
 
 
 class CallCache(Protocol):

@@ -31,11 +31,13 @@ class ReplayAnnotator:
         self._source = source
 
     def annotate(self, pairs: Sequence[PairToAnnotate], context: CallContext, sink: CallSink) -> None:
+        # Answers are instant and free: the round's calls land in one statement (one commit).
+        calls: list[CallRecord] = []
         for pair, attempt in sink.missing_attempts(context, pairs):
             recorded = list(self._judgements.get(pair.pair_key, ()))
             judgement = recorded[attempt - 1] if attempt <= len(recorded) else None
             valid = judgement is not None and judgement.relation_label is not None
-            sink.record(
+            calls.append(
                 CallRecord(
                     run_id=context.run_id,
                     round_index=context.round_index,
@@ -55,3 +57,4 @@ class ReplayAnnotator:
                     error_class=None if valid else "no_recorded_judgement",
                 )
             )
+        sink.record_many(calls)

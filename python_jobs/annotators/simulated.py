@@ -55,10 +55,12 @@ class SimulatedAnnotator:
 
     def annotate(self, pairs: Sequence[PairToAnnotate], context: CallContext, sink: CallSink) -> None:
         params = json.dumps(asdict(self._noise))
+        # Answers are instant and free: the round's calls land in one statement (one commit).
+        calls: list[CallRecord] = []
         for pair, attempt in sink.missing_attempts(context, pairs):
             reference = self._reference.get(pair.pair_key)
             label = simulated_vote(reference, pair.pair_key, attempt, self._noise) if reference else None
-            sink.record(
+            calls.append(
                 CallRecord(
                     run_id=context.run_id,
                     round_index=context.round_index,
@@ -77,3 +79,4 @@ class SimulatedAnnotator:
                     error_class=None if label else "no_reference_label",
                 )
             )
+        sink.record_many(calls)
