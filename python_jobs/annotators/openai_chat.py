@@ -229,7 +229,8 @@ class OpenAIAnnotator:
     ) -> "OpenAIAnnotator":
         """Build from the environment: OPENAI_API_KEY, OPENAI_BASE_URL, KARL_LLM_MODEL (and the
         optional KARL_LLM_CONCURRENCY, KARL_LLM_TIMEOUT_S, KARL_LLM_RESPONSE_FORMAT,
-        KARL_LLM_PRICES).
+        KARL_LLM_ATTEMPT_MODELS (comma-separated panel), KARL_LLM_RESEND_IN_FLIGHT (0 for
+        at-most-once), KARL_LLM_PRICES).
 
         `overrides` is either a mapping of OpenAIAnnotatorConfig fields (e.g. max_cost_usd,
         concurrency, temperature, attempt_models) or a run config object: from that, its
@@ -252,6 +253,10 @@ class OpenAIAnnotator:
             values["timeout_s"] = float(env["KARL_LLM_TIMEOUT_S"])
         if env.get("KARL_LLM_RESPONSE_FORMAT"):
             values["response_format"] = env["KARL_LLM_RESPONSE_FORMAT"]
+        if env.get("KARL_LLM_ATTEMPT_MODELS"):
+            values["attempt_models"] = tuple(m.strip() for m in env["KARL_LLM_ATTEMPT_MODELS"].split(",") if m.strip())
+        if env.get("KARL_LLM_RESEND_IN_FLIGHT"):
+            values["resend_in_flight"] = env["KARL_LLM_RESEND_IN_FLIGHT"].strip().lower() not in ("0", "false", "no")
         known = {f.name for f in fields(OpenAIAnnotatorConfig)}
         for name, value in (overrides or {}).items():
             if name not in known:

@@ -152,5 +152,9 @@ def test_from_env_requires_a_key_for_remote_endpoints() -> None:
         OpenAIAnnotator.from_env(env={"OPENAI_BASE_URL": "https://api.example.com/v1"})
     local = OpenAIAnnotator.from_env(env={"OPENAI_BASE_URL": "http://127.0.0.1:9/v1"})
     assert local.config.base_url == "http://127.0.0.1:9/v1"
+    panel = OpenAIAnnotator.from_env(env={"OPENAI_API_KEY": "x", "KARL_LLM_ATTEMPT_MODELS": "gpt-4o-mini, gpt-4o",
+                                          "KARL_LLM_RESEND_IN_FLIGHT": "0"})
+    assert panel.config.models() == ("gpt-4o-mini", "gpt-4o") and panel.config.model_for(3) == "gpt-4o-mini"
+    assert panel.config.resend_in_flight is False
     with pytest.raises(ValueError, match="no price"):
         OpenAIAnnotator.from_env({"max_cost_usd": 1.0, "model": "unpriced-model"}, env={"OPENAI_API_KEY": "x"})
