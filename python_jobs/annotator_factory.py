@@ -6,7 +6,6 @@ from collections import defaultdict
 
 import duckdb
 
-from python_jobs import loop_data
 from python_jobs.annotators.base import Annotator
 from python_jobs.annotators.replay import RecordedJudgement, ReplayAnnotator
 from python_jobs.annotators.simulated import NoiseModel, SimulatedAnnotator
@@ -32,7 +31,9 @@ def make_annotator(con: duckdb.DuckDBPyConnection, config: RunConfig) -> Annotat
         return ReplayAnnotator(recorded_judgements(con))
     if config.annotator == "simulated":
         noise = NoiseModel(config.simulated_accuracy, config.simulated_self_consistency, config.seed)
-        return SimulatedAnnotator(loop_data.reference_labels(con), noise)
+        from python_jobs.orchestrator import reference_labels_for
+
+        return SimulatedAnnotator(reference_labels_for(con, config), noise)
     from python_jobs.annotators.openai_chat import OpenAIAnnotator
 
     return OpenAIAnnotator.from_env(config)

@@ -85,22 +85,6 @@ def ood_test_labels(con: duckdb.DuckDBPyConnection) -> LabelledPairs:
     """))
 
 
-def open_candidates(con: duckdb.DuckDBPyConnection, run_id: str) -> pd.DataFrame:
-    """Candidates not yet selected in this run and not already training labels."""
-    return _frame(con, """
-        select c.pair_key, c.item_a_id, c.item_b_id, c.fine_category
-        from marts.fct_candidate_pairs as c
-        where not exists (
-                select 1 from raw.selections as s where s.run_id = ? and s.pair_key = c.pair_key
-            )
-            and not exists (
-                select 1 from marts.fct_training_labels as t
-                where t.pair_key = c.pair_key and (t.label_source <> 'llm' or t.run_id = ?)
-            )
-        order by c.pair_key
-    """, [run_id, run_id])
-
-
 def reference_labels(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
     """Known labels for the pool (FBL2024 majority labels): the simulated annotator's truth and
     the reference of replay runs."""

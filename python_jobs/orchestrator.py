@@ -51,6 +51,10 @@ RUN_BUILD_ARGS = [
 ]
 
 
+# Pool predictions kept per round for the stopping signal: a fixed hash sample of the pool.
+POOL_PREDICTION_SAMPLE = 20_000
+
+
 class RunStopped(RuntimeError):
     """The run stopped before its last round, with a reason for the user."""
 
@@ -214,39 +218,72 @@ class Orchestrator:
         self.con.executemany("insert into raw.bag_members values (?, ?, ?, ?, ?, ?) on conflict do nothing", rows)
 
     def select(self, round_index: int, state: RoundState) -> int:
-        from python_jobs import acquisition
-        from python_jobs.scoring import score_candidate_frame
+        """Stream the candidate pool through the ensemble, keep the most uncertain pair per fine
+        category, cap by the budget; record the picks and the pool's predicted classes."""
+        from python_jobs import acquisition, scoring
 
-        candidates = loop_data.open_candidates(self.con, self.config.run_id)
-        if candidates.empty:
-            return 0
-        member_probs = score_candidate_frame(state.ensemble, self.vectors, candidates)
-        mean_probs = member_probs.mean(axis=0)
-        scores = acquisition.uncertainty(self.config.strategy, member_probs,
-                                         seed=self.config.seed * 1000 + round_index,
-                                         qbc_measure=self.config.qbc_measure)
-        chosen = acquisition.select_top_per_group(scores, candidates["fine_category"].to_numpy(dtype=object),
-                                                  budget=self.config.budget)
-        reference = loop_data.reference_labels(self.con)
+        seed = self.config.seed * 1000 + round_index
+        if self.config.strategy == "random":
+            uncertainty = scoring.strategy_uncertainty("random", seed)
+        else:
+            def uncertainty(member_probs: np.ndarray, _pair_keys: np.ndarray) -> np.ndarray:
+                return acquisition.uncertainty(self.config.strategy, member_probs, seed=seed,
+                                               qbc_measure=self.config.qbc_measure)
+        sql, params = scoring.candidate_pairs_sql(self.config.run_id)
+        weights, bias = state.ensemble.stacked_weights()
+        kept, _ = scoring.score_candidates(
+            self.con, sql, weights, bias, self.config.members, self._scoring_vectors(), uncertainty,
+            per_category=1, params=params)
+        chosen = kept[: self.config.budget]
+        reference = self._reference_labels()
         now = _now()
-        picked = candidates.iloc[chosen]
         rows = [
-            (self.config.run_id, round_index, row.pair_key, row.item_a_id, row.item_b_id, row.fine_category,
-             self.config.strategy, float(scores[index]), reference.get(row.pair_key), now)
-            for index, row in zip(chosen, picked.itertuples(index=False))
+            (self.config.run_id, round_index, pick["pair_key"], pick["item_a_id"], pick["item_b_id"],
+             pick["fine_category"], self.config.strategy, float(pick["uncertainty_score"]),
+             reference.get(pick["pair_key"]), now)
+            for pick in chosen
         ]
         self.con.executemany(
             "insert into raw.selections (run_id, round_index, pair_key, item_a_id, item_b_id, fine_category, "
             "strategy, uncertainty_score, reference_relation_label, selected_at) "
             "values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) on conflict do nothing", rows)
-        predicted = np.asarray(state.ensemble.classes_)[mean_probs.argmax(axis=1)]
-        frame = candidates[["pair_key"]].assign(predicted_class=predicted)
-        self.con.register("_karl_pool_predictions", frame)
-        self.con.execute(
-            "insert into raw.pool_predictions select ?, ?, pair_key, predicted_class, ? "
-            "from _karl_pool_predictions on conflict do nothing", [self.config.run_id, round_index, now])
-        self.con.unregister("_karl_pool_predictions")
+        self._record_pool_predictions(round_index, state, now)
         return len(rows)
+
+    def _scoring_vectors(self):  # noqa: ANN202 - scoring.ItemVectors
+        from python_jobs import scoring
+
+        if getattr(self, "_scoring_vectors_cache", None) is None:
+            self._scoring_vectors_cache = scoring.load_item_vectors(self.con, self.feature_set)
+        return self._scoring_vectors_cache
+
+    def _reference_labels(self) -> dict[str, str]:
+        if getattr(self, "_reference_cache", None) is None:
+            self._reference_cache = reference_labels_for(self.con, self.config)
+        return self._reference_cache
+
+    def _record_pool_predictions(self, round_index: int, state: RoundState, now: datetime) -> None:
+        """The ensemble's class for a fixed hash sample of the pool (all of it when small): the
+        stopping signal compares these between rounds."""
+        from python_jobs.scoring import score_candidate_frame
+
+        sample = self.con.execute(f"""
+            select pair_key, item_a_id, item_b_id from marts.fct_candidate_pairs
+            order by hash(pair_key || ':{self.config.seed}') limit {POOL_PREDICTION_SAMPLE}
+        """).df()
+        if sample.empty:
+            return
+        mean_probs = score_candidate_frame(state.ensemble, self.vectors, sample).mean(axis=0)
+        frame = sample[["pair_key"]].assign(
+            predicted_class=np.asarray(state.ensemble.classes_)[mean_probs.argmax(axis=1)])
+        cursor = self.con.cursor()
+        try:
+            cursor.register("_karl_pool_predictions", frame)
+            cursor.execute(
+                "insert into raw.pool_predictions select ?, ?, pair_key, predicted_class, ? "
+                "from _karl_pool_predictions on conflict do nothing", [self.config.run_id, round_index, now])
+        finally:
+            cursor.close()
 
     def pairs_to_annotate(self, round_index: int) -> list[PairToAnnotate]:
         rows = self.con.execute("""
@@ -370,6 +407,20 @@ class Orchestrator:
         if stop:
             self.log(reason)
         return stop
+
+
+def reference_labels_for(con: duckdb.DuckDBPyConnection, config: RunConfig) -> dict[str, str]:
+    """Known labels of candidate pairs: human majority labels (the FBL pool), or on a catalogue
+    with baskets the behaviour-based labels (co-purchase lift) of the sampled candidates."""
+    labels = loop_data.reference_labels(con)
+    if config.candidate_source == "sampler":
+        from python_jobs import basket_labels
+
+        catalog = con.execute("select catalog from raw.basket_lines limit 1").fetchone()
+        if catalog:
+            labels |= basket_labels.reference_labels(
+                con, "select pair_key, item_a_id, item_b_id from marts.fct_candidate_pairs", catalog[0])
+    return labels
 
 
 def load_run_config(con: duckdb.DuckDBPyConnection, run_id: str) -> RunConfig:
