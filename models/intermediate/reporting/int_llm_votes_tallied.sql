@@ -1,10 +1,4 @@
 {#- One row per (run_id, round_index, pair_key) that got LLM calls: the K votes counted per class. -#}
-{#- raw.selections.reference_relation_label reaches staging later than this model: read it when there. -#}
-{%- set selection_columns = [] -%}
-{%- if execute -%}
-    {%- set selection_columns = adapter.get_columns_in_relation(ref('stg_karl__selections'))
-        | map(attribute='name') | map('lower') | list -%}
-{%- endif %}
 with
 
 calls as (
@@ -89,9 +83,7 @@ final as (
                 then labelled.majority_relation_label
         end as unanimous_relation_label,
         coalesce(
-            {{ 'selections.reference_relation_label' if 'reference_relation_label' in selection_columns
-               else 'cast(null as varchar)' }},
-            human_reference.relation_label
+            selections.reference_relation_label, human_reference.relation_label
         ) as reference_relation_label
     from labelled
     left join selections
