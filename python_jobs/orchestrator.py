@@ -35,6 +35,9 @@ ROUND_STEPS = ("train", "select", "annotate", "build", "evaluate")
 ROUND_BUILD_ARGS = [
     "build",
     "--select", "source:karl.llm_calls+,+fct_training_labels", "stg_karl__bag_members",
+    # dim_pairs gains this round's selections (sampler pairs are in no FBL file); the label
+    # marts' relationship tests to it run in this build.
+    "dim_pairs",
     "--exclude", "resource_type:unit_test",
 ]
 CANDIDATE_BUILD_ARGS = [
@@ -316,7 +319,8 @@ class Orchestrator:
         metrics: dict[str, object] = {}
         metrics.update(evaluation.id_cross_validation(
             x_human, y_human, x_added, y_added, hyperparameters=self.hyperparameters,
-            n_members=self.config.members, seed=self.config.seed * 1000 + round_index))
+            # Fixed folds across rounds: round-to-round ID differences are then the labels', not the split's.
+            n_members=self.config.members, seed=self.config.seed))
         metrics.update(evaluation.evaluate_ood(state.ensemble, x_ood, ood.labels))
         metrics["diversity"] = evaluation.diversity(np.vstack([x_human, x_added]), seed=self.config.seed)
         metrics["n_training_labels"] = int(len(y_human) + len(y_added))
