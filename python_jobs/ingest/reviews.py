@@ -181,7 +181,7 @@ def validate_rows(rows: list[ReviewRow], validator: Validator) -> tuple[list[Rev
         non_blank("blank_item_id", "item_a_id", "item_a_id"),
         non_blank("blank_item_id", "item_b_id", "item_b_id"),
         in_set("bad_relation_label", "effective_label", RELATION_LABELS, "relation_label"),
-        matches("bad_fbl_label", "fbl_label", r"^([1-9])?$", "fbl_label"),
+        matches("bad_fbl_label", "fbl_label", r"^(?:[1-9])?$", "fbl_label"),
     ]
     result = validator.validate("human_reviews", frame, ["pair_key", "item_a_id", "item_b_id"], checks,
                                 ["row_number"])
