@@ -17,6 +17,24 @@ pool_changes as (
     select * from {{ ref('int_pool_predictions_compared') }}
 ),
 
+-- the loop predicts the pool when it selects (rounds 0..T-1): take each run's latest comparison
+latest_pool_rounds as (
+    select
+        run_id,
+        max(round_index) as round_index
+    from pool_changes
+    group by run_id
+),
+
+latest_pool_changes as (
+    select pool_changes.*
+    from pool_changes
+    inner join latest_pool_rounds
+        on
+            pool_changes.run_id = latest_pool_rounds.run_id
+            and pool_changes.round_index = latest_pool_rounds.round_index
+),
+
 last_rounds as (
     select
         run_id,
@@ -56,12 +74,10 @@ signals as (
     select
         windowed.*,
         windowed.best_in_window - windowed.best_before_window as metric_gain_in_window,
-        pool_changes.changed_share as last_pool_changed_share
+        latest_pool_changes.changed_share as last_pool_changed_share
     from windowed
-    left join pool_changes
-        on
-            windowed.run_id = pool_changes.run_id
-            and windowed.last_round_index = pool_changes.round_index
+    left join latest_pool_changes
+        on windowed.run_id = latest_pool_changes.run_id
 ),
 
 flagged as (
