@@ -174,6 +174,7 @@ def run(
     run_id: Optional[str] = typer.Option(None, "--run-id", help="Name the run (default: run-<time>-<random>)."),
     members: int = typer.Option(10, help="Bagging members M."),
     tuning_trials: int = typer.Option(12, help="Bayesian-optimisation trials for the hyperparameters."),
+    workers: int = typer.Option(2, help="Processes for the ID cross-validation, which overlaps select/annotate/build (1: none)."),
     db: Optional[Path] = DbOption,
 ) -> None:
     """Run the KARL loop: train, select the most uncertain pairs, annotate K times, accept unanimous labels."""
@@ -192,7 +193,8 @@ def run(
             config = RunConfig(strategy=strategy, rounds=rounds, annotator=annotator, budget=budget, seed=seed,
                                k_calls=k_calls, candidate_source=candidate_source, qbc_measure=qbc_measure,
                                max_cost_usd=max_cost, until_stable=until_stable, members=members,
-                               tuning_trials=tuning_trials, **({"run_id": run_id} if run_id else {}))
+                               tuning_trials=tuning_trials, workers=workers,
+                               **({"run_id": run_id} if run_id else {}))
             console.print(f"Run {config.run_id}: {strategy}, {rounds} rounds, {annotator} annotator, budget {budget}.")
         run_loop(config, db)
     except (RunStopped, ValueError, warehouse.WarehouseLockedError) as error:

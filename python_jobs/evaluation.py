@@ -78,6 +78,51 @@ def _prefixed(prefix: str, metrics: dict) -> dict:
     return {f"{prefix}_{key}": value for key, value in metrics.items()}
 
 
+def fit_predict_fold(
+    params: dict, n_members: int, seed: int, fold: int,
+    X_train: np.ndarray, y_train: np.ndarray, X_test: np.ndarray,
+) -> np.ndarray:
+    """One ID-CV fold with the bagged ensemble: a picklable job for a process pool."""
+    return ensemble_fit_predict(LogRegParams.from_dict(params), n_members, seed)(X_train, y_train, X_test, fold)
+
+
+def id_cv_inputs(
+    X_human: np.ndarray, y_human: np.ndarray, X_llm: np.ndarray | None, y_llm: np.ndarray | None,
+    n_splits: int = 5, seed: int = 0,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[tuple[np.ndarray, np.ndarray]]]:
+    """(X_all, y_all, y_human, folds): the stacked samples and the ID-CV folds over them."""
+    y_human = encode_labels(y_human)
+    n_llm = 0 if X_llm is None else len(X_llm)
+    X_all = X_human if n_llm == 0 else np.vstack([X_human, X_llm])
+    y_all = y_human if n_llm == 0 else np.concatenate([y_human, encode_labels(y_llm)])
+    return X_all, y_all, y_human, id_cv_splits(y_human, n_llm, n_splits, seed)
+
+
+def id_cv_metrics(
+    y_human: np.ndarray, folds: list[tuple[np.ndarray, np.ndarray]], predictions: list[np.ndarray],
+    n_llm: int, seconds: float,
+) -> dict:
+    """ID metrics from each fold's out-of-fold predictions (see id_cross_validation)."""
+    y_human = encode_labels(y_human)
+    out_of_fold = np.full(len(y_human), -1, dtype=np.int64)
+    fold_scores = []
+    for (_, test), pred in zip(folds, predictions):
+        out_of_fold[test] = pred
+        fold_scores.append(classification_metrics(y_human[test], pred)["macro_f1"])
+    pooled = classification_metrics(y_human, out_of_fold)
+    pooled["macro_f1_pooled"] = pooled.pop("macro_f1")
+    return _prefixed("id", {
+        **pooled,
+        "macro_f1": float(np.mean(fold_scores)),
+        "macro_f1_std": float(np.std(fold_scores)),
+        "fold_macro_f1": [float(s) for s in fold_scores],
+        "n_human": int(len(y_human)),
+        "n_llm": int(n_llm),
+        "n_splits": len(folds),
+        "seconds": round(seconds, 3),
+    })
+
+
 def id_cross_validation(
     X_human: np.ndarray,
     y_human: np.ndarray,
@@ -102,28 +147,11 @@ def id_cross_validation(
     if fit_predict is None:
         params = LogRegParams.from_dict((hyperparameters or {}).get("params", hyperparameters or {}))
         fit_predict = ensemble_fit_predict(params, n_members, seed)
-    y_human = encode_labels(y_human)
-    n_llm = 0 if X_llm is None else len(X_llm)
-    X_all = X_human if n_llm == 0 else np.vstack([X_human, X_llm])
-    y_all = y_human if n_llm == 0 else np.concatenate([y_human, encode_labels(y_llm)])
-    out_of_fold = np.full(len(y_human), -1, dtype=np.int64)
-    fold_scores = []
-    for fold, (train, test) in enumerate(id_cv_splits(y_human, n_llm, n_splits, seed)):
-        pred = fit_predict(X_all[train], y_all[train], X_all[test], fold)
-        out_of_fold[test] = pred
-        fold_scores.append(classification_metrics(y_all[test], pred)["macro_f1"])
-    pooled = classification_metrics(y_human, out_of_fold)
-    pooled["macro_f1_pooled"] = pooled.pop("macro_f1")
-    return _prefixed("id", {
-        **pooled,
-        "macro_f1": float(np.mean(fold_scores)),
-        "macro_f1_std": float(np.std(fold_scores)),
-        "fold_macro_f1": [float(s) for s in fold_scores],
-        "n_human": int(len(y_human)),
-        "n_llm": int(n_llm),
-        "n_splits": n_splits,
-        "seconds": round(time.perf_counter() - started, 3),
-    })
+    X_all, y_all, y_human_codes, folds = id_cv_inputs(X_human, y_human, X_llm, y_llm, n_splits, seed)
+    predictions = [fit_predict(X_all[train], y_all[train], X_all[test], fold)
+                   for fold, (train, test) in enumerate(folds)]
+    n_llm = len(y_all) - len(y_human_codes)
+    return id_cv_metrics(y_human_codes, folds, predictions, n_llm, time.perf_counter() - started)
 
 
 def evaluate_ood(model: BaggedEnsemble, X_test: np.ndarray, y_test: np.ndarray) -> dict:

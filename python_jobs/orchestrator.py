@@ -71,6 +71,7 @@ class RoundState:
     """What one round has computed in this process (recomputed deterministically on resume)."""
 
     ensemble: object | None = None
+    id_cv: object | None = None     # (folds, futures, n_llm, started) while the ID CV runs in workers
 
 
 class Orchestrator:
@@ -213,6 +214,8 @@ class Orchestrator:
                                   seed=self.config.seed * 1000 + round_index)
         ensemble.fit(np.vstack([x_human, x_added]), np.concatenate([y_human, y_added]))
         state.ensemble = ensemble
+        if self.config.workers > 1:
+            self._start_id_cv(x_human, y_human, x_added, y_added, state)
         rows = [
             (self.config.run_id, round_index, member, label, int(count), _now())
             for member, counts in enumerate(ensemble.member_class_counts)
@@ -220,18 +223,46 @@ class Orchestrator:
         ]
         self.con.executemany("insert into raw.bag_members values (?, ?, ?, ?, ?, ?) on conflict do nothing", rows)
 
+    def _start_id_cv(self, x_human: np.ndarray, y_human: np.ndarray, x_added: np.ndarray, y_added: np.ndarray,
+                     state: RoundState) -> None:
+        """Start the round's ID cross-validation in worker processes: it depends only on the
+        round's training set, so it runs while the main process selects, annotates and builds."""
+        from python_jobs import evaluation
+
+        # Fixed folds across rounds: round-to-round ID differences are then the labels', not the split's.
+        x_all, y_all, _, folds = evaluation.id_cv_inputs(x_human, y_human, x_added, y_added, seed=self.config.seed)
+        params = self.hyperparameters.get("params", self.hyperparameters)
+        pool = self._worker_pool()
+        futures = [
+            pool.submit(evaluation.fit_predict_fold, params, self.config.members, self.config.seed, fold,
+                        x_all[train], y_all[train], x_all[test])
+            for fold, (train, test) in enumerate(folds)
+        ]
+        state.id_cv = (folds, futures, len(y_added), time.perf_counter())
+
+    def _worker_pool(self):  # noqa: ANN202 - concurrent.futures.ProcessPoolExecutor
+        if getattr(self, "_pool", None) is None:
+            import multiprocessing
+            from concurrent.futures import ProcessPoolExecutor
+
+            # spawn, not fork: the parent holds DuckDB and dbt threads.
+            self._pool = ProcessPoolExecutor(max_workers=self.config.workers,
+                                             mp_context=multiprocessing.get_context("spawn"))
+        return self._pool
+
+    def close(self) -> None:
+        if getattr(self, "_pool", None) is not None:
+            self._pool.shutdown(cancel_futures=True)
+            self._pool = None
+
     def select(self, round_index: int, state: RoundState) -> int:
         """Stream the candidate pool through the ensemble, keep the most uncertain pair per fine
         category, cap by the budget; record the picks and the pool's predicted classes."""
-        from python_jobs import acquisition, scoring
+        from python_jobs import scoring
 
         seed = self.config.seed * 1000 + round_index
-        if self.config.strategy == "random":
-            uncertainty = scoring.strategy_uncertainty("random", seed)
-        else:
-            def uncertainty(member_probs: np.ndarray, _pair_keys: np.ndarray) -> np.ndarray:
-                return acquisition.uncertainty(self.config.strategy, member_probs, seed=seed,
-                                               qbc_measure=self.config.qbc_measure)
+        # acquisition.uncertainty's scores, computed on the scorer's layout without copies
+        uncertainty = scoring.strategy_uncertainty(self.config.strategy, seed, self.config.qbc_measure)
         sql, params = scoring.candidate_pairs_sql(self.config.run_id)
         weights, bias = state.ensemble.stacked_weights()
         kept, _ = scoring.score_candidates(
@@ -317,10 +348,14 @@ class Orchestrator:
         ood = loop_data.ood_test_labels(self.con)
         x_ood = self.vectors.pair_matrix(ood.item_a_ids, ood.item_b_ids)
         metrics: dict[str, object] = {}
-        metrics.update(evaluation.id_cross_validation(
-            x_human, y_human, x_added, y_added, hyperparameters=self.hyperparameters,
-            # Fixed folds across rounds: round-to-round ID differences are then the labels', not the split's.
-            n_members=self.config.members, seed=self.config.seed))
+        if state.id_cv is not None:
+            folds, futures, n_llm, started = state.id_cv
+            metrics.update(evaluation.id_cv_metrics(
+                y_human, folds, [future.result() for future in futures], n_llm, time.perf_counter() - started))
+        else:
+            metrics.update(evaluation.id_cross_validation(
+                x_human, y_human, x_added, y_added, hyperparameters=self.hyperparameters,
+                n_members=self.config.members, seed=self.config.seed))
         metrics.update(evaluation.evaluate_ood(state.ensemble, x_ood, ood.labels))
         metrics["diversity"] = evaluation.diversity(np.vstack([x_human, x_added]), seed=self.config.seed)
         metrics["n_training_labels"] = int(len(y_human) + len(y_added))
@@ -358,6 +393,12 @@ class Orchestrator:
 
     # --- the loop ---------------------------------------------------------------------------
     def run(self) -> None:
+        try:
+            self._run()
+        finally:
+            self.close()
+
+    def _run(self) -> None:
         self.register_run()
         self.prepare()
         done = self.completed_steps()

@@ -29,6 +29,7 @@ class RunConfig:
     simulated_accuracy: float = 0.849
     simulated_self_consistency: float = 0.989
     experiment_id: str | None = None  # set by `karl experiment` on each of its cells
+    workers: int = 2                # processes for the ID cross-validation (1: in the main process)
     run_id: str = field(default_factory=lambda: new_run_id())
 
     def __post_init__(self) -> None:
