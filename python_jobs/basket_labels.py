@@ -156,13 +156,13 @@ def classifier_agreement(
     table of behaviour label x predicted class)."""
     import numpy as np
 
-    from python_jobs.scoring import ScoringConfig, StackedLinearScorer, iter_scored_chunks
+    from python_jobs.scoring import ScoringConfig, StackedLinearScorer, iter_scored_chunks, mean_member_proba
 
-    scorer = StackedLinearScorer.from_weights(weights, bias, vectors, n_members)
+    scorer = StackedLinearScorer.from_weights(weights, bias, vectors, n_members, ScoringConfig().dtype)
     keys, predicted = [], []
     for chunk in iter_scored_chunks(con, candidates_sql, scorer, vectors, ScoringConfig()):
         keys.append(chunk.batch.column("pair_key"))
-        predicted.append(np.asarray(classes, dtype=object)[chunk.member_proba.mean(axis=0).argmax(axis=1)])
+        predicted.append(np.asarray(classes, dtype=object)[mean_member_proba(chunk.member_proba).argmax(axis=1)])
     import pyarrow as pa
 
     frame = pa.table({

@@ -32,11 +32,16 @@ FEATURE_BLOCKS: tuple[str, ...] = ("absdiff", "prod", "cos", "sum")
 
 @dataclass(frozen=True)
 class ScoringConfig:
-    chunk_rows: int = 32_768       # pairs per chunk: (chunk, 2D) float32 features at a time
+    chunk_rows: int = 65_536       # pairs per chunk read from DuckDB and scored by one worker
     workers: int = 2               # chunks computed in parallel (numpy releases the GIL)
-    # float64 reproduces BaggedEnsemble.predict_member_proba to < 1e-6; float32 is ~1.6x faster
-    # but its error reaches ~1e-5 when the (standardisation-folded) weights are large.
-    dtype: str = "float64"
+    # float32 (default): ~2x the float64 rate; probabilities within FLOAT32_TOLERANCE of
+    # BaggedEnsemble.predict_member_proba (tested). float64 reproduces it to < 1e-6.
+    dtype: str = "float32"
+
+
+# Largest difference from predict_member_proba (float64) that the float32 scorer may show in a
+# probability; the error grows with the size of the (standardisation-folded) weights.
+FLOAT32_TOLERANCE = 1e-4
 
 
 @dataclass(frozen=True)
@@ -70,7 +75,7 @@ class StackedLinearScorer:
     inv_norms: np.ndarray         # (n_items,)
     n_members: int
     n_classes: int
-    tile_rows: int = 512          # rows per inner tile: the working set stays in cache
+    tile_rows: int = 256          # rows per GEMM tile: its (tile, 2D) features stay in L2
 
     @classmethod
     def from_weights(
@@ -121,51 +126,60 @@ class StackedLinearScorer:
         )
 
     def member_proba(self, a_pos: np.ndarray, b_pos: np.ndarray) -> np.ndarray:
-        """(M, n, C) probabilities of every member for the pairs at item positions (a_pos, b_pos)."""
+        """(M, n, C) probabilities of every member for the pairs at item positions (a_pos, b_pos)
+        (a view of `class_major_proba`)."""
+        return self.class_major_proba(a_pos, b_pos).transpose(2, 0, 1)
+
+    def class_major_proba(self, a_pos: np.ndarray, b_pos: np.ndarray) -> np.ndarray:
+        """(n, C, M) contiguous probabilities: row i, class c, member m."""
+        a_pos = np.asarray(a_pos, dtype=np.intp)
+        b_pos = np.asarray(b_pos, dtype=np.intp)
         n = len(a_pos)
         d = self.vectors.shape[1]
-        m = self.n_members
-        out = np.empty((n, self.n_classes * m), dtype=self.vectors.dtype)
-        out[:, :m] = 0.0  # class 0: the reference logit
+        dtype = self.vectors.dtype
+        logits = np.empty((n, self.w_pair.shape[1]), dtype=dtype)
+        # Only the GEMM and the features it reads are tiled; the per-pair terms and the softmax
+        # run once over the chunk (fewer numpy calls per pair).
         tile = min(self.tile_rows, max(n, 1))
-        a = np.empty((tile, d), dtype=self.vectors.dtype)
-        b = np.empty((tile, d), dtype=self.vectors.dtype)
-        x = np.empty((tile, 2 * d), dtype=self.vectors.dtype)
-        logits = np.empty((tile, self.w_pair.shape[1]), dtype=self.vectors.dtype)
+        a = np.empty((tile, d), dtype=dtype)
+        b = np.empty((tile, d), dtype=dtype)
+        x = np.empty((tile, 2 * d), dtype=dtype)
         for start in range(0, n, tile):
             stop = min(start + tile, n)
             k = stop - start
-            ia, ib = a_pos[start:stop], b_pos[start:stop]
-            np.take(self.vectors, ia, axis=0, out=a[:k])
-            np.take(self.vectors, ib, axis=0, out=b[:k])
+            np.take(self.vectors, a_pos[start:stop], axis=0, out=a[:k])
+            np.take(self.vectors, b_pos[start:stop], axis=0, out=b[:k])
             np.minimum(a[:k], b[:k], out=x[:k, :d])
             np.multiply(a[:k], b[:k], out=x[:k, d:])
-            np.matmul(x[:k], self.w_pair, out=logits[:k])
+            np.matmul(x[:k], self.w_pair, out=logits[start:stop])
             if self.w_cos is not None:
-                cos = x[:k, d:].sum(axis=1) * self.inv_norms[ia] * self.inv_norms[ib]
-                logits[:k] += np.outer(cos, self.w_cos)
-            logits[:k] += np.take(self.item_term, ia, axis=0)
-            logits[:k] += np.take(self.item_term, ib, axis=0)
-            logits[:k] += self.bias
-            out[start:stop, m:] = logits[:k]
-        _softmax_class_major(out, self.n_classes, m)
-        return out.reshape(n, self.n_classes, m).transpose(2, 0, 1)
+                cos = x[:k, d:].sum(axis=1) * self.inv_norms[a_pos[start:stop]] * self.inv_norms[b_pos[start:stop]]
+                logits[start:stop] += np.outer(cos, self.w_cos)
+        logits += self.item_term[a_pos]
+        logits += self.item_term[b_pos]
+        logits += self.bias
+        return _softmax_relative(logits, self.n_classes, self.n_members)
 
 
-def _softmax_class_major(logits: np.ndarray, n_classes: int, n_members: int) -> None:
-    """In place softmax over classes of (n, C*M) class-major logits (C contiguous (n, M) slices)."""
-    blocks = [logits[:, c * n_members : (c + 1) * n_members] for c in range(n_classes)]
-    top = blocks[0].copy()
-    for block in blocks[1:]:
-        np.maximum(top, block, out=top)
-    for block in blocks:
-        block -= top
-    np.exp(logits, out=logits)
-    total = blocks[0].copy()
-    for block in blocks[1:]:
-        total += block
-    for block in blocks:
-        block /= total
+def _softmax_relative(logits: np.ndarray, n_classes: int, n_members: int) -> np.ndarray:
+    """(n, C, M) softmax over classes from (n, (C-1)*M) class-major logits relative to class 0
+    (whose logit is 0). Stable: every logit is shifted by max(0, max_c logit_c) first. Binary
+    ufuncs per class, not reductions over the short class axis (half the time)."""
+    n = logits.shape[0]
+    relative = logits.reshape(n, n_classes - 1, n_members)
+    top = np.maximum(relative[:, 0], 0.0)
+    for c in range(1, n_classes - 1):
+        np.maximum(top, relative[:, c], out=top)
+    out = np.empty((n, n_classes, n_members), dtype=logits.dtype)
+    np.negative(top, out=out[:, 0])
+    np.subtract(relative, top[:, None, :], out=out[:, 1:])
+    np.exp(out, out=out)
+    total = out[:, 0].copy()
+    for c in range(1, n_classes):
+        total += out[:, c]
+    np.reciprocal(total, out=total)
+    out *= total[:, None, :]
+    return out
 
 
 @dataclass
@@ -325,26 +339,34 @@ class TopPerCategory:
         if not n:
             return
         codes, categories = chunk.fine_codes()
-        order = np.lexsort((-scores, codes))
-        sorted_codes = codes[order]
+        # A stable sort of small integer codes is a radix sort: linear, unlike sorting by score.
+        codes = codes.astype(np.int16 if len(categories) < 2**15 else np.int64)
+        by_code = np.argsort(codes, kind="stable")
+        sorted_codes = codes[by_code]
         starts = np.flatnonzero(np.r_[True, sorted_codes[1:] != sorted_codes[:-1]])
         ends = np.r_[starts[1:], n]
         keys = chunk.batch.column("pair_key")
         mean = None
         for start, end in zip(starts, ends):
-            # Rows tied with the per_category-th best all compete, so ties break by pair key.
-            cutoff = scores[order[min(start + self.per_category, end) - 1]]
-            code = sorted_codes[start]
-            heap = self._heaps.setdefault(categories[code], [])
-            row_index = start
-            while row_index < end and scores[order[row_index]] >= cutoff:
-                row = int(order[row_index])
-                row_index += 1
+            rows = by_code[start:end]
+            group_scores = scores[rows]
+            # Only rows at or above the group's per_category-th best can enter; rows tied with it
+            # all compete, so ties break by pair key whatever the chunking.
+            if len(rows) > self.per_category:
+                cutoff = np.partition(group_scores, len(rows) - self.per_category)[len(rows) - self.per_category]
+                contenders = rows[group_scores >= cutoff]
+            else:
+                contenders = rows
+            heap = self._heaps.setdefault(categories[sorted_codes[start]], [])
+            if len(heap) >= self.per_category and scores[contenders].max() < heap[0][0]:
+                continue
+            for row in contenders[np.argsort(-scores[contenders], kind="stable")]:
+                row = int(row)
                 entry = (float(scores[row]), _ReversedKey(keys[row].as_py()))
                 if len(heap) >= self.per_category and not entry > heap[0][:2]:
                     continue
                 if mean is None:
-                    mean = chunk.member_proba.mean(axis=0)
+                    mean = mean_member_proba(chunk.member_proba)
                 item = entry + (_row_payload(chunk, mean, row),)
                 if len(heap) < self.per_category:
                     heapq.heappush(heap, item)
@@ -388,12 +410,49 @@ def hashed_unit_scores(pair_keys: np.ndarray, seed: int) -> np.ndarray:
     return (hashed >> np.uint64(11)).astype(np.float64) / float(1 << 53)
 
 
-def strategy_uncertainty(strategy: str, seed: int = 0) -> Uncertainty:
-    """Uncertainty of one acquisition strategy as (member_probs (M, n, C), pair_keys) -> (n,)."""
+def _class_major(member_probs: np.ndarray) -> np.ndarray:
+    """(n, C, M) view of (M, n, C) member probabilities: contiguous when they come from the scorer."""
+    return np.asarray(member_probs).transpose(1, 2, 0)
+
+
+def mean_member_proba(member_probs: np.ndarray) -> np.ndarray:
+    """(n, C) float64 mean over members of (M, n, C) probabilities."""
+    return _class_major(member_probs).mean(axis=2, dtype=np.float64)
+
+
+def qbc_variance(member_probs: np.ndarray) -> np.ndarray:
+    """acquisition.qbc_variance on the scorer's layout: variance over members (contiguous last
+    axis), mean over classes; deviations in the probabilities' dtype (float32: < 1e-7 off)."""
+    probs = _class_major(member_probs)
+    deviations = probs - probs.mean(axis=2, keepdims=True)
+    np.square(deviations, out=deviations)
+    return deviations.sum(axis=(1, 2), dtype=np.float64) / (probs.shape[1] * probs.shape[2])
+
+
+def margin(member_probs: np.ndarray) -> np.ndarray:
+    """acquisition.margin of the members' mean: 1 - (p1 - p2)."""
+    from python_jobs import acquisition
+
+    return acquisition.margin(mean_member_proba(member_probs))
+
+
+def strategy_uncertainty(strategy: str, seed: int = 0, qbc_measure: str = "variance") -> Uncertainty:
+    """Uncertainty of one acquisition strategy as (member_probs (M, n, C), pair_keys) -> (n,).
+
+    The same scores as `acquisition.uncertainty(strategy, member_probs, seed, qbc_measure)`
+    (random: a hash of the pair key, so independent of chunking), computed on the scorer's
+    class-major layout without copies."""
     from python_jobs import acquisition
 
     if strategy == "random":
         return lambda member_probs, pair_keys: hashed_unit_scores(pair_keys, seed)
+    if strategy == "qbc" and qbc_measure == "variance":
+        return lambda member_probs, pair_keys: qbc_variance(member_probs)
+    if strategy == "margin":
+        return lambda member_probs, pair_keys: margin(member_probs)
+    if strategy == "qbc":
+        return lambda member_probs, pair_keys: acquisition.uncertainty(
+            strategy, member_probs, seed=seed, qbc_measure=qbc_measure)
     return lambda member_probs, pair_keys: acquisition.acquisition_scores(strategy, member_probs, seed)
 
 

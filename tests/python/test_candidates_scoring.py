@@ -17,6 +17,7 @@ from python_jobs.model import BaggedEnsemble
 from python_jobs.pair_features import pair_features
 from python_jobs.raw_schema import create_raw_tables
 from python_jobs.scoring import (
+    FLOAT32_TOLERANCE,
     ItemVectors,
     ScoringConfig,
     StackedLinearScorer,
@@ -51,8 +52,9 @@ def _fitted_ensemble(matrix: np.ndarray, seed: int = 0) -> BaggedEnsemble:
 
 
 @pytest.mark.parametrize(("unit", "dtype", "tolerance"), [
-    (True, "float64", 1e-5), (False, "float64", 1e-5), (True, "float32", 1e-4),
-], ids=["unit_vectors", "raw_vectors", "unit_vectors_float32"])
+    (True, "float64", 1e-6), (False, "float64", 1e-6),
+    (True, "float32", FLOAT32_TOLERANCE), (False, "float32", FLOAT32_TOLERANCE),
+], ids=["unit_vectors", "raw_vectors", "unit_vectors_float32", "raw_vectors_float32"])
 def test_scorer_reproduces_predict_member_proba(unit: bool, dtype: str, tolerance: float) -> None:
     matrix = _vectors(unit)
     ensemble = _fitted_ensemble(matrix)
@@ -124,7 +126,9 @@ def test_streamed_selection_equals_brute_force_for_any_chunking(candidate_db, st
     expected = _brute_force(pairs, matrix, ensemble, strategy)
     sql = "select pair_key, item_a_id, item_b_id, fine_category from candidates"
     results = []
-    for config in (ScoringConfig(chunk_rows=97, workers=1), ScoringConfig(chunk_rows=1024, workers=2)):
+    # float64 for an exact comparison with the float64 brute force (float32 may reorder near-ties)
+    for config in (ScoringConfig(chunk_rows=97, workers=1, dtype="float64"),
+                   ScoringConfig(chunk_rows=1024, workers=2, dtype="float64")):
         rows, n_scored = score_candidates(
             con, sql, W, b, 10, vectors, strategy_uncertainty(strategy, seed=5), per_category=2, config=config
         )
@@ -154,6 +158,42 @@ def test_qbc_uncertainty_is_the_acquisition_module_s() -> None:
     np.testing.assert_allclose(
         strategy_uncertainty("qbc")(probs, np.arange(50)), acquisition.acquisition_scores("qbc", probs)
     )
+
+
+@pytest.mark.parametrize(("strategy", "qbc_measure"), [("qbc", "variance"), ("qbc", "vote_entropy"), ("margin", "variance")])
+def test_uncertainty_on_the_scorer_layout_equals_acquisition(strategy: str, qbc_measure: str) -> None:
+    """The scorer hands (M, n, C) views of class-major float32 arrays; the fast uncertainty on
+    them equals acquisition.uncertainty on float64 copies."""
+    matrix = _vectors(unit=True)
+    ensemble = _fitted_ensemble(matrix)
+    W, b = ensemble.stacked_weights()
+    scorer = StackedLinearScorer.from_weights(W, b, ItemVectors(_ids(), matrix), n_members=10, dtype="float32")
+    rng = np.random.default_rng(4)
+    member = scorer.member_proba(rng.integers(0, N_ITEMS, 2000), rng.integers(0, N_ITEMS, 2000))
+    assert member.shape == (10, 2000, 3) and not member.flags.c_contiguous  # a view, no copy
+    got = strategy_uncertainty(strategy, seed=2, qbc_measure=qbc_measure)(member, None)
+    expected = acquisition.uncertainty(strategy, np.array(member, dtype=np.float64), seed=2, qbc_measure=qbc_measure)
+    np.testing.assert_allclose(got, expected, atol=1e-7, rtol=0)
+    assert got.std() > 0
+
+
+def test_float32_selection_is_within_tolerance_of_the_float64_one(candidate_db) -> None:
+    """float32 (the default) may swap near-ties, never pick a pair clearly less uncertain."""
+    con, pairs, matrix = candidate_db
+    ensemble = _fitted_ensemble(matrix)
+    W, b = ensemble.stacked_weights()
+    from python_jobs.scoring import load_item_vectors
+
+    vectors = load_item_vectors(con, "test")
+    sql = "select pair_key, item_a_id, item_b_id, fine_category from candidates"
+    kept = {}
+    for dtype in ("float64", "float32"):
+        rows, _ = score_candidates(con, sql, W, b, 10, vectors, strategy_uncertainty("qbc"),
+                                   config=ScoringConfig(chunk_rows=500, dtype=dtype))
+        kept[dtype] = {r["fine_category"]: r["uncertainty_score"] for r in rows}
+    assert kept["float64"].keys() == kept["float32"].keys()
+    for category, score in kept["float64"].items():
+        assert abs(kept["float32"][category] - score) < 1e-5
 
 
 def test_induced_clusters_are_seeded_and_nested() -> None:
