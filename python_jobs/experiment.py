@@ -4,14 +4,14 @@ one warehouse; answers the paper's RQ1-RQ3 from marts.rpt_experiment_summary."""
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Callable
 
 import duckdb
 
 from python_jobs import warehouse
 from python_jobs.annotator_factory import make_annotator
-from python_jobs.orchestrator import RUN_BUILD_ARGS, Orchestrator
+from python_jobs.orchestrator import RUN_BUILD_ARGS, Orchestrator, worker_pool
 from python_jobs.run_config import RunConfig
 
 
@@ -20,7 +20,7 @@ class ExperimentConfig:
     experiment_id: str
     strategies: tuple[str, ...] = ("random", "qbc", "margin")
     seeds: tuple[int, ...] = (0, 1, 2)
-    cell: RunConfig = RunConfig(rounds=20, run_id="template")
+    cell: RunConfig = field(default_factory=lambda: RunConfig(rounds=20, run_id="template"))
 
     def cells(self) -> list[RunConfig]:
         return [
@@ -36,10 +36,15 @@ def run_experiment(con: duckdb.DuckDBPyConnection, config: ExperimentConfig,
     """Run (or resume) every cell; returns the seconds it took. Cells already complete are skipped."""
     started = time.perf_counter()
     cells = config.cells()
-    for number, cell in enumerate(cells, start=1):
-        log(f"[{number}/{len(cells)}] {cell.run_id}")
-        Orchestrator(con, cell, annotator_factory=lambda o: make_annotator(o.con, o.config),
-                     show_progress=show_progress, log=log).run()
+    pool = worker_pool(config.cell.workers) if config.cell.workers > 1 else None
+    try:
+        for number, cell in enumerate(cells, start=1):
+            log(f"[{number}/{len(cells)}] {cell.run_id}")
+            Orchestrator(con, cell, annotator_factory=lambda o: make_annotator(o.con, o.config),
+                         show_progress=show_progress, log=log, pool=pool).run()
+    finally:
+        if pool is not None:
+            pool.shutdown(cancel_futures=True)
     warehouse.run_dbt(RUN_BUILD_ARGS)
     return time.perf_counter() - started
 

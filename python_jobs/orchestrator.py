@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+from concurrent.futures import Executor
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Callable
@@ -77,8 +78,10 @@ class RoundState:
 class Orchestrator:
     def __init__(self, con: duckdb.DuckDBPyConnection, config: RunConfig,
                  annotator_factory: Callable[["Orchestrator"], Annotator] | None = None,
-                 show_progress: bool = True, log: Callable[[str], None] = print):
+                 show_progress: bool = True, log: Callable[[str], None] = print, pool: Executor | None = None):
         self.con = con
+        self._pool = pool
+        self._owns_pool = pool is None
         self.config = config
         self._annotator_factory = annotator_factory
         self._annotator: Annotator | None = None
@@ -240,18 +243,13 @@ class Orchestrator:
         ]
         state.id_cv = (folds, futures, len(y_added), time.perf_counter())
 
-    def _worker_pool(self):  # noqa: ANN202 - concurrent.futures.ProcessPoolExecutor
-        if getattr(self, "_pool", None) is None:
-            import multiprocessing
-            from concurrent.futures import ProcessPoolExecutor
-
-            # spawn, not fork: the parent holds DuckDB and dbt threads.
-            self._pool = ProcessPoolExecutor(max_workers=self.config.workers,
-                                             mp_context=multiprocessing.get_context("spawn"))
+    def _worker_pool(self) -> Executor:
+        if self._pool is None:
+            self._pool = worker_pool(self.config.workers)
         return self._pool
 
     def close(self) -> None:
-        if getattr(self, "_pool", None) is not None:
+        if self._pool is not None and self._owns_pool:
             self._pool.shutdown(cancel_futures=True)
             self._pool = None
 
@@ -452,6 +450,14 @@ class Orchestrator:
         if stop:
             self.log(reason)
         return stop
+
+
+def worker_pool(workers: int) -> Executor:
+    """Processes for the ID cross-validation; spawned, not forked: the parent holds DuckDB and dbt threads."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    return ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
 
 
 def reference_labels_for(con: duckdb.DuckDBPyConnection, config: RunConfig) -> dict[str, str]:
