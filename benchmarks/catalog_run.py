@@ -180,6 +180,7 @@ def main() -> None:
     parser.add_argument("--fbl-dir", type=Path,
                         default=Path(os.environ.get("KARL_FBL_DIR", "/work/shared/data/fbl_askul")))
     args = parser.parse_args()
+    sys.stdout.reconfigure(line_buffering=True)
 
     from python_jobs import features
     from python_jobs.categories import ensure_categories

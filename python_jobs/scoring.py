@@ -184,14 +184,18 @@ def _softmax_relative(logits: np.ndarray, n_classes: int, n_members: int) -> np.
 
 @dataclass
 class ScoredChunk:
-    """One chunk of scored candidates: the arrow batch as read (strings stay in arrow until a row
-    is kept), the members' probabilities and, when asked for, the uncertainty per row."""
+    """One chunk of scored candidates: the arrow batch as read (pair_key, fine_category, a_pos,
+    b_pos; strings stay in arrow until a row is kept), the members' probabilities and, when
+    asked for, the uncertainty per row. Item ids come from the positions (``item_ids``)."""
 
     batch: pa.RecordBatch
     member_proba: np.ndarray                 # (M, n, C)
     uncertainty: np.ndarray | None = None    # (n,)
+    item_ids: np.ndarray | None = None       # item id by vector position
 
     def column(self, name: str) -> np.ndarray:
+        if name in ("item_a_id", "item_b_id") and name not in self.batch.schema.names:
+            return self.item_ids[self.batch.column("a_pos" if name == "item_a_id" else "b_pos").to_numpy()]
         return self.batch.column(name).to_numpy(zero_copy_only=False)
 
     @property
@@ -264,7 +268,8 @@ def candidate_batches(
     chunk_rows: int,
     params: list | None = None,
 ) -> Iterator[pa.RecordBatch]:
-    """Stream (pair_key, item_a_id, item_b_id, fine_category, a_pos, b_pos) record batches.
+    """Stream (pair_key, fine_category, a_pos, b_pos) record batches (the item ids are
+    ``vectors.ids[a_pos]``, ``vectors.ids[b_pos]``: fewer strings to move).
 
     ``candidates_sql`` is any query with pair_key, item_a_id, item_b_id, fine_category; pairs whose
     items have no vector are dropped (they cannot be scored).
@@ -273,7 +278,7 @@ def candidate_batches(
     _register_positions(con, vectors, view)
     sql = f"""
         with candidates as ({candidates_sql})
-        select c.pair_key, c.item_a_id, c.item_b_id, c.fine_category, pa.item_pos as a_pos, pb.item_pos as b_pos
+        select c.pair_key, c.fine_category, pa.item_pos as a_pos, pb.item_pos as b_pos
         from candidates as c
         inner join {view} as pa on c.item_a_id = pa.item_id
         inner join {view} as pb on c.item_b_id = pb.item_id
@@ -304,7 +309,7 @@ def iter_scored_chunks(
             scores = None
             if uncertainty is not None:
                 scores = np.asarray(uncertainty(proba, batch.column("pair_key")), dtype=np.float64)
-        return ScoredChunk(batch=batch, member_proba=proba, uncertainty=scores)
+        return ScoredChunk(batch=batch, member_proba=proba, uncertainty=scores, item_ids=vectors.ids)
 
     batches = candidate_batches(con, candidates_sql, vectors, config.chunk_rows, params)
     if config.workers <= 1:
@@ -346,7 +351,6 @@ class TopPerCategory:
         starts = np.flatnonzero(np.r_[True, sorted_codes[1:] != sorted_codes[:-1]])
         ends = np.r_[starts[1:], n]
         keys = chunk.batch.column("pair_key")
-        mean = None
         for start, end in zip(starts, ends):
             rows = by_code[start:end]
             group_scores = scores[rows]
@@ -365,9 +369,7 @@ class TopPerCategory:
                 entry = (float(scores[row]), _ReversedKey(keys[row].as_py()))
                 if len(heap) >= self.per_category and not entry > heap[0][:2]:
                     continue
-                if mean is None:
-                    mean = mean_member_proba(chunk.member_proba)
-                item = entry + (_row_payload(chunk, mean, row),)
+                item = entry + (_row_payload(chunk, row),)
                 if len(heap) < self.per_category:
                     heapq.heappush(heap, item)
                 else:
@@ -394,9 +396,12 @@ class _ReversedKey(str):
         return str.__le__(self, other)
 
 
-def _row_payload(chunk: ScoredChunk, mean: np.ndarray, row: int) -> dict:
-    values = {name: chunk.batch.column(name)[row].as_py() for name in ("pair_key", "item_a_id", "item_b_id", "fine_category")}
-    return values | {"mean_proba": mean[row].astype(float).tolist()}
+def _row_payload(chunk: ScoredChunk, row: int) -> dict:
+    values = {name: chunk.batch.column(name)[row].as_py() for name in ("pair_key", "fine_category")}
+    a_pos, b_pos = (int(chunk.batch.column(name)[row].as_py()) for name in ("a_pos", "b_pos"))
+    mean = np.asarray(chunk.member_proba[:, row, :], dtype=np.float64).mean(axis=0)
+    return values | {"item_a_id": chunk.item_ids[a_pos], "item_b_id": chunk.item_ids[b_pos],
+                     "mean_proba": mean.tolist()}
 
 
 Uncertainty = Callable[[np.ndarray, np.ndarray], np.ndarray]
