@@ -29,7 +29,7 @@ test: install test-dbt lint test-python
 test-dbt: install
 	rm -f $(TEST_DB) $(TEST_DB).wal
 	KARL_DUCKDB_PATH=$(TEST_DB) $(KARL) ingest fbl
-	KARL_DUCKDB_PATH=$(TEST_DB) $(KARL) build
+	KARL_DUCKDB_PATH=$(TEST_DB) $(KARL) build --unit-tests
 
 lint: install
 	KARL_DUCKDB_PATH=$(TEST_DB) $(VENV)/bin/sqlfluff lint models tests/singular snapshots analyses macros

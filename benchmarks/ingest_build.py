@@ -24,6 +24,7 @@ os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from python_jobs import warehouse  # noqa: E402
+from python_jobs.warehouse import PRODUCTION_BUILD_ARGS  # noqa: E402
 from python_jobs.ingest.fbl import ingest_fbl  # noqa: E402
 from python_jobs.validation import Validator  # noqa: E402
 
@@ -40,7 +41,9 @@ def one_run(fbl_dir: Path | None, workdir: Path, target: Path) -> dict[str, floa
     loaded = sum(outcome.rows_loaded for outcome in result.outcomes)
     quarantined = sum(len(outcome.quarantined) for outcome in result.outcomes)
     started, cpu_started = time.perf_counter(), time.process_time()
-    outcome = warehouse.run_dbt(["build"], db_path=db_path, target_path=target, raise_on_failure=False)
+    # `karl build`: seeds, models, snapshots and every data test; unit tests (SQL logic, not
+    # data) run in `make test`, as dbt recommends for production builds.
+    outcome = warehouse.run_dbt(PRODUCTION_BUILD_ARGS, db_path=db_path, target_path=target, raise_on_failure=False)
     build_seconds, build_cpu = time.perf_counter() - started, time.process_time() - cpu_started
     con.close()
     if not outcome.success:

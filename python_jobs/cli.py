@@ -23,9 +23,13 @@ DbOption = typer.Option(None, "--db", help="DuckDB file (default: $KARL_DUCKDB_P
 
 
 @app.command()
-def build(db: Optional[Path] = DbOption, select: Optional[str] = typer.Option(None, help="dbt node selection.")) -> None:
-    """Run `dbt build` (seeds, models, snapshots, data and unit tests) in-process."""
-    args = ["build"] + (["--select", select] if select else [])
+def build(
+    db: Optional[Path] = DbOption,
+    select: Optional[str] = typer.Option(None, help="dbt node selection."),
+    unit_tests: bool = typer.Option(False, "--unit-tests", help="Also run the dbt unit tests (make test does)."),
+) -> None:
+    """Run `dbt build` in-process: seeds, models, snapshots and every data test (the invariants)."""
+    args = (["build"] if unit_tests else list(warehouse.PRODUCTION_BUILD_ARGS)) + (["--select", select] if select else [])
     con = warehouse.connect(db)
     try:
         result = warehouse.run_dbt(args, db_path=db, raise_on_failure=False, quiet=False)
@@ -211,7 +215,7 @@ def demo(
     from python_jobs.run_config import RunConfig
 
     ingest_fbl_command(dir=None, keep_reversed_pairs=False, db=db)
-    build(db=db, select=None)
+    build(db=db, select=None, unit_tests=False)
     config = RunConfig(strategy="margin", rounds=rounds, annotator="replay", budget=50, seed=0)
     console.print(f"Replay run {config.run_id}: margin, {rounds} rounds.")
     run_loop(config, db)

@@ -22,6 +22,11 @@ PROJECT_DIR = Path(os.environ.get("KARL_PROJECT_DIR", Path(__file__).resolve().p
 DEFAULT_DB_RELATIVE = Path("warehouse") / "karl.duckdb"
 
 
+# `karl build`: seeds, models, snapshots and every data test. Unit tests check SQL logic, not
+# data: `make test` runs them (`karl build --unit-tests`), as dbt advises for production builds.
+PRODUCTION_BUILD_ARGS = ["build", "--exclude", "resource_type:unit_test"]
+
+
 class WarehouseLockedError(RuntimeError):
     """Another process holds the DuckDB file."""
 
