@@ -30,6 +30,11 @@ from typing import Any, Callable
 
 CALL_ID_HEADER = "X-Karl-Call-Id"
 LLAMA_CPP_SCHEMA_ERROR = 'response_format type must be one of "text" or "json_object", but got: json_schema'
+# What llama-cpp-python's server (0.3.x) answers, with HTTP 500, seen against a real one.
+LLAMA_CPP_PYTHON_SCHEMA_ERROR = (
+    "1 validation error:\n  {'type': 'literal_error', 'loc': ('body', 'response_format', 'type'), "
+    "'msg': \"Input should be 'text' or 'json_object'\", 'input': 'json_schema'}"
+)
 
 
 @dataclass(frozen=True)
@@ -84,6 +89,7 @@ class FakeLLMServer:
     latency_s: float = 0.0
     noise: float = 0.0
     reject_json_schema: bool = False
+    reject_style: str = "llama.cpp"  # llama.cpp | llama-cpp-python: the error text of the rejection
     answer: Callable[[dict[str, Any]], int] | None = None
     requests: list[RequestLog] = field(default_factory=list)
     _faults: dict[str, list[Fault]] = field(default_factory=dict)
@@ -234,7 +240,8 @@ class _Handler(BaseHTTPRequestHandler):
         fault = owner._next_fault(call_id)
         response_format = body.get("response_format") or {}
         if fault is None and owner.reject_json_schema and response_format.get("type") == "json_schema":
-            self._send_json(500, {"error": {"code": 500, "message": LLAMA_CPP_SCHEMA_ERROR, "type": "server_error"}})
+            message = LLAMA_CPP_PYTHON_SCHEMA_ERROR if owner.reject_style == "llama-cpp-python" else LLAMA_CPP_SCHEMA_ERROR
+            self._send_json(500, {"error": {"code": 500, "message": message, "type": "server_error"}})
             return
         try:
             self._respond(body, fault)

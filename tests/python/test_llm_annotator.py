@@ -34,8 +34,9 @@ def con(db_path):
 PAIRS = [synthetic_pair(f"p{i}") for i in range(6)]
 
 
-def test_falls_back_when_server_rejects_json_schema(con) -> None:
-    with FakeLLMServer(reject_json_schema=True) as server:
+@pytest.mark.parametrize("style", ["llama.cpp", "llama-cpp-python"])
+def test_falls_back_when_server_rejects_json_schema(con, style) -> None:
+    with FakeLLMServer(reject_json_schema=True, reject_style=style) as server:
         annotator = fast_annotator(server.base_url, concurrency=1)
         annotator.annotate(PAIRS[:2], CallContext("fallback", 1, 3), DuckDBCallSink(con))
         rows = calls(con, "fallback")
