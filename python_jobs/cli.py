@@ -182,7 +182,7 @@ def run(
     db: Optional[Path] = DbOption,
 ) -> None:
     """Run the KARL loop: train, select the most uncertain pairs, annotate K times, accept unanimous labels."""
-    from python_jobs.orchestrator import RunStopped, load_run_config
+    from python_jobs.orchestrator import RunStopped, load_run_config, save_run_config
     from python_jobs.run_config import RunConfig
 
     try:
@@ -190,6 +190,9 @@ def run(
             con = warehouse.connect(db)
             try:
                 config = load_run_config(con, resume)
+                if max_cost is not None and max_cost != config.max_cost_usd:
+                    config.max_cost_usd = max_cost
+                    save_run_config(con, config)
             finally:
                 con.close()
             console.print(f"Resuming {resume} from its last completed step.")

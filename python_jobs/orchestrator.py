@@ -24,7 +24,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from python_jobs import loop_data, warehouse
-from python_jobs.annotators.base import Annotator, CallContext, PairToAnnotate
+from python_jobs.annotators.base import Annotator, BudgetExhausted, CallContext, PairToAnnotate
 from python_jobs.call_log import DuckDBCallSink
 from python_jobs.run_config import RunConfig
 
@@ -337,7 +337,12 @@ class Orchestrator:
             self._annotator = self._annotator_factory(self)
         pairs = self.pairs_to_annotate(round_index)
         context = CallContext(self.config.run_id, round_index, self.config.k_calls)
-        self._annotator.annotate(pairs, context, DuckDBCallSink(self.con))
+        try:
+            self._annotator.annotate(pairs, context, DuckDBCallSink(self.con))
+        except BudgetExhausted as error:
+            raise RunStopped(
+                f"Round {round_index} stopped at the cost budget: {error}. Every call made so far is recorded; "
+                f"`karl run --resume {self.config.run_id} --max-cost <more>` sends only the missing calls.") from error
 
     def evaluate(self, round_index: int, state: RoundState) -> dict:
         from python_jobs import evaluation
@@ -478,4 +483,15 @@ def load_run_config(con: duckdb.DuckDBPyConnection, run_id: str) -> RunConfig:
     row = con.execute("select config_json from raw.runs where run_id = ?", [run_id]).fetchone()
     if row is None:
         raise RunStopped(f"No run {run_id!r} in this warehouse (see `karl status`).")
-    return RunConfig.from_json(row[0])
+    override = con.execute(
+        "select value_json from raw.run_artifacts where run_id = ? and name like 'config@%' "
+        "order by created_at desc limit 1", [run_id]).fetchone()
+    return RunConfig.from_json(override[0] if override else row[0])
+
+
+def save_run_config(con: duckdb.DuckDBPyConnection, config: RunConfig) -> None:
+    """Record a changed setting of an existing run (e.g. a larger --max-cost on resume). raw is
+    append-only: the new configuration is a run artifact, and the latest one wins."""
+    now = _now()
+    con.execute("insert into raw.run_artifacts values (?, ?, ?, ?)",
+                [config.run_id, f"config@{now.isoformat()}", config.to_json(), now])
