@@ -137,6 +137,8 @@ class StackedLinearScorer:
         n = len(a_pos)
         d = self.vectors.shape[1]
         dtype = self.vectors.dtype
+        if n and (min(a_pos.min(), b_pos.min()) < 0 or max(a_pos.max(), b_pos.max()) >= len(self.vectors)):
+            raise IndexError("item position out of range")
         logits = np.empty((n, self.w_pair.shape[1]), dtype=dtype)
         # Only the GEMM and the features it reads are tiled; the per-pair terms and the softmax
         # run once over the chunk (fewer numpy calls per pair).
@@ -147,16 +149,18 @@ class StackedLinearScorer:
         for start in range(0, n, tile):
             stop = min(start + tile, n)
             k = stop - start
-            np.take(self.vectors, a_pos[start:stop], axis=0, out=a[:k])
-            np.take(self.vectors, b_pos[start:stop], axis=0, out=b[:k])
+            # Positions are checked above: mode="clip" lets take write straight into `out`
+            # (mode="raise" goes through a temporary buffer, ~1.6x slower).
+            np.take(self.vectors, a_pos[start:stop], axis=0, out=a[:k], mode="clip")
+            np.take(self.vectors, b_pos[start:stop], axis=0, out=b[:k], mode="clip")
             np.minimum(a[:k], b[:k], out=x[:k, :d])
             np.multiply(a[:k], b[:k], out=x[:k, d:])
             np.matmul(x[:k], self.w_pair, out=logits[start:stop])
             if self.w_cos is not None:
                 cos = x[:k, d:].sum(axis=1) * self.inv_norms[a_pos[start:stop]] * self.inv_norms[b_pos[start:stop]]
                 logits[start:stop] += np.outer(cos, self.w_cos)
-        logits += self.item_term[a_pos]
-        logits += self.item_term[b_pos]
+        logits += np.take(self.item_term, a_pos, axis=0, mode="clip")
+        logits += np.take(self.item_term, b_pos, axis=0, mode="clip")
         logits += self.bias
         return _softmax_relative(logits, self.n_classes, self.n_members)
 

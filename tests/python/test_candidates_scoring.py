@@ -208,3 +208,15 @@ def test_induced_clusters_are_seeded_and_nested() -> None:
     assert set(fine) == set(range(6)) and set(parent_of_fine) == {0, 1}
     # The planted clusters are recovered: every block of 40 rows lands in one fine cluster.
     assert all(len(set(fine[i * 40 : (i + 1) * 40])) == 1 for i in range(6))
+
+
+def test_scorer_rejects_positions_out_of_range() -> None:
+    """The gathers skip numpy's bounds checks (mode='clip'), so the scorer checks positions itself."""
+    matrix = _vectors(unit=True)
+    ensemble = _fitted_ensemble(matrix)
+    W, b = ensemble.stacked_weights()
+    scorer = StackedLinearScorer.from_weights(W, b, ItemVectors(_ids(), matrix), n_members=10)
+    with pytest.raises(IndexError):
+        scorer.member_proba(np.array([0, N_ITEMS]), np.array([1, 2]))
+    with pytest.raises(IndexError):
+        scorer.member_proba(np.array([0, 1]), np.array([-1, 2]))
