@@ -424,18 +424,31 @@ def _class_major(member_probs: np.ndarray) -> np.ndarray:
     return np.asarray(member_probs).transpose(1, 2, 0)
 
 
+def _member_sum(probs: np.ndarray, dtype: type) -> np.ndarray:
+    """(n, C) sum over the last (member) axis of (n, C, M) by one binary add per member: numpy's
+    reductions over a short contiguous axis are ~2x slower."""
+    total = probs[:, :, 0].astype(dtype)
+    for member in range(1, probs.shape[2]):
+        total += probs[:, :, member]
+    return total
+
+
 def mean_member_proba(member_probs: np.ndarray) -> np.ndarray:
     """(n, C) float64 mean over members of (M, n, C) probabilities."""
-    return _class_major(member_probs).mean(axis=2, dtype=np.float64)
+    probs = _class_major(member_probs)
+    return _member_sum(probs, np.float64) / probs.shape[2]
 
 
 def qbc_variance(member_probs: np.ndarray) -> np.ndarray:
     """acquisition.qbc_variance on the scorer's layout: variance over members (contiguous last
-    axis), mean over classes; deviations in the probabilities' dtype (float32: < 1e-7 off)."""
+    axis), mean over classes; in the probabilities' dtype (float32: ~2e-8 off)."""
     probs = _class_major(member_probs)
-    deviations = probs - probs.mean(axis=2, keepdims=True)
+    n, n_classes, n_members = probs.shape
+    mean = _member_sum(probs, probs.dtype)
+    mean *= 1.0 / n_members
+    deviations = np.subtract(probs, mean[:, :, None])
     np.square(deviations, out=deviations)
-    return deviations.sum(axis=(1, 2), dtype=np.float64) / (probs.shape[1] * probs.shape[2])
+    return deviations.reshape(n, -1).sum(axis=1).astype(np.float64) / (n_classes * n_members)
 
 
 def margin(member_probs: np.ndarray) -> np.ndarray:
