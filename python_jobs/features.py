@@ -11,6 +11,8 @@ embeddings endpoint instead.
 
 from __future__ import annotations
 
+import hashlib
+
 import os
 import unicodedata
 import warnings
@@ -227,37 +229,26 @@ def load_item_vectors(
     return list(item_ids), matrix[[position[i] for i in item_ids]]
 
 
-def featurise_and_store(
-    con: duckdb.DuckDBPyConnection,
-    featuriser: Featuriser,
-    item_ids: Sequence[str],
-    titles: Sequence[str],
-) -> str:
-    """Fit the featuriser on all titles, store the vectors, return the feature_set."""
-    vectors = featuriser.fit_transform(titles)
-    store_item_vectors(con, featuriser.feature_set, item_ids, vectors)
-    return featuriser.feature_set
-
-
 def ensure_item_vectors(
     con: duckdb.DuckDBPyConnection,
     featuriser: Featuriser | None = None,
     seed: int = 0,
     items_sql: str = "select item_id, title from marts.dim_items order by item_id",
 ) -> str:
-    """Make sure every item of `items_sql` has a vector of the featuriser's feature set; return
-    the feature_set. Vectors already complete are kept (no refit); otherwise the featuriser is
-    fit on all titles (TF-IDF/SVD are corpus-level, so all vectors of the set are rewritten)."""
+    """Make sure every item of `items_sql` has a vector; return the feature_set.
+
+    TF-IDF/SVD are fit on the whole corpus, so the feature set is named after the featuriser
+    and a fingerprint of the corpus (item ids and titles): adding a catalogue creates a new
+    feature set instead of rewriting vectors that earlier runs were trained on.
+    """
     featuriser = featuriser or CharTfidfSvd(seed=seed)
-    feature_set = featuriser.feature_set
     items = con.execute(items_sql).fetchall()
-    missing = con.execute(
-        f"select count(*) from ({items_sql}) as items "
-        "where item_id not in (select item_id from raw.item_vectors where feature_set = ?)",
-        [feature_set],
-    ).fetchall()[0][0]
-    if missing == 0:
+    corpus = hashlib.sha256("\n".join(f"{item_id}\t{title or ''}" for item_id, title in items).encode())
+    feature_set = f"{featuriser.feature_set}:corpus={corpus.hexdigest()[:12]}"
+    stored = con.execute(
+        "select count(*) from raw.item_vectors where feature_set = ?", [feature_set]).fetchall()[0][0]
+    if stored == len(items):
         return feature_set
-    item_ids = [row[0] for row in items]
-    titles = [row[1] or "" for row in items]
-    return featurise_and_store(con, featuriser, item_ids, titles)
+    vectors = featuriser.fit_transform([title or "" for _, title in items])
+    store_item_vectors(con, feature_set, [item_id for item_id, _ in items], vectors)
+    return feature_set
