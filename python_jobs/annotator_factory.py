@@ -26,14 +26,17 @@ def recorded_judgements(con: duckdb.DuckDBPyConnection) -> dict[str, list[Record
     return dict(judgements)
 
 
-def make_annotator(con: duckdb.DuckDBPyConnection, config: RunConfig) -> Annotator:
+def make_annotator(con: duckdb.DuckDBPyConnection, config: RunConfig,
+                   reference_labels: dict[str, str] | None = None) -> Annotator:
+    """The run's annotator; `reference_labels` (the simulated annotator's truth) when the caller has them."""
     if config.annotator == "replay":
         return ReplayAnnotator(recorded_judgements(con))
     if config.annotator == "simulated":
         noise = NoiseModel(config.simulated_accuracy, config.simulated_self_consistency, config.seed)
         from python_jobs.orchestrator import reference_labels_for
 
-        return SimulatedAnnotator(reference_labels_for(con, config), noise)
+        return SimulatedAnnotator(reference_labels if reference_labels is not None
+                                  else reference_labels_for(con, config), noise)
     from python_jobs.annotators.openai_chat import OpenAIAnnotator
 
     return OpenAIAnnotator.from_env(config)

@@ -148,13 +148,11 @@ def _print_round_table(con, run_ids: list[str]) -> None:  # noqa: ANN001
 
 def run_loop(config, db: Optional[Path] = None, show_progress: bool = True) -> str:  # noqa: ANN001
     """Run (or resume) one KARL run; returns its run id. Raises RunStopped with a reason."""
-    from python_jobs.annotator_factory import make_annotator
     from python_jobs.orchestrator import Orchestrator
 
     con = warehouse.connect(db)
     try:
-        orchestrator = Orchestrator(con, config, annotator_factory=lambda o: make_annotator(o.con, o.config),
-                                    show_progress=show_progress, log=console.print)
+        orchestrator = Orchestrator(con, config, show_progress=show_progress, log=console.print)
         orchestrator.run()
         _print_round_table(con, [config.run_id])
     finally:

@@ -10,7 +10,6 @@ from typing import Callable
 import duckdb
 
 from python_jobs import warehouse
-from python_jobs.annotator_factory import make_annotator
 from python_jobs.orchestrator import RUN_BUILD_ARGS, Orchestrator, worker_pool
 from python_jobs.run_config import RunConfig
 
@@ -40,8 +39,7 @@ def run_experiment(con: duckdb.DuckDBPyConnection, config: ExperimentConfig,
     try:
         for number, cell in enumerate(cells, start=1):
             log(f"[{number}/{len(cells)}] {cell.run_id}")
-            Orchestrator(con, cell, annotator_factory=lambda o: make_annotator(o.con, o.config),
-                         show_progress=show_progress, log=log, pool=pool).run()
+            Orchestrator(con, cell, show_progress=show_progress, log=log, pool=pool).run()
     finally:
         if pool is not None:
             pool.shutdown(cancel_futures=True)

@@ -332,9 +332,12 @@ class Orchestrator:
 
     def annotate(self, round_index: int) -> None:
         if self._annotator is None:
-            if self._annotator_factory is None:
-                raise RunStopped("no annotator configured")
-            self._annotator = self._annotator_factory(self)
+            if self._annotator_factory is not None:
+                self._annotator = self._annotator_factory(self)
+            else:
+                from python_jobs.annotator_factory import make_annotator
+
+                self._annotator = make_annotator(self.con, self.config, self._reference_labels())
         pairs = self.pairs_to_annotate(round_index)
         context = CallContext(self.config.run_id, round_index, self.config.k_calls)
         try:
