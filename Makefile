@@ -32,7 +32,7 @@ test-dbt: install
 	KARL_DUCKDB_PATH=$(TEST_DB) $(KARL) build --unit-tests
 
 lint: install
-	KARL_DUCKDB_PATH=$(TEST_DB) $(VENV)/bin/sqlfluff lint models tests/singular snapshots analyses macros
+	KARL_DUCKDB_PATH=$(TEST_DB) $(VENV)/bin/sqlfluff lint models tests/singular macros
 
 test-python: install
 	$(PY) -m pytest
