@@ -32,6 +32,7 @@ test-dbt: install
 	KARL_DUCKDB_PATH=$(TEST_DB) $(KARL) build --unit-tests
 
 lint: install
+	mkdir -p $(dir $(TEST_DB))
 	KARL_DUCKDB_PATH=$(TEST_DB) $(VENV)/bin/sqlfluff lint models tests/singular macros
 
 test-python: install

@@ -26,24 +26,31 @@ step_seconds as (
     group by run_id, round_index
 ),
 
-{%- set figures = [
-    ('id_macro_f1', 'double'), ('id_accuracy', 'double'),
-    ('id_f1_substitute', 'double'), ('id_f1_complement', 'double'), ('id_f1_other', 'double'),
-    ('ood_macro_f1', 'double'), ('ood_accuracy', 'double'),
-    ('ood_f1_substitute', 'double'), ('ood_f1_complement', 'double'), ('ood_f1_other', 'double'),
-    ('diversity', 'double'), ('n_training_labels', 'integer'), ('n_added_labels', 'integer'),
-    ('n_annotated_pairs', 'integer'), ('n_calls', 'integer'), ('n_accepted_pairs', 'integer'),
-    ('yield', 'double'), ('accepted_substitute', 'integer'), ('accepted_complement', 'integer'),
-    ('accepted_other', 'integer'), ('cost_usd', 'double'),
-] %}
-
 extracted as (
     select
         run_id,
         round_index,
-        {%- for name, type in figures %}
-        cast({{ json_text('metrics_json', name) }} as {{ type }}) as {{ name if name != 'yield' else 'acceptance_yield' }},
-        {%- endfor %}
+        cast({{ json_text('metrics_json', 'id_macro_f1') }} as double) as id_macro_f1,
+        cast({{ json_text('metrics_json', 'id_accuracy') }} as double) as id_accuracy,
+        cast({{ json_text('metrics_json', 'id_f1_substitute') }} as double) as id_f1_substitute,
+        cast({{ json_text('metrics_json', 'id_f1_complement') }} as double) as id_f1_complement,
+        cast({{ json_text('metrics_json', 'id_f1_other') }} as double) as id_f1_other,
+        cast({{ json_text('metrics_json', 'ood_macro_f1') }} as double) as ood_macro_f1,
+        cast({{ json_text('metrics_json', 'ood_accuracy') }} as double) as ood_accuracy,
+        cast({{ json_text('metrics_json', 'ood_f1_substitute') }} as double) as ood_f1_substitute,
+        cast({{ json_text('metrics_json', 'ood_f1_complement') }} as double) as ood_f1_complement,
+        cast({{ json_text('metrics_json', 'ood_f1_other') }} as double) as ood_f1_other,
+        cast({{ json_text('metrics_json', 'diversity') }} as double) as diversity,
+        cast({{ json_text('metrics_json', 'n_training_labels') }} as integer) as n_training_labels,
+        cast({{ json_text('metrics_json', 'n_added_labels') }} as integer) as n_added_labels,
+        cast({{ json_text('metrics_json', 'n_annotated_pairs') }} as integer) as n_annotated_pairs,
+        cast({{ json_text('metrics_json', 'n_calls') }} as integer) as n_calls,
+        cast({{ json_text('metrics_json', 'n_accepted_pairs') }} as integer) as n_accepted_pairs,
+        cast({{ json_text('metrics_json', 'yield') }} as double) as acceptance_yield,
+        cast({{ json_text('metrics_json', 'accepted_substitute') }} as integer) as accepted_substitute,
+        cast({{ json_text('metrics_json', 'accepted_complement') }} as integer) as accepted_complement,
+        cast({{ json_text('metrics_json', 'accepted_other') }} as integer) as accepted_other,
+        cast({{ json_text('metrics_json', 'cost_usd') }} as double) as cost_usd,
         created_at as evaluated_at
     from round_metrics
 ),
@@ -64,7 +71,7 @@ final as (
     inner join runs on extracted.run_id = runs.run_id
     left join step_seconds
         on extracted.run_id = step_seconds.run_id
-        and extracted.round_index = step_seconds.round_index
+            and extracted.round_index = step_seconds.round_index
 )
 
 select * from final

@@ -36,7 +36,7 @@ per_run as (
     from experiment_rounds
     inner join last_rounds
         on experiment_rounds.run_id = last_rounds.run_id
-        and experiment_rounds.round_index = last_rounds.last_round_index
+            and experiment_rounds.round_index = last_rounds.last_round_index
 ),
 
 per_strategy as (
@@ -78,7 +78,7 @@ final as (
     from per_strategy
     left join correlations
         on per_strategy.experiment_id = correlations.experiment_id
-        and per_strategy.strategy = correlations.strategy
+            and per_strategy.strategy = correlations.strategy
 )
 
 select * from final
