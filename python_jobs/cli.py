@@ -290,6 +290,7 @@ def report(
     out: Path = typer.Option(Path("reports"), "--out", help="Folder for karl_report.html."),
     run_ids: Optional[list[str]] = typer.Option(None, "--run", help="Run id to include (repeat; default: all runs)."),
     title: str = typer.Option("karl report", help="Page title."),
+    experiment_id: Optional[str] = typer.Option(None, "--experiment", help="Report the runs of one `karl experiment`."),
     db: Optional[Path] = DbOption,
 ) -> None:
     """Write a self-contained HTML report (plots and key tables) from the reporting marts."""
@@ -297,6 +298,12 @@ def report(
 
     con = warehouse.connect(db)
     try:
+        if experiment_id:
+            run_ids = [row[0] for row in con.execute(
+                "select run_id from raw.runs where json_extract_string(config_json, '$.experiment_id') = ? "
+                "order by run_id", [experiment_id]).fetchall()] + list(run_ids or [])
+            if not run_ids:
+                raise ValueError(f"no runs of experiment {experiment_id!r} in this warehouse")
         path = write_report(con, out, run_ids=run_ids or None, title=title)
     except ValueError as error:
         console.print(f"[red]{error}[/red]")

@@ -32,13 +32,16 @@ PREPARE_ROUND = -1
 ROUND_STEPS = ("train", "select", "annotate", "build", "evaluate")
 # Rebuilt after each annotation step: only what the new calls change on the way to the next
 # round's training set, with the invariant tests on it (unanimity, K calls, no test pair in
-# training, balanced members). Unit tests check SQL logic, not data: `make test` runs them.
+# training, balanced members), and a snapshot of the training labels (the label set as of each
+# round). Unit tests check SQL logic, not data: `make test` runs them.
 ROUND_BUILD_ARGS = [
     "build",
     "--select", "source:karl.llm_calls+,+fct_training_labels", "stg_karl__bag_members",
     # dim_pairs gains this round's selections (sampler pairs are in no FBL file); the label
     # marts' relationship tests to it run in this build.
     "dim_pairs",
+    # The label set as of each round (snapshots.snap_training_labels; docs/labels_as_of_round.sql).
+    "snap_training_labels",
     "--exclude", "resource_type:unit_test",
 ]
 CANDIDATE_BUILD_ARGS = [
@@ -51,7 +54,7 @@ CANDIDATE_BUILD_ARGS = [
 RUN_BUILD_ARGS = [
     "build",
     "--select", "source:karl+",
-    "--exclude", "fct_candidate_pairs", "resource_type:seed", "resource_type:snapshot", "resource_type:unit_test",
+    "--exclude", "fct_candidate_pairs", "resource_type:seed", "resource_type:unit_test",
 ]
 
 

@@ -98,11 +98,13 @@ KILLER = textwrap.dedent("""
             os.kill(os.getpid(), signal.SIGKILL)
 
     if target_step == "annotate":
+        # Die after `after` calls have landed, part-way through the round's calls.
         record = call_log.DuckDBCallSink.record
-        def dying_record(self, call):
-            record(self, call)
-            count_then_die()
-        call_log.DuckDBCallSink.record = dying_record
+        def dying_record_many(self, calls):
+            for call in calls:
+                record(self, call)
+                count_then_die()
+        call_log.DuckDBCallSink.record_many = dying_record_many
     else:
         run_dbt = warehouse.run_dbt
         def dying_run_dbt(args, *a, **k):
