@@ -466,9 +466,25 @@ class Orchestrator:
 def worker_pool(workers: int) -> Executor:
     """Processes for the ID cross-validation; spawned, not forked: the parent holds DuckDB and dbt threads."""
     import multiprocessing
+    import os
     from concurrent.futures import ProcessPoolExecutor
 
-    return ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
+    return ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
+                               initializer=_exit_with_parent, initargs=(os.getpid(),))
+
+
+def _exit_with_parent(parent_pid: int) -> None:
+    """In a worker: exit as soon as the orchestrator is gone. A killed (kill -9) orchestrator
+    would otherwise leave its workers waiting for work forever, holding its output pipes."""
+    import os
+    import threading
+
+    def watch() -> None:
+        while os.getppid() == parent_pid:
+            time.sleep(0.5)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="karl-exit-with-parent", daemon=True).start()
 
 
 def reference_labels_for(con: duckdb.DuckDBPyConnection, config: RunConfig) -> dict[str, str]:

@@ -89,32 +89,39 @@ KILLER = textwrap.dedent("""
     import os, signal, sys
     from python_jobs import call_log, warehouse
 
-    target_step, after = sys.argv[1], int(sys.argv[2])
-    seen = {"n": 0}
 
-    def count_then_die():
-        seen["n"] += 1
-        if seen["n"] == after:
-            os.kill(os.getpid(), signal.SIGKILL)
+    def main():
+        target_step, after = sys.argv[1], int(sys.argv[2])
+        seen = {"n": 0}
 
-    if target_step == "annotate":
-        # Die after `after` calls have landed, part-way through the round's calls.
-        record = call_log.DuckDBCallSink.record
-        def dying_record_many(self, calls):
-            for call in calls:
-                record(self, call)
-                count_then_die()
-        call_log.DuckDBCallSink.record_many = dying_record_many
-    else:
-        run_dbt = warehouse.run_dbt
-        def dying_run_dbt(args, *a, **k):
-            if "source:karl.llm_calls+,+fct_training_labels" in args:
-                count_then_die()
-            return run_dbt(args, *a, **k)
-        warehouse.run_dbt = dying_run_dbt
+        def count_then_die():
+            seen["n"] += 1
+            if seen["n"] == after:
+                os.kill(os.getpid(), signal.SIGKILL)
 
-    from python_jobs.cli import app
-    app(sys.argv[3:])
+        if target_step == "annotate":
+            # Die after `after` calls have landed, part-way through the round's calls.
+            record = call_log.DuckDBCallSink.record
+            def dying_record_many(self, calls):
+                for call in calls:
+                    record(self, call)
+                    count_then_die()
+            call_log.DuckDBCallSink.record_many = dying_record_many
+        else:
+            run_dbt = warehouse.run_dbt
+            def dying_run_dbt(args, *a, **k):
+                if "source:karl.llm_calls+,+fct_training_labels" in args:
+                    count_then_die()
+                return run_dbt(args, *a, **k)
+            warehouse.run_dbt = dying_run_dbt
+
+        from python_jobs.cli import app
+        app(sys.argv[3:])
+
+
+    # The ID cross-validation's worker processes are spawned: they import this file again.
+    if __name__ == "__main__":
+        main()
 """)
 
 
