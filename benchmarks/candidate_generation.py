@@ -20,7 +20,6 @@ import argparse
 import os
 import sys
 import tempfile
-import threading
 import time
 from datetime import datetime
 from pathlib import Path
@@ -28,9 +27,10 @@ from pathlib import Path
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import psutil  # noqa: E402
 
+from peak_memory import PeakRss  # noqa: E402
 from python_jobs import warehouse  # noqa: E402
 from python_jobs.categories import path_categories  # noqa: E402
 
@@ -41,33 +41,6 @@ GROWTH = [  # (label, Q, N) on 368 fine categories of 250 items: pairs ~ 368 * Q
     ("368k", 10, 100),
     ("1M", 10, 272),
 ]
-
-
-class PeakRss:
-    """Samples this process's RSS every 5 ms; peak minus the level at start."""
-
-    def __init__(self) -> None:
-        self.process = psutil.Process()
-        self.start = self.peak = self.process.memory_info().rss
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            self.peak = max(self.peak, self.process.memory_info().rss)
-            time.sleep(0.005)
-
-    def __enter__(self) -> "PeakRss":
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-
-    @property
-    def growth_mb(self) -> float:
-        return (self.peak - self.start) / 2**20
 
 
 def build_views(db: Path, target: Path, category_set: str, queries: int, partners: int, upstream: bool) -> None:

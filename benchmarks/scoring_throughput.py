@@ -28,20 +28,20 @@ import argparse
 import os
 import sys
 import tempfile
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import duckdb  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
-import psutil  # noqa: E402
 from threadpoolctl import threadpool_limits  # noqa: E402
 
+from peak_memory import PeakRss  # noqa: E402
 from python_jobs.model import BaggedEnsemble, logreg_proba  # noqa: E402
 from python_jobs.pair_features import pair_features  # noqa: E402
 from python_jobs.raw_schema import create_raw_tables  # noqa: E402
@@ -56,32 +56,6 @@ from python_jobs.scoring import (  # noqa: E402
 TARGET_PAIRS_PER_SECOND = 2_000_000
 N_ITEMS = 20_000
 N_FINE = 368
-
-
-class PeakRss:
-    def __init__(self) -> None:
-        self.process = psutil.Process()
-        self.start = self.peak = self.process.memory_info().rss
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            self.peak = max(self.peak, self.process.memory_info().rss)
-            time.sleep(0.005)
-
-    def __enter__(self) -> "PeakRss":
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-        self.peak = max(self.peak, self.process.memory_info().rss)
-
-    @property
-    def growth_mb(self) -> float:
-        return (self.peak - self.start) / 2**20
 
 
 class Clock:
