@@ -35,7 +35,8 @@ from python_jobs.orchestrator import ROUND_STEPS, Orchestrator  # noqa: E402
 from python_jobs.run_config import RunConfig  # noqa: E402
 
 
-def karl_rounds(folder: Path, rounds: int, members: int, budget: int, strategy: str) -> dict[str, list[float]]:
+def karl_rounds(folder: Path, rounds: int, members: int, budget: int, strategy: str,
+                workers: int) -> dict[str, list[float]]:
     db = folder / "karl.duckdb"
     os.environ["KARL_DUCKDB_PATH"] = str(db)
     os.environ.setdefault("KARL_DBT_TARGET_PATH", str(folder / "target"))
@@ -44,7 +45,7 @@ def karl_rounds(folder: Path, rounds: int, members: int, budget: int, strategy: 
         ingest_fbl(con, None)
         warehouse.run_dbt(["build", "--exclude", "resource_type:unit_test"], db_path=db)
         config = RunConfig(strategy=strategy, rounds=rounds, annotator="replay", budget=budget, members=members,
-                           seed=0, run_id="round-overhead")
+                           seed=0, run_id="round-overhead", workers=workers)
         Orchestrator(con, config, annotator_factory=lambda o: make_annotator(o.con, o.config),
                      show_progress=False, log=lambda _: None).run()
         rows = con.execute("""
@@ -77,10 +78,12 @@ def main() -> None:
     parser.add_argument("--members", type=int, default=10)
     parser.add_argument("--budget", type=int, default=50)
     parser.add_argument("--strategy", default="margin")
+    parser.add_argument("--workers", type=int, default=2,
+                        help="karl's ID-CV worker processes (1: all in the main process, as the in-memory loop)")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="karl-round-overhead-") as folder:
-        per_step = karl_rounds(Path(folder), args.rounds, args.members, args.budget, args.strategy)
+        per_step = karl_rounds(Path(folder), args.rounds, args.members, args.budget, args.strategy, args.workers)
     memory = inmemory_rounds(args.rounds, args.members, args.budget, args.strategy)
 
     karl_total = [sum(per_step[step][r] for step in ROUND_STEPS) for r in range(args.rounds)]
@@ -91,6 +94,7 @@ def main() -> None:
     mean_karl = sum(karl_total) / len(karl_total)
     mean_memory = sum(memory) / len(memory)
     warehouse_share = sum(per_step["build"]) / sum(karl_total)
+    print(f"karl with --workers {args.workers}; the in-memory loop runs in one process")
     print(f"mean round: karl {mean_karl:.2f} s, in-memory {mean_memory:.2f} s, "
           f"ratio {mean_karl / mean_memory:.2f} (target <= 1.5); dbt build is {warehouse_share:.0%} of karl's round")
 
