@@ -9,7 +9,7 @@ from urllib.parse import urlparse
 def item_id_from_url(url: str) -> str:
     """A stable, readable item id from a product URL.
 
-    `https://www.askul.co.jp/p/235105/` -> `askul:235105`: the shop's name (host without `www.`
+    `https://www.shop.example/p/235105/` -> `shop:235105`: the shop's name (host without `www.`
     and the public suffix) and the last path segment. URLs without a path fall back to a hash.
     """
     parsed = urlparse(url.strip())
