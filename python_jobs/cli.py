@@ -141,7 +141,7 @@ def _print_round_table(con, run_ids: list[str]) -> None:  # noqa: ANN001
         table.add_column(column, justify="right")
     fmt = lambda v, spec: "" if v is None else format(v, spec)  # noqa: E731
     for r in rows:
-        table.add_row(r[0][-6:], r[1], str(r[2]), fmt(r[3], ".3f"), fmt(r[4], ".3f"), str(r[5]), str(r[6]),
+        table.add_row(r[0], r[1], str(r[2]), fmt(r[3], ".3f"), fmt(r[4], ".3f"), str(r[5]), str(r[6]),
                       str(r[7]), fmt(r[8], ".2f"), fmt(r[9], ".3f"), fmt(r[10], ".1f"))
     console.print(table)
 

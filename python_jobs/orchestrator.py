@@ -157,8 +157,6 @@ class Orchestrator:
         from python_jobs import features
         from python_jobs.model import tune_hyperparameters
 
-        if not self._marts_exist():
-            self.build(["build", "--exclude", "resource_type:unit_test"])
         artifact = self._artifact("features")
         if artifact is None:
             started = time.perf_counter()
@@ -407,7 +405,18 @@ class Orchestrator:
         finally:
             self.close()
 
+    def _require_human_labels(self) -> None:
+        if not self._marts_exist():
+            self.build(["build", "--exclude", "resource_type:unit_test"])
+        n_labels = self.con.execute(
+            "select count(*) from marts.fct_training_labels where label_source <> 'llm'").fetchone()[0]
+        if n_labels == 0:
+            raise RunStopped(
+                "This warehouse has no human training labels yet: load them first "
+                "(`karl ingest fbl`, then `karl build`), or point KARL_DUCKDB_PATH at a warehouse that has them.")
+
     def _run(self) -> None:
+        self._require_human_labels()
         self.register_run()
         self.prepare()
         done = self.completed_steps()
