@@ -183,3 +183,17 @@ def test_a_second_process_gets_an_error_naming_the_holder(tmp_path: Path) -> Non
         holder.wait()
     time.sleep(0.1)
     warehouse.connect(path).close()
+
+
+def test_a_run_on_a_warehouse_without_labels_says_what_to_load(db_path: Path, tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    from python_jobs.orchestrator import RunStopped
+
+    monkeypatch.setenv("KARL_DBT_TARGET_PATH", str(tmp_path / "target"))
+    con = warehouse.connect(db_path)
+    try:
+        with pytest.raises(RunStopped, match="karl ingest fbl"):
+            Orchestrator(con, RunConfig(run_id="nothing-to-learn"), show_progress=False, log=lambda _: None).run()
+        assert con.execute("select count(*) from raw.runs").fetchone()[0] == 0
+    finally:
+        con.close()
