@@ -36,6 +36,7 @@ class ItemVectors:
     """Item vectors of one feature set, addressable by item id."""
 
     def __init__(self, item_ids: list[str], matrix: np.ndarray):
+        self.ids = np.asarray(item_ids, dtype=object)
         self.index = {item_id: row for row, item_id in enumerate(item_ids)}
         self.matrix = matrix
 

@@ -286,9 +286,8 @@ class Orchestrator:
     def _scoring_vectors(self):  # noqa: ANN202 - scoring.ItemVectors
         from python_jobs import scoring
 
-        if getattr(self, "_scoring_vectors_cache", None) is None:
-            self._scoring_vectors_cache = scoring.load_item_vectors(self.con, self.feature_set)
-        return self._scoring_vectors_cache
+        # The vectors prepare() loaded, by position; no second read of raw.item_vectors.
+        return scoring.ItemVectors(ids=self.vectors.ids, matrix=self.vectors.matrix)
 
     def _reference_labels(self) -> dict[str, str]:
         if getattr(self, "_reference_cache", None) is None:
