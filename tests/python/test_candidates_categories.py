@@ -50,11 +50,21 @@ def test_path_categories_deepest_level_full_paths_and_idempotent(db_path) -> Non
 
 
 def test_completejourney_uses_product_category_within_department(db_path) -> None:
+    """completejourney items are products: fine = department > product category, parent =
+    department; the product type (level 3) is not a category level of the sampler."""
     con = warehouse.connect(db_path)
-    _insert_catalogue(con, "completejourney", [("t1", "GROCERY", "BREAD", "BAGELS"), ("t2", "GROCERY", "BREAD", "ROLLS")])
+    _insert_catalogue(con, "completejourney", [
+        ("cj:1", "GROCERY", "BREAD", "BAGELS"), ("cj:2", "GROCERY", "BREAD", "BAGELS"),
+        ("cj:3", "GROCERY", "BREAD", "ROLLS"), ("cj:4", "GROCERY", "CHEESE", "STRING CHEESE"),
+        ("cj:5", "PRODUCE", "CHEESE", "SPECIALTY CHEESE"),
+    ])
     category_set = ensure_categories(con, "unused", source="sampler")
     assert category_set == "catalog:completejourney:l2/l1"
-    assert set(_categories(con, category_set).values()) == {("GROCERY > BREAD", "GROCERY")}
+    assert _categories(con, category_set) == {
+        "cj:1": ("GROCERY > BREAD", "GROCERY"), "cj:2": ("GROCERY > BREAD", "GROCERY"),
+        "cj:3": ("GROCERY > BREAD", "GROCERY"), "cj:4": ("GROCERY > CHEESE", "GROCERY"),
+        "cj:5": ("PRODUCE > CHEESE", "PRODUCE"),
+    }
     con.close()
 
 
