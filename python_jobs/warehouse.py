@@ -94,11 +94,17 @@ def run_dbt(
     raise_on_failure: bool = True,
     quiet: bool = True,
     target_path: Path | str | None = None,
+    repeated: bool = False,
 ) -> DbtResult:
     """Run a dbt command in-process (dbtRunner) against the warehouse file.
 
     Failures (model errors, failing tests) come back by name; with raise_on_failure a
     DbtFailedError stops the caller with a message naming the failed nodes.
+
+    ``repeated``: for a build this process runs again and again (the loop's per-round build).
+    The parsed project is kept and handed back to dbt (dbtRunner(manifest=...)) while the
+    project files, vars and target are unchanged, and the run skips writing run_results.json
+    and manifest.json (results come back in memory); about 0.5 s less per build.
     """
     import json
     import time
@@ -107,18 +113,21 @@ def run_dbt(
 
     path = Path(db_path) if db_path else default_db_path()
     os.environ["KARL_DUCKDB_PATH"] = str(path)
-    command = list(args) + ["--project-dir", str(PROJECT_DIR), "--profiles-dir", str(PROJECT_DIR)]
+    common = ["--project-dir", str(PROJECT_DIR), "--profiles-dir", str(PROJECT_DIR)]
     # Parallel dbt processes (tests, helpers) must not share target/: $KARL_DBT_TARGET_PATH moves it.
     target = target_path or os.environ.get("KARL_DBT_TARGET_PATH")
     if target:
-        command += ["--target-path", str(target), "--log-path", str(Path(target) / "logs")]
+        common += ["--target-path", str(target), "--log-path", str(Path(target) / "logs")]
     if dbt_vars:
-        command += ["--vars", json.dumps(dbt_vars)]
-    if quiet:
-        command = ["--quiet", "--no-use-colors"] + command
+        common += ["--vars", json.dumps(dbt_vars, sort_keys=True)]
+    flags = ["--quiet", "--no-use-colors"] if quiet else []
     started = time.perf_counter()
     try:
-        result = dbtRunner().invoke(command)
+        if repeated:
+            manifest = _parsed_manifest(flags + ["parse"] + common, str(path))
+            result = dbtRunner(manifest=manifest).invoke(flags + list(args) + ["--no-write-json"] + common)
+        else:
+            result = dbtRunner().invoke(flags + list(args) + common)
     finally:
         _release_dbt_handle()
     seconds = time.perf_counter() - started
@@ -144,6 +153,51 @@ def run_dbt(
             f"dbt {' '.join(args)} failed: " + "; ".join(failures), failures=failures
         )
     return outcome
+
+
+def insert_rows(con: duckdb.DuckDBPyConnection, table: str, columns: list[str], rows: list[tuple],
+                on_conflict_do_nothing: bool = True) -> None:
+    """Insert rows in one statement from an arrow table: `executemany` runs one statement per
+    row (~5 ms each on the warehouse), which made a round's 30-50 bookkeeping rows cost ~0.2 s."""
+    if not rows:
+        return
+    import pyarrow as pa
+
+    frame = pa.Table.from_pylist([dict(zip(columns, row)) for row in rows])
+    # A cursor of its own: duckdb 2 refuses register() on a connection holding an unfinished result.
+    cursor = con.cursor()
+    try:
+        cursor.register("_karl_insert_rows", frame)
+        cursor.execute(
+            f"insert into {table} ({', '.join(columns)}) select {', '.join(columns)} from _karl_insert_rows"
+            + (" on conflict do nothing" if on_conflict_do_nothing else "")
+        ).fetchall()
+    finally:
+        cursor.close()
+
+
+_MANIFESTS: dict[tuple, object] = {}
+
+
+def _project_fingerprint() -> tuple:
+    """Names, sizes and mtimes of the files dbt parses: a changed file means a new parse."""
+    files = [PROJECT_DIR / "dbt_project.yml", PROJECT_DIR / "profiles.yml"]
+    for folder in ("models", "macros", "tests", "seeds", "snapshots"):
+        files += sorted((PROJECT_DIR / folder).rglob("*"))
+    return tuple((str(f), f.stat().st_size, f.stat().st_mtime_ns) for f in files if f.is_file())
+
+
+def _parsed_manifest(parse_command: list[str], db_path: str) -> object:
+    from dbt.cli.main import dbtRunner
+
+    key = (tuple(parse_command), db_path, _project_fingerprint())
+    if key not in _MANIFESTS:
+        result = dbtRunner().invoke(parse_command)
+        if not result.success or result.result is None:
+            raise DbtFailedError(f"dbt parse failed: {result.exception}", failures=[f"dbt parse: {result.exception}"])
+        _MANIFESTS.clear()
+        _MANIFESTS[key] = result.result
+    return _MANIFESTS[key]
 
 
 def _release_dbt_handle() -> None:

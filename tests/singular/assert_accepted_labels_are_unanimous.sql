@@ -1,5 +1,7 @@
 -- Invariant: an accepted LLM label never has a dissenting or invalid vote behind it.
 -- One failing row per call of an accepted pair that is invalid or gives another label.
+{{ config(tags=["karl_round_invariant"]) }}
+
 with
 
 consensus_labels as (

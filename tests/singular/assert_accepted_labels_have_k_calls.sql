@@ -1,4 +1,6 @@
 -- Invariant: exactly K recorded calls (attempts 1..K, K = the run's k_calls) behind each accepted label.
+{{ config(tags=["karl_round_invariant"]) }}
+
 with
 
 consensus_labels as (

@@ -1,4 +1,6 @@
 -- Invariant: wherever a mart keeps a 9-class label, its 3-class label is the seed's class of it.
+{{ config(tags=["karl_round_invariant"]) }}
+
 with
 
 fbl_classes as (

@@ -1,5 +1,7 @@
 -- Invariant: no pair of the OOD 'test' half ever reaches training, whatever labelled it; and
 -- human labels train only from FBL2023 (never either FBL2024 half).
+{{ config(tags=["karl_round_invariant"]) }}
+
 with
 
 training_labels as (
