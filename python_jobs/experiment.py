@@ -39,7 +39,8 @@ def run_experiment(con: duckdb.DuckDBPyConnection, config: ExperimentConfig,
     try:
         for number, cell in enumerate(cells, start=1):
             log(f"[{number}/{len(cells)}] {cell.run_id}")
-            Orchestrator(con, cell, show_progress=show_progress, log=log, pool=pool).run()
+            # One closing build for all cells (below), not one per cell.
+            Orchestrator(con, cell, show_progress=show_progress, log=log, pool=pool, closing_build=False).run()
     finally:
         if pool is not None:
             pool.shutdown(cancel_futures=True)

@@ -31,17 +31,22 @@ from python_jobs.run_config import RunConfig
 PREPARE_ROUND = -1
 ROUND_STEPS = ("train", "select", "annotate", "build", "evaluate")
 # Rebuilt after each annotation step: only what the new calls change on the way to the next
-# round's training set, with the invariant tests on it (unanimity, K calls, no test pair in
-# training, balanced members), and a snapshot of the training labels (the label set as of each
-# round). Unit tests check SQL logic, not data: `make test` runs them.
+# round's training set, a snapshot of the training labels (the label set as of each round), and
+# the invariant tests the next round depends on (tag karl_round_invariant: unanimity, K calls,
+# no test pair in training, balanced members, one label per pair and round, canonical pair keys).
+# Indirect selection is off, so the other tests on these models (not_null, accepted_values,
+# relationships; contracts already enforce types and not-null) run once, in the run's closing
+# build (RUN_BUILD_ARGS); a round build then runs ~15 nodes instead of ~40. Unit tests check SQL
+# logic, not data: `make test` runs them.
 ROUND_BUILD_ARGS = [
     "build",
     "--select", "source:karl.llm_calls+,+fct_training_labels", "stg_karl__bag_members",
-    # dim_pairs gains this round's selections (sampler pairs are in no FBL file); the label
-    # marts' relationship tests to it run in this build.
+    # dim_pairs gains this round's selections (sampler pairs are in no FBL file).
     "dim_pairs",
     # The label set as of each round (snapshots.snap_training_labels; docs/labels_as_of_round.sql).
     "snap_training_labels",
+    "tag:karl_round_invariant",
+    "--indirect-selection", "empty",
     "--exclude", "resource_type:unit_test",
 ]
 CANDIDATE_BUILD_ARGS = [
@@ -57,6 +62,10 @@ RUN_BUILD_ARGS = [
     "--exclude", "fct_candidate_pairs", "resource_type:seed", "resource_type:unit_test",
 ]
 
+
+BAG_MEMBER_COLUMNS = ["run_id", "round_index", "member_index", "relation_class", "n_samples", "created_at"]
+SELECTION_COLUMNS = ["run_id", "round_index", "pair_key", "item_a_id", "item_b_id", "fine_category", "strategy",
+                     "uncertainty_score", "reference_relation_label", "selected_at"]
 
 # Pool predictions kept per round for the stopping signal: a fixed hash sample of the pool.
 POOL_PREDICTION_SAMPLE = 20_000
@@ -81,8 +90,11 @@ class RoundState:
 class Orchestrator:
     def __init__(self, con: duckdb.DuckDBPyConnection, config: RunConfig,
                  annotator_factory: Callable[["Orchestrator"], Annotator] | None = None,
-                 show_progress: bool = True, log: Callable[[str], None] = print, pool: Executor | None = None):
+                 show_progress: bool = True, log: Callable[[str], None] = print, pool: Executor | None = None,
+                 closing_build: bool = True):
         self.con = con
+        # False when the caller builds the marts once after several runs (karl experiment).
+        self.closing_build = closing_build
         self._pool = pool
         self._owns_pool = pool is None
         self.config = config
@@ -127,7 +139,7 @@ class Orchestrator:
         )
 
     def build(self, args: list[str] | None = None) -> float:
-        result = warehouse.run_dbt(args or ROUND_BUILD_ARGS, dbt_vars=self.dbt_vars())
+        result = warehouse.run_dbt(args or ROUND_BUILD_ARGS, dbt_vars=self.dbt_vars(), repeated=args is None)
         for warning in result.warnings:
             if "max_class_share" in warning:
                 self.log("note: one class is more than karl_max_class_share of the LLM labels accepted in a "
@@ -220,12 +232,13 @@ class Orchestrator:
         state.ensemble = ensemble
         if self.config.workers > 1:
             self._start_id_cv(x_human, y_human, x_added, y_added, state)
+        now = _now()
         rows = [
-            (self.config.run_id, round_index, member, label, int(count), _now())
+            (self.config.run_id, round_index, member, label, int(count), now)
             for member, counts in enumerate(ensemble.member_class_counts)
             for label, count in counts.items()
         ]
-        self.con.executemany("insert into raw.bag_members values (?, ?, ?, ?, ?, ?) on conflict do nothing", rows)
+        warehouse.insert_rows(self.con, "raw.bag_members", BAG_MEMBER_COLUMNS, rows)
 
     def _start_id_cv(self, x_human: np.ndarray, y_human: np.ndarray, x_added: np.ndarray, y_added: np.ndarray,
                      state: RoundState) -> None:
@@ -276,10 +289,7 @@ class Orchestrator:
              reference.get(pick["pair_key"]), now)
             for pick in chosen
         ]
-        self.con.executemany(
-            "insert into raw.selections (run_id, round_index, pair_key, item_a_id, item_b_id, fine_category, "
-            "strategy, uncertainty_score, reference_relation_label, selected_at) "
-            "values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) on conflict do nothing", rows)
+        warehouse.insert_rows(self.con, "raw.selections", SELECTION_COLUMNS, rows)
         self._record_pool_predictions(round_index, state, now)
         return len(rows)
 
@@ -459,7 +469,8 @@ class Orchestrator:
             if self.config.until_stable and not last_round and self._stable():
                 self.log(f"Stopping after round {round_index}: the stopping signal says more rounds will not pay.")
                 break
-        self.build(RUN_BUILD_ARGS)
+        if self.closing_build:
+            self.build(RUN_BUILD_ARGS)
 
     def _stable(self) -> bool:
         from python_jobs.stopping import should_stop
