@@ -21,6 +21,10 @@ Quarantined: products without a full category path (blank department, category o
 rows) and repeated or blank product ids (checked by great-expectations); transaction lines whose
 product is unknown or was quarantined (checked in SQL; 7,181 lines). Each with its row number and
 the row as JSON.
+
+Re-ingesting is a no-op (the batch is recognised by the fingerprint of the two files). So a
+warehouse that ingested completejourney before items were products (one item per product type,
+ids `cj:<hash of the path>`) keeps those items: load it into a fresh warehouse file instead.
 """
 
 from __future__ import annotations
