@@ -67,6 +67,9 @@ BAG_MEMBER_COLUMNS = ["run_id", "round_index", "member_index", "relation_class",
 SELECTION_COLUMNS = ["run_id", "round_index", "pair_key", "item_a_id", "item_b_id", "fine_category", "strategy",
                      "uncertainty_score", "reference_relation_label", "selected_at"]
 
+# Candidate pools this process built: warehouse file -> (dbt vars, inputs, pool fingerprint).
+_BUILT_CANDIDATE_POOLS: dict[str, tuple] = {}
+
 # Pool predictions kept per round for the stopping signal: a fixed hash sample of the pool.
 POOL_PREDICTION_SAMPLE = 20_000
 
@@ -188,8 +191,13 @@ class Orchestrator:
             self._store_artifact("categories", {"category_set": category_set})
             self._mark_done(PREPARE_ROUND, "categories", time.perf_counter() - started)
         # The candidate pool is one table shared by all runs; rebuild it for this run's source,
-        # category set and seed at every start or resume (seconds, even for 368k pairs).
-        self.build(CANDIDATE_BUILD_ARGS)
+        # category set and seed at every start or resume (seconds, even for 300k pairs), unless
+        # this process built it for the same vars and inputs and it is still what was built
+        # (karl experiment: the cells of one seed share a pool).
+        pool_key = self._candidate_pool_key()
+        if _BUILT_CANDIDATE_POOLS.get(pool_key[0]) != pool_key[1:] + (self._candidate_pool_fingerprint(),):
+            self.build(CANDIDATE_BUILD_ARGS)
+            _BUILT_CANDIDATE_POOLS[pool_key[0]] = pool_key[1:] + (self._candidate_pool_fingerprint(),)
 
         self.hyperparameters = self._artifact("hyperparameters")
         if self.hyperparameters is None:
@@ -211,6 +219,29 @@ class Orchestrator:
                 ) | {"tuning_key": tuning_key}
             self._store_artifact("hyperparameters", self.hyperparameters)
             self._mark_done(PREPARE_ROUND, "tune", time.perf_counter() - started)
+
+    def _candidate_pool_key(self) -> tuple[str, str, tuple]:
+        """(warehouse file, dbt vars, fingerprint of what the pool excludes and samples from)."""
+        inputs = self.con.execute("""
+            select
+                (select count(*) || ':' || coalesce(bit_xor(hash(pair_key, relation_label)), 0)
+                    from marts.fct_human_labels),
+                (select count(*) || ':' || coalesce(bit_xor(hash(label_source, pair_key, relation_label)), 0)
+                    from marts.fct_training_labels where label_source <> 'llm'),
+                (select count(*) || ':' || coalesce(bit_xor(hash(pair_key, eval_set)), 0) from marts.fct_eval_sets),
+                (select count(*) from raw.item_categories)
+        """).fetchall()[0]
+        return (str(warehouse.default_db_path().resolve()), json.dumps(self.dbt_vars(), sort_keys=True), inputs)
+
+    def _candidate_pool_fingerprint(self) -> str | None:
+        exists = self.con.execute(
+            "select count(*) from information_schema.tables "
+            "where table_schema = 'marts' and table_name = 'fct_candidate_pairs'").fetchall()[0][0]
+        if not exists:
+            return None
+        return str(self.con.execute(
+            "select count(*) || ':' || coalesce(bit_xor(hash(pair_key, fine_category, category_set)), 0) "
+            "from marts.fct_candidate_pairs").fetchall()[0][0])
 
     # --- one round's steps ------------------------------------------------------------------
     def _training_arrays(self, round_index: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -427,6 +458,12 @@ class Orchestrator:
     def _run(self) -> None:
         self._require_human_labels()
         self.register_run()
+        done = self.completed_steps()
+        if (self.config.rounds, "evaluate") in done:
+            # Complete already (e.g. a cell of a resumed experiment): nothing to prepare or run.
+            if self.closing_build:
+                self.build(RUN_BUILD_ARGS)
+            return
         self.prepare()
         done = self.completed_steps()
         rounds = range(self.config.rounds + 1)
