@@ -17,7 +17,7 @@ from datetime import datetime, timezone
 import duckdb
 import numpy as np
 import pyarrow as pa
-from threadpoolctl import threadpool_limits
+from python_jobs.blas import single_threaded
 
 from python_jobs.scoring import arrow_table
 
@@ -53,7 +53,7 @@ def default_cluster_counts(n_items: int, config: InducedConfig) -> tuple[int, in
 def _kmeans(matrix: np.ndarray, k: int, seed: int, n_init: int) -> tuple[np.ndarray, np.ndarray]:
     from sklearn.cluster import KMeans, MiniBatchKMeans
 
-    with threadpool_limits(1):
+    with single_threaded():
         if len(matrix) > 20_000:
             model = MiniBatchKMeans(n_clusters=k, random_state=seed, n_init=n_init, batch_size=4096)
         else:

@@ -81,9 +81,13 @@ def _prefixed(prefix: str, metrics: dict) -> dict:
 def fit_predict_fold(
     params: dict, n_members: int, seed: int, fold: int,
     X_train: np.ndarray, y_train: np.ndarray, X_test: np.ndarray,
-) -> np.ndarray:
-    """One ID-CV fold with the bagged ensemble: a picklable job for a process pool."""
-    return ensemble_fit_predict(LogRegParams.from_dict(params), n_members, seed)(X_train, y_train, X_test, fold)
+    warm_start: tuple[np.ndarray, np.ndarray] | None = None,
+) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
+    """One ID-CV fold with the bagged ensemble (a picklable job for a process pool): the test
+    predictions and the fold ensemble's (coef_, intercept_), to warm-start later rounds' fold."""
+    model = BaggedEnsemble(n_members=n_members, params=LogRegParams.from_dict(params), seed=seed * 1000 + fold)
+    model.fit(X_train, y_train, warm_start=warm_start)
+    return model.predict(X_test), (model.coef_, model.intercept_)
 
 
 def id_cv_inputs(

@@ -24,7 +24,7 @@ from typing import Protocol, runtime_checkable
 import duckdb
 import numpy as np
 import pyarrow as pa
-from threadpoolctl import threadpool_limits
+from python_jobs.blas import single_threaded
 
 
 @runtime_checkable
@@ -86,7 +86,7 @@ class CharTfidfSvd:
             sublinear_tf=self.sublinear_tf,
             dtype=np.float32,
         )
-        with threadpool_limits(1):
+        with single_threaded():
             sparse = tfidf.fit_transform(texts)
             # SVD cannot have more components than features-1 (tiny test corpora).
             dims = min(self.n_components, max(1, min(sparse.shape) - 1))

@@ -14,7 +14,7 @@ used while fitting is folded into coef_/intercept_, so x is the raw output of
 `pair_features.pair_features`. `BaggedEnsemble.stacked_weights()` gives all members as one
 (F, M*C) matrix (column m*C + c = member m, class c) for chunked scoring.
 
-Every fit runs under threadpool_limits(1): here multi-threaded BLAS made fits 10-20x slower.
+Every fit runs with one BLAS thread (python_jobs.blas): here multi-threaded BLAS made fits 10-20x slower.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
-from threadpoolctl import threadpool_limits
+from python_jobs.blas import single_threaded
 
 CLASSES: tuple[str, ...] = ("substitute", "complement", "other")
 N_CLASSES = len(CLASSES)
@@ -70,9 +70,13 @@ class LogRegParams:
 
 
 def fit_logreg(
-    X: np.ndarray, y: np.ndarray, params: LogRegParams, sample_weight: np.ndarray | None = None
+    X: np.ndarray, y: np.ndarray, params: LogRegParams, sample_weight: np.ndarray | None = None,
+    init: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Fit a multinomial LR; return (coef (C, F), intercept (C,)) in the raw feature space."""
+    """Fit a multinomial LR; return (coef (C, F), intercept (C,)) in the raw feature space.
+
+    ``init``: (coef, intercept) in the raw feature space to start lbfgs from (a warm start)
+    instead of zeros: a model of a similar training set needs ~2.5x fewer iterations."""
     from sklearn.linear_model import LogisticRegression
 
     present = np.unique(y)
@@ -90,9 +94,15 @@ def fit_logreg(
     # memory-bound, so half the bytes is ~1.35x faster; coefficients differ by < 1e-6.
     Xs = np.ascontiguousarray(Xs, dtype=np.float32)
     model = LogisticRegression(
-        C=params.C, class_weight=params.class_weight, max_iter=params.max_iter, tol=params.tol
+        C=params.C, class_weight=params.class_weight, max_iter=params.max_iter, tol=params.tol,
+        warm_start=init is not None,
     )
-    with threadpool_limits(1):
+    if init is not None:
+        # The start in the standardised space: w.(x - mu)/s + b == (w s).z + (b + w.mu) for w raw.
+        init_coef, init_intercept = (np.asarray(a, dtype=np.float64) for a in init)
+        model.coef_ = init_coef * scale if params.standardize else init_coef
+        model.intercept_ = init_intercept + init_coef @ mean if params.standardize else init_intercept
+    with single_threaded():
         model.fit(Xs, y, sample_weight=sample_weight)
     coef = model.coef_.astype(np.float64)
     intercept = model.intercept_.astype(np.float64)
@@ -231,16 +241,23 @@ class BaggedEnsemble:
         """Class names in probability-column order (always CLASSES)."""
         return np.array(CLASSES, dtype=object)
 
-    def fit(self, X: np.ndarray, y: np.ndarray | Sequence[str]) -> BaggedEnsemble:
-        """Fit M members; y as class names or indices into CLASSES."""
+    def fit(self, X: np.ndarray, y: np.ndarray | Sequence[str],
+            warm_start: tuple[np.ndarray, np.ndarray] | None = None) -> BaggedEnsemble:
+        """Fit M members; y as class names or indices into CLASSES.
+
+        ``warm_start``: (coef_ (M, C, F), intercept_ (M, C)) of an ensemble fitted on a similar
+        training set; member m starts from member m's coefficients (`fit_logreg(init=...)`)."""
         started = time.perf_counter()
         X = np.asarray(X)
         y = encode_labels(y)
         rngs = [np.random.default_rng(s) for s in np.random.SeedSequence(self.seed).spawn(self.n_members)]
+        if warm_start is not None and len(warm_start[0]) != self.n_members:
+            raise ValueError(f"warm start has {len(warm_start[0])} members, the ensemble {self.n_members}")
         coefs, intercepts, counts, indices = [], [], [], []
-        for rng in rngs:
+        for member, rng in enumerate(rngs):
             idx = undersample_indices(y, rng)
-            coef, intercept = fit_logreg(X[idx], y[idx], self.params)
+            init = None if warm_start is None else (warm_start[0][member], warm_start[1][member])
+            coef, intercept = fit_logreg(X[idx], y[idx], self.params, init=init)
             coefs.append(coef)
             intercepts.append(intercept)
             indices.append(idx)

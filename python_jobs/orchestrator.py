@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from concurrent.futures import Executor
+from concurrent.futures import Executor, Future
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Callable
@@ -87,7 +87,7 @@ class RoundState:
     """What one round has computed in this process (recomputed deterministically on resume)."""
 
     ensemble: object | None = None
-    id_cv: object | None = None     # (folds, futures, n_llm, started) while the ID CV runs in workers
+    id_cv: object | None = None     # (folds, futures, n_llm, started): the round's ID CV (in workers when > 1)
 
 
 class Orchestrator:
@@ -108,6 +108,9 @@ class Orchestrator:
         self.vectors: loop_data.ItemVectors | None = None
         self.hyperparameters: dict | None = None
         self.feature_set: str | None = None
+        # Round-0 fits, the warm starts of later rounds: ensemble (coef_, intercept_); per ID-CV fold.
+        self._round0_ensemble: tuple[np.ndarray, np.ndarray] | None = None
+        self._round0_folds: list[tuple[np.ndarray, np.ndarray]] | None = None
 
     # --- bookkeeping ------------------------------------------------------------------------
     def register_run(self) -> None:
@@ -259,10 +262,12 @@ class Orchestrator:
         x_human, y_human, x_added, y_added = self._training_arrays(round_index)
         ensemble = BaggedEnsemble(n_members=self.config.members, hyperparameters=self.hyperparameters,
                                   seed=self.config.seed * 1000 + round_index)
-        ensemble.fit(np.vstack([x_human, x_added]), np.concatenate([y_human, y_added]))
+        warm_start = None if round_index == 0 else self._round0_members()
+        ensemble.fit(np.vstack([x_human, x_added]), np.concatenate([y_human, y_added]), warm_start=warm_start)
+        if round_index == 0:
+            self._round0_ensemble = (ensemble.coef_, ensemble.intercept_)
         state.ensemble = ensemble
-        if self.config.workers > 1:
-            self._start_id_cv(x_human, y_human, x_added, y_added, state)
+        self._start_id_cv(round_index, x_human, y_human, x_added, y_added, state)
         now = _now()
         rows = [
             (self.config.run_id, round_index, member, label, int(count), now)
@@ -271,22 +276,62 @@ class Orchestrator:
         ]
         warehouse.insert_rows(self.con, "raw.bag_members", BAG_MEMBER_COLUMNS, rows)
 
-    def _start_id_cv(self, x_human: np.ndarray, y_human: np.ndarray, x_added: np.ndarray, y_added: np.ndarray,
-                     state: RoundState) -> None:
-        """Start the round's ID cross-validation in worker processes: it depends only on the
-        round's training set, so it runs while the main process selects, annotates and builds."""
+    # Warm starts. Every fit after round 0 starts from the matching round-0 fit (member m of the
+    # ensemble, member m of fold f in the ID CV) instead of zeros: ~2.5x fewer lbfgs iterations.
+    # Round 0 is fitted from zeros and depends only on the run's seed and the human labels, so a
+    # resumed run refits it when it is not in memory and reproduces an uninterrupted run exactly.
+    # A fold's start never saw the fold's test pairs (round-0 fold models train on the same folds).
+    def _round0_members(self) -> tuple[np.ndarray, np.ndarray]:
+        from python_jobs.model import BaggedEnsemble
+
+        if self._round0_ensemble is None:
+            x_human, y_human, _, _ = self._training_arrays(0)
+            ensemble = BaggedEnsemble(n_members=self.config.members, hyperparameters=self.hyperparameters,
+                                      seed=self.config.seed * 1000).fit(x_human, y_human)
+            self._round0_ensemble = (ensemble.coef_, ensemble.intercept_)
+        return self._round0_ensemble
+
+    def _round0_fold_members(self, x_human: np.ndarray, y_human: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+        from python_jobs import evaluation
+
+        if self._round0_folds is None:
+            x_all, y_all, _, folds = evaluation.id_cv_inputs(x_human, y_human, None, None, seed=self.config.seed)
+            params = self.hyperparameters.get("params", self.hyperparameters)
+            futures = [self._submit(evaluation.fit_predict_fold, params, self.config.members, self.config.seed, fold,
+                                    x_all[train], y_all[train], x_all[test])
+                       for fold, (train, test) in enumerate(folds)]
+            self._round0_folds = [future.result()[1] for future in futures]
+        return self._round0_folds
+
+    def _start_id_cv(self, round_index: int, x_human: np.ndarray, y_human: np.ndarray, x_added: np.ndarray,
+                     y_added: np.ndarray, state: RoundState) -> None:
+        """Start the round's ID cross-validation, in worker processes when workers > 1: it depends
+        only on the round's training set, so it runs while the main process selects, annotates
+        and builds."""
         from python_jobs import evaluation
 
         # Fixed folds across rounds: round-to-round ID differences are then the labels', not the split's.
         x_all, y_all, _, folds = evaluation.id_cv_inputs(x_human, y_human, x_added, y_added, seed=self.config.seed)
         params = self.hyperparameters.get("params", self.hyperparameters)
-        pool = self._worker_pool()
+        starts = [None] * len(folds) if round_index == 0 else self._round0_fold_members(x_human, y_human)
+        started = time.perf_counter()
         futures = [
-            pool.submit(evaluation.fit_predict_fold, params, self.config.members, self.config.seed, fold,
-                        x_all[train], y_all[train], x_all[test])
+            self._submit(evaluation.fit_predict_fold, params, self.config.members, self.config.seed, fold,
+                         x_all[train], y_all[train], x_all[test], starts[fold])
             for fold, (train, test) in enumerate(folds)
         ]
-        state.id_cv = (folds, futures, len(y_added), time.perf_counter())
+        state.id_cv = (folds, futures, len(y_added), started)
+
+    def _submit(self, function: Callable, *args: object) -> Future:
+        """function(*args) in the worker pool, or here and now when workers == 1."""
+        if self.config.workers > 1:
+            return self._worker_pool().submit(function, *args)
+        future: Future = Future()
+        try:
+            future.set_result(function(*args))
+        except Exception as error:  # noqa: BLE001 - re-raised by future.result()
+            future.set_exception(error)
+        return future
 
     def _worker_pool(self) -> Executor:
         if self._pool is None:
@@ -395,14 +440,12 @@ class Orchestrator:
         ood = loop_data.ood_test_labels(self.con)
         x_ood = self.vectors.pair_matrix(ood.item_a_ids, ood.item_b_ids)
         metrics: dict[str, object] = {}
-        if state.id_cv is not None:
-            folds, futures, n_llm, started = state.id_cv
-            metrics.update(evaluation.id_cv_metrics(
-                y_human, folds, [future.result() for future in futures], n_llm, time.perf_counter() - started))
-        else:
-            metrics.update(evaluation.id_cross_validation(
-                x_human, y_human, x_added, y_added, hyperparameters=self.hyperparameters,
-                n_members=self.config.members, seed=self.config.seed))
+        folds, futures, n_llm, started = state.id_cv
+        results = [future.result() for future in futures]
+        if round_index == 0:
+            self._round0_folds = [members for _, members in results]
+        metrics.update(evaluation.id_cv_metrics(
+            y_human, folds, [predictions for predictions, _ in results], n_llm, time.perf_counter() - started))
         metrics.update(evaluation.evaluate_ood(state.ensemble, x_ood, ood.labels))
         metrics["diversity"] = evaluation.diversity(np.vstack([x_human, x_added]), seed=self.config.seed)
         metrics["n_training_labels"] = int(len(y_human) + len(y_added))
