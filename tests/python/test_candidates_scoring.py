@@ -72,6 +72,21 @@ def test_scorer_reproduces_predict_member_proba(unit: bool, dtype: str, toleranc
     assert np.abs(expected[0] - expected[1]).max() > 1e-3
 
 
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_softmax_of_extreme_logits_is_finite_and_exact(dtype: str) -> None:
+    from python_jobs.model import softmax
+    from python_jobs.scoring import _softmax_relative
+
+    # Relative logits of 2 classes x 2 members, up to far beyond what float32's exp can hold.
+    relative = np.array([[0.0, 5.0, -3.0, 2.0], [500.0, -500.0, 90.0, 89.0], [-1e4, -1e4, 1e4, 0.0]])
+    got = _softmax_relative(relative.astype(dtype), n_classes=3, n_members=2)
+    full = np.concatenate([np.zeros((3, 1, 2)), relative.reshape(3, 2, 2)], axis=1)  # class 0 = 0
+    expected = softmax(full, axis=1)
+    assert np.isfinite(got).all()
+    np.testing.assert_allclose(got, expected, atol=1e-6, rtol=0)
+    np.testing.assert_allclose(got.sum(axis=1), 1.0, atol=1e-6)
+
+
 def test_score_candidate_frame_matches_the_ensemble() -> None:
     matrix = _vectors(unit=True)
     ensemble = _fitted_ensemble(matrix)
