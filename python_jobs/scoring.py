@@ -208,6 +208,7 @@ class ScoredChunk:
     member_proba: np.ndarray                 # (M, n, C)
     uncertainty: np.ndarray | None = None    # (n,)
     item_ids: np.ndarray | None = None       # item id by vector position
+    contenders: list | None = None           # category_contenders(), when the scan was asked for them
 
     def column(self, name: str) -> np.ndarray:
         if name in ("item_a_id", "item_b_id") and name not in self.batch.schema.names:
@@ -314,18 +315,23 @@ def iter_scored_chunks(
     config: ScoringConfig = ScoringConfig(),
     params: list | None = None,
     uncertainty: "Uncertainty | None" = None,
+    per_category: int | None = None,
 ) -> Iterator[ScoredChunk]:
     """Member probabilities (and uncertainty, when given) for every candidate, one chunk at a
     time, in the query's order. Chunks are computed by `config.workers` threads (numpy releases
     the GIL), at most ``2 * workers`` chunks in flight: while the caller reduces one chunk the
-    workers already have the next ones, so no core waits on the caller."""
+    workers already have the next ones, so no core waits on the caller. With `per_category`
+    (and an uncertainty), each chunk also carries its `category_contenders` for TopPerCategory."""
 
     def work(batch: pa.RecordBatch) -> ScoredChunk:
         proba = scorer.member_proba(batch.column("a_pos").to_numpy(), batch.column("b_pos").to_numpy())
         scores = None
         if uncertainty is not None:
             scores = np.asarray(uncertainty(proba, batch.column("pair_key")), dtype=np.float64)
-        return ScoredChunk(batch=batch, member_proba=proba, uncertainty=scores, item_ids=vectors.ids)
+        chunk = ScoredChunk(batch=batch, member_proba=proba, uncertainty=scores, item_ids=vectors.ids)
+        if scores is not None and per_category is not None and len(scores):
+            chunk.contenders = category_contenders(chunk, scores, per_category)
+        return chunk
 
     batches = candidate_batches(con, candidates_sql, vectors, config.chunk_rows, params)
     # BLAS limits are process-wide, so they are set once around all the chunks' work (the
@@ -350,6 +356,35 @@ def _scored_in_order(batches: Iterator[pa.RecordBatch], work: Callable[[pa.Recor
             yield future.result()
 
 
+def category_contenders(chunk: ScoredChunk, scores: np.ndarray, per_category: int) -> list[tuple[str, np.ndarray]]:
+    """Per fine category of the chunk, the rows that can enter its top `per_category`: those at
+    or above the category's per_category-th best score (rows tied with it all compete, so ties
+    break by pair key whatever the chunking). Numpy and arrow only: the scoring workers run it,
+    so the caller's reducer only merges a few rows per category."""
+    n = len(scores)
+    codes, categories = chunk.fine_codes()
+    # A stable sort of small integer codes is a radix sort: linear, unlike sorting by score.
+    codes = codes.astype(np.int16 if len(categories) < 2**15 else np.int64)
+    by_code = np.argsort(codes, kind="stable")
+    sorted_codes = codes[by_code]
+    starts = np.flatnonzero(np.r_[True, sorted_codes[1:] != sorted_codes[:-1]])
+    sorted_scores = scores[by_code]
+    if per_category == 1:
+        cutoffs = np.maximum.reduceat(sorted_scores, starts)
+    else:
+        ends = np.r_[starts[1:], n]
+        cutoffs = np.array([
+            np.partition(sorted_scores[a:b], b - a - per_category)[b - a - per_category] if b - a > per_category
+            else sorted_scores[a:b].min()
+            for a, b in zip(starts, ends)])
+    keep = sorted_scores >= np.repeat(cutoffs, np.diff(np.r_[starts, n]))
+    group_of_kept = np.searchsorted(starts, np.flatnonzero(keep), side="right") - 1
+    kept_rows = by_code[keep]
+    bounds = np.flatnonzero(np.r_[True, group_of_kept[1:] != group_of_kept[:-1], True])
+    return [(categories[sorted_codes[starts[group_of_kept[a]]]], kept_rows[a:b])
+            for a, b in zip(bounds[:-1], bounds[1:])]
+
+
 @dataclass
 class TopPerCategory:
     """Streaming reducer: the `per_category` most uncertain pairs of each fine category.
@@ -367,28 +402,14 @@ class TopPerCategory:
         self.n_scored += n
         if not n:
             return
-        codes, categories = chunk.fine_codes()
-        # A stable sort of small integer codes is a radix sort: linear, unlike sorting by score.
-        codes = codes.astype(np.int16 if len(categories) < 2**15 else np.int64)
-        by_code = np.argsort(codes, kind="stable")
-        sorted_codes = codes[by_code]
-        starts = np.flatnonzero(np.r_[True, sorted_codes[1:] != sorted_codes[:-1]])
-        ends = np.r_[starts[1:], n]
+        contenders = chunk.contenders if uncertainty is None and chunk.contenders is not None \
+            else category_contenders(chunk, scores, self.per_category)
         keys = chunk.batch.column("pair_key")
-        for start, end in zip(starts, ends):
-            rows = by_code[start:end]
-            group_scores = scores[rows]
-            # Only rows at or above the group's per_category-th best can enter; rows tied with it
-            # all compete, so ties break by pair key whatever the chunking.
-            if len(rows) > self.per_category:
-                cutoff = np.partition(group_scores, len(rows) - self.per_category)[len(rows) - self.per_category]
-                contenders = rows[group_scores >= cutoff]
-            else:
-                contenders = rows
-            heap = self._heaps.setdefault(categories[sorted_codes[start]], [])
-            if len(heap) >= self.per_category and scores[contenders].max() < heap[0][0]:
+        for category, rows in contenders:
+            heap = self._heaps.setdefault(category, [])
+            if len(heap) >= self.per_category and scores[rows].max() < heap[0][0]:
                 continue
-            for row in contenders[np.argsort(-scores[contenders], kind="stable")]:
+            for row in rows[np.argsort(-scores[rows], kind="stable")]:
                 row = int(row)
                 entry = (float(scores[row]), _ReversedKey(keys[row].as_py()))
                 if len(heap) >= self.per_category and not entry > heap[0][:2]:
@@ -520,7 +541,7 @@ def score_candidates(
     """
     scorer = StackedLinearScorer.from_weights(weights, bias, vectors, n_members, config.dtype)
     reducer = TopPerCategory(per_category=per_category)
-    for chunk in iter_scored_chunks(con, candidates_sql, scorer, vectors, config, params, uncertainty):
+    for chunk in iter_scored_chunks(con, candidates_sql, scorer, vectors, config, params, uncertainty, per_category):
         reducer.add(chunk)
     return reducer.result(), reducer.n_scored
 

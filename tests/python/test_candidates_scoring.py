@@ -120,33 +120,35 @@ def candidate_db(tmp_path) -> tuple[duckdb.DuckDBPyConnection, pd.DataFrame, np.
     con.close()
 
 
-def _brute_force(pairs: pd.DataFrame, matrix: np.ndarray, ensemble: BaggedEnsemble, strategy: str) -> list[str]:
+def _brute_force(pairs: pd.DataFrame, matrix: np.ndarray, ensemble: BaggedEnsemble, strategy: str,
+                 per_category: int = 2) -> list[str]:
     index = {item: i for i, item in enumerate(_ids())}
     a = np.array([index[x] for x in pairs.item_a_id])
     b = np.array([index[x] for x in pairs.item_b_id])
     member = ensemble.predict_member_proba(pair_features(matrix[a], matrix[b]))
     scores = strategy_uncertainty(strategy, seed=5)(member, pairs.pair_key.to_numpy(dtype=object))
     frame = pairs.assign(score=scores).sort_values(["fine_category", "score", "pair_key"], ascending=[True, False, True])
-    return sorted(frame.groupby("fine_category").head(2).pair_key)
+    return sorted(frame.groupby("fine_category").head(per_category).pair_key)
 
 
+@pytest.mark.parametrize("per_category", [1, 2])
 @pytest.mark.parametrize("strategy", ["qbc", "margin", "random"])
-def test_streamed_selection_equals_brute_force_for_any_chunking(candidate_db, strategy: str) -> None:
+def test_streamed_selection_equals_brute_force_for_any_chunking(candidate_db, strategy: str, per_category: int) -> None:
     con, pairs, matrix = candidate_db
     ensemble = _fitted_ensemble(matrix)
     W, b = ensemble.stacked_weights()
     from python_jobs.scoring import load_item_vectors
 
     vectors = load_item_vectors(con, "test")
-    expected = _brute_force(pairs, matrix, ensemble, strategy)
+    expected = _brute_force(pairs, matrix, ensemble, strategy, per_category)
     sql = "select pair_key, item_a_id, item_b_id, fine_category from candidates"
     results = []
     # float64 for an exact comparison with the float64 brute force (float32 may reorder near-ties)
     for config in (ScoringConfig(chunk_rows=97, workers=1, dtype="float64"),
                    ScoringConfig(chunk_rows=1024, workers=2, dtype="float64")):
         rows, n_scored = score_candidates(
-            con, sql, W, b, 10, vectors, strategy_uncertainty(strategy, seed=5), per_category=2, config=config
-        )
+            con, sql, W, b, 10, vectors, strategy_uncertainty(strategy, seed=5), per_category=per_category,
+            config=config)
         assert n_scored == len(pairs)
         results.append(rows)
         assert sorted(r["pair_key"] for r in rows) == expected
@@ -157,6 +159,21 @@ def test_streamed_selection_equals_brute_force_for_any_chunking(candidate_db, st
         pair_features(matrix[[int(row["item_a_id"][5:])]], matrix[[int(row["item_b_id"][5:])]])
     )
     np.testing.assert_allclose(row["mean_proba"], member.mean(axis=0)[0], atol=1e-5)
+
+
+def test_tied_scores_keep_the_smallest_pair_keys_whatever_the_chunking(candidate_db) -> None:
+    con, pairs, matrix = candidate_db
+    ensemble = _fitted_ensemble(matrix)
+    W, b = ensemble.stacked_weights()
+    from python_jobs.scoring import load_item_vectors
+
+    vectors = load_item_vectors(con, "test")
+    sql = "select pair_key, item_a_id, item_b_id, fine_category from candidates"
+    expected = sorted(pairs.sort_values("pair_key").groupby("fine_category").head(2).pair_key)
+    for config in (ScoringConfig(chunk_rows=50, workers=1), ScoringConfig(chunk_rows=700, workers=2)):
+        rows, _ = score_candidates(con, sql, W, b, 10, vectors, lambda probs, keys: np.zeros(probs.shape[1]),
+                                   per_category=2, config=config)
+        assert sorted(r["pair_key"] for r in rows) == expected
 
 
 def test_random_scores_do_not_depend_on_chunking() -> None:
