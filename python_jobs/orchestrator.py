@@ -372,8 +372,11 @@ class Orchestrator:
     def _scoring_vectors(self):  # noqa: ANN202 - scoring.ItemVectors
         from python_jobs import scoring
 
-        # The vectors prepare() loaded, by position; no second read of raw.item_vectors.
-        return scoring.ItemVectors(ids=self.vectors.ids, matrix=self.vectors.matrix)
+        # The vectors prepare() loaded, by position; no second read of raw.item_vectors. One
+        # object per run, so what it derives once (norms, the id -> position table) is reused.
+        if getattr(self, "_scoring_item_vectors", None) is None:
+            self._scoring_item_vectors = scoring.ItemVectors(ids=self.vectors.ids, matrix=self.vectors.matrix)
+        return self._scoring_item_vectors
 
     def _reference_labels(self) -> dict[str, str]:
         if getattr(self, "_reference_cache", None) is None:

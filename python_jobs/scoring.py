@@ -14,6 +14,7 @@ flat whatever the pool size: at most ``workers`` chunks of pair features exist a
 
 from __future__ import annotations
 
+import functools
 import heapq
 import warnings
 from collections.abc import Callable, Iterator
@@ -54,6 +55,18 @@ class ItemVectors:
     @property
     def dim(self) -> int:
         return int(self.matrix.shape[1])
+
+    # Computed once per set of vectors, not once per scan (a run scans every round).
+    @functools.cached_property
+    def norms(self) -> np.ndarray:
+        """(n_items,) float64 L2 norms."""
+        return np.sqrt(np.einsum("ij,ij->i", self.matrix, self.matrix, dtype=np.float64))
+
+    @functools.cached_property
+    def positions(self) -> pa.Table:
+        """(item_id, item_pos) for DuckDB to map candidate item ids to rows of ``matrix``."""
+        return pa.table({"item_id": pa.array(self.ids.tolist(), pa.string()),
+                         "item_pos": pa.array(np.arange(len(self.ids), dtype=np.int32))})
 
 
 @dataclass(frozen=True)
@@ -101,7 +114,7 @@ class StackedLinearScorer:
         bias = (bias_member[:, 1:] - bias_member[:, :1]).T.ravel()
         # In the scoring dtype (no float64 copy of a float32 catalogue); norms accumulate in float64.
         matrix = np.ascontiguousarray(item_vectors.matrix, dtype=dtype)
-        norms = np.sqrt(np.einsum("ij,ij->i", matrix, matrix, dtype=np.float64))
+        norms = item_vectors.norms
         # |a-b| = a + b - 2 min(a, b): the a + b part joins the per-item term, so a chunk needs
         # one pass (min) instead of two (subtract, abs).
         w_abs = weights[:d]
@@ -273,9 +286,7 @@ def load_item_vectors(con, feature_set: str) -> ItemVectors:  # noqa: ANN001 - d
 
 
 def _register_positions(con, vectors: ItemVectors, name: str) -> None:  # noqa: ANN001
-    positions = pa.table({"item_id": pa.array(vectors.ids.tolist(), pa.string()),
-                          "item_pos": pa.array(np.arange(len(vectors.ids), dtype=np.int32))})
-    con.register(name, positions)
+    con.register(name, vectors.positions)
 
 
 def candidate_batches(
