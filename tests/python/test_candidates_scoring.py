@@ -120,6 +120,16 @@ def candidate_db(tmp_path) -> tuple[duckdb.DuckDBPyConnection, pd.DataFrame, np.
     con.close()
 
 
+def _scan_inputs(candidate_db):  # noqa: ANN001, ANN202
+    """(con, pairs, matrix, fitted ensemble, stacked W, b, the scorer's item vectors)."""
+    from python_jobs.scoring import load_item_vectors
+
+    con, pairs, matrix = candidate_db
+    ensemble = _fitted_ensemble(matrix)
+    W, b = ensemble.stacked_weights()
+    return con, pairs, matrix, ensemble, W, b, load_item_vectors(con, "test")
+
+
 def _brute_force(pairs: pd.DataFrame, matrix: np.ndarray, ensemble: BaggedEnsemble, strategy: str,
                  per_category: int = 2) -> list[str]:
     index = {item: i for i, item in enumerate(_ids())}
@@ -134,12 +144,7 @@ def _brute_force(pairs: pd.DataFrame, matrix: np.ndarray, ensemble: BaggedEnsemb
 @pytest.mark.parametrize("per_category", [1, 2])
 @pytest.mark.parametrize("strategy", ["qbc", "margin", "random"])
 def test_streamed_selection_equals_brute_force_for_any_chunking(candidate_db, strategy: str, per_category: int) -> None:
-    con, pairs, matrix = candidate_db
-    ensemble = _fitted_ensemble(matrix)
-    W, b = ensemble.stacked_weights()
-    from python_jobs.scoring import load_item_vectors
-
-    vectors = load_item_vectors(con, "test")
+    con, pairs, matrix, ensemble, W, b, vectors = _scan_inputs(candidate_db)
     expected = _brute_force(pairs, matrix, ensemble, strategy, per_category)
     sql = "select pair_key, item_a_id, item_b_id, fine_category from candidates"
     results = []
@@ -162,12 +167,7 @@ def test_streamed_selection_equals_brute_force_for_any_chunking(candidate_db, st
 
 
 def test_tied_scores_keep_the_smallest_pair_keys_whatever_the_chunking(candidate_db) -> None:
-    con, pairs, matrix = candidate_db
-    ensemble = _fitted_ensemble(matrix)
-    W, b = ensemble.stacked_weights()
-    from python_jobs.scoring import load_item_vectors
-
-    vectors = load_item_vectors(con, "test")
+    con, pairs, matrix, ensemble, W, b, vectors = _scan_inputs(candidate_db)
     sql = "select pair_key, item_a_id, item_b_id, fine_category from candidates"
     expected = sorted(pairs.sort_values("pair_key").groupby("fine_category").head(2).pair_key)
     for config in (ScoringConfig(chunk_rows=50, workers=1), ScoringConfig(chunk_rows=700, workers=2)):
@@ -211,12 +211,7 @@ def test_uncertainty_on_the_scorer_layout_equals_acquisition(strategy: str, qbc_
 
 def test_float32_selection_is_within_tolerance_of_the_float64_one(candidate_db) -> None:
     """float32 (the default) may swap near-ties, never pick a pair clearly less uncertain."""
-    con, pairs, matrix = candidate_db
-    ensemble = _fitted_ensemble(matrix)
-    W, b = ensemble.stacked_weights()
-    from python_jobs.scoring import load_item_vectors
-
-    vectors = load_item_vectors(con, "test")
+    con, pairs, matrix, ensemble, W, b, vectors = _scan_inputs(candidate_db)
     sql = "select pair_key, item_a_id, item_b_id, fine_category from candidates"
     kept = {}
     for dtype in ("float64", "float32"):
