@@ -41,6 +41,13 @@ def run_experiment(con: duckdb.DuckDBPyConnection, config: ExperimentConfig,
             log(f"[{number}/{len(cells)}] {cell.run_id}")
             # One closing build for all cells (below), not one per cell.
             Orchestrator(con, cell, show_progress=show_progress, log=log, pool=pool, closing_build=False).run()
+    except Exception:
+        # The cells done so far still reach the marts; the error that stopped the experiment is
+        # the one reported, not a test the same cause fails again in this build.
+        result = warehouse.run_dbt(RUN_BUILD_ARGS, raise_on_failure=False)
+        if not result.success:
+            log("the closing build after the failure failed too: " + "; ".join(result.failures))
+        raise
     finally:
         if pool is not None:
             pool.shutdown(cancel_futures=True)

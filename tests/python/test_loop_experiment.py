@@ -84,3 +84,29 @@ def test_candidate_pool_is_rebuilt_when_it_changed_since_this_process_built_it(f
         assert con.execute("select count(*), min(category_set) from marts.fct_candidate_pairs").fetchall() == pool_a
     finally:
         con.close()
+
+
+def test_a_failing_cell_stops_the_experiment_with_its_error_and_the_done_cells_reach_the_marts(
+        fbl_warehouse: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    orchestrator._BUILT_CANDIDATE_POOLS.clear()
+    real_annotate = orchestrator.Orchestrator.annotate
+
+    def annotate(self, round_index: int) -> None:  # noqa: ANN001
+        if self.config.seed == 1:
+            raise orchestrator.RunStopped("the annotator went away")
+        real_annotate(self, round_index)
+
+    monkeypatch.setattr(orchestrator.Orchestrator, "annotate", annotate)
+    config = ExperimentConfig(
+        experiment_id="exp-fail", strategies=("margin",), seeds=(0, 1),
+        cell=RunConfig(rounds=1, members=3, tuning_trials=2, budget=20, workers=1, run_id="template"),
+    )
+    con = warehouse.connect(fbl_warehouse)
+    try:
+        with pytest.raises(orchestrator.RunStopped, match="the annotator went away"):
+            run_experiment(con, config, log=lambda _: None, show_progress=False)
+        rounds = con.execute("select run_id, count(*) from marts.fct_round_metrics "
+                             "where run_id like 'exp-fail-%' group by 1").fetchall()
+        assert rounds == [("exp-fail-margin-s0", 2)]
+    finally:
+        con.close()
