@@ -111,6 +111,8 @@ class Orchestrator:
         # Round-0 fits, the warm starts of later rounds: ensemble (coef_, intercept_); per ID-CV fold.
         self._round0_ensemble: tuple[np.ndarray, np.ndarray] | None = None
         self._round0_folds: list[tuple[np.ndarray, np.ndarray]] | None = None
+        self._scoring_item_vectors = None  # scoring.ItemVectors of self.vectors, made at the first select
+        self._reference_cache: dict[str, str] | None = None
 
     # --- bookkeeping ------------------------------------------------------------------------
     def register_run(self) -> None:
@@ -374,12 +376,12 @@ class Orchestrator:
 
         # The vectors prepare() loaded, by position; no second read of raw.item_vectors. One
         # object per run, so what it derives once (norms, the id -> position table) is reused.
-        if getattr(self, "_scoring_item_vectors", None) is None:
+        if self._scoring_item_vectors is None:
             self._scoring_item_vectors = scoring.ItemVectors(ids=self.vectors.ids, matrix=self.vectors.matrix)
         return self._scoring_item_vectors
 
     def _reference_labels(self) -> dict[str, str]:
-        if getattr(self, "_reference_cache", None) is None:
+        if self._reference_cache is None:
             self._reference_cache = reference_labels_for(self.con, self.config)
         return self._reference_cache
 
