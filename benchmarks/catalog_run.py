@@ -218,10 +218,9 @@ def main() -> None:
                 ensure_categories(con, feature_set, seed=config.seed, source="sampler")
             items = dict(con.execute("select catalog, count(*) from marts.dim_items group by 1").fetchall())
 
-            from python_jobs.annotator_factory import make_annotator
-
-            orchestrator = TimedOrchestrator(con, config, annotator_factory=lambda o: make_annotator(o.con, o.config),
-                                             show_progress=False, log=print, timings=timings)
+            # The orchestrator's own annotator: the simulated one reuses the lift labels that
+            # select already computed (one lift query over the pool, not two).
+            orchestrator = TimedOrchestrator(con, config, show_progress=False, log=print, timings=timings)
             with timings.phase("run (prepare + rounds + final build)"):
                 orchestrator.run()
             with timings.phase("agreement: round 0 (FBL-trained) ensemble over all candidates"):
