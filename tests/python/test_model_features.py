@@ -11,6 +11,7 @@ from python_jobs import warehouse
 from python_jobs.features import (
     CharTfidfSvd,
     Featuriser,
+    balanced_fit_rows,
     ensure_item_vectors,
     load_item_vectors,
     store_item_vectors,
@@ -40,6 +41,28 @@ def test_char_tfidf_svd_is_seeded_unit_norm_and_versioned() -> None:
     cos = vectors @ vectors.T
     assert cos[3, 4] > cos[3, 6]
     assert featuriser.feature_set != CharTfidfSvd(n_components=8, seed=3).feature_set
+
+
+def test_a_large_catalogue_does_not_take_over_the_fit() -> None:
+    small = [f"ボールペン {i}" for i in range(4)]
+    large = [f"pencil {i % 30}" for i in range(300)]  # 30 distinct titles, repeated
+    texts = small + large
+    groups = ["fbl"] * 4 + ["shop"] * 300
+    rows = balanced_fit_rows(texts, groups, floor=10, seed=0)
+    # cap = max(smallest catalogue, floor) = 10: all 4 small rows, 10 distinct large titles
+    assert list(rows[:4]) == [0, 1, 2, 3]
+    assert len(rows) == 14 and len({texts[r] for r in rows[4:]}) == 10
+    assert np.array_equal(rows, balanced_fit_rows(texts, groups, floor=10, seed=0))
+    assert np.array_equal(balanced_fit_rows(texts, None, floor=10, seed=0), np.arange(len(texts)))
+    assert np.array_equal(balanced_fit_rows(texts, ["fbl"] * len(texts), floor=10, seed=0), np.arange(len(texts)))
+
+    featuriser = CharTfidfSvd(n_components=3, balance_floor=10)
+    one_catalogue = featuriser.fit_transform(TITLES)
+    # one catalogue: the version-1 vectors (fit_transform on everything)
+    assert np.allclose(one_catalogue, featuriser.fit_transform(TITLES, ["fbl"] * len(TITLES)))
+    vectors = featuriser.fit_transform(TITLES + large, ["fbl"] * len(TITLES) + ["shop"] * 300)
+    assert vectors.shape == (len(TITLES) + 300, 3)
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
 
 
 def test_pair_features_layout_and_symmetry() -> None:
