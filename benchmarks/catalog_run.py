@@ -27,7 +27,6 @@ import argparse
 import os
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -37,8 +36,9 @@ from pathlib import Path
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import psutil  # noqa: E402
+from peak_memory import PeakRss  # noqa: E402
 
 from python_jobs import warehouse  # noqa: E402
 from python_jobs.orchestrator import CANDIDATE_BUILD_ARGS, Orchestrator, RoundState  # noqa: E402
@@ -46,34 +46,6 @@ from python_jobs.run_config import RunConfig  # noqa: E402
 
 CATALOG = "completejourney"
 CANDIDATES_SQL = "select pair_key, item_a_id, item_b_id, fine_category from marts.fct_candidate_pairs"
-
-
-class RssSampler:
-    """This process's RSS every 5 ms: the overall peak and the peak since the last `mark`."""
-
-    def __init__(self) -> None:
-        self.process = psutil.Process()
-        self.peak = self.phase_peak = self.process.memory_info().rss
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            rss = self.process.memory_info().rss
-            self.peak = max(self.peak, rss)
-            self.phase_peak = max(self.phase_peak, rss)
-            time.sleep(0.005)
-
-    def mark(self) -> int:
-        self.phase_peak = self.process.memory_info().rss
-        return self.phase_peak
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join()
 
 
 @dataclass
@@ -87,7 +59,7 @@ class Phase:
 
 @dataclass
 class Timings:
-    sampler: RssSampler
+    sampler: PeakRss
     phases: list[Phase] = field(default_factory=list)
 
     @contextmanager
@@ -188,15 +160,13 @@ def main() -> None:
     from python_jobs.ingest.completejourney import ingest_completejourney
     from python_jobs.ingest.fbl import ingest_fbl
 
-    with tempfile.TemporaryDirectory(prefix="karl_bench_catalog_") as tmp:
+    with tempfile.TemporaryDirectory(prefix="karl_bench_catalog_") as tmp, PeakRss() as sampler:
         workdir = args.workdir or Path(tmp)
         workdir.mkdir(parents=True, exist_ok=True)
         db = workdir / "karl.duckdb"
         for stale in (db, db.with_suffix(".duckdb.wal")):
             stale.unlink(missing_ok=True)
         os.environ["KARL_DBT_TARGET_PATH"] = str(workdir / "target")
-        sampler = RssSampler()
-        sampler.start()
         timings = Timings(sampler)
         started_wall, started_cpu = time.perf_counter(), time.process_time()
         print(f"cpus: {os.cpu_count()}, load average {os.getloadavg()[0]:.1f}; fresh warehouse {db}")
@@ -248,7 +218,6 @@ def main() -> None:
             """, [config.run_id]).fetchall()
         finally:
             con.close()
-        sampler.stop()
         total_wall, total_cpu = time.perf_counter() - started_wall, time.process_time() - started_cpu
 
     print(f"items: {items}; candidate pool: {n_pool:,} pairs in {n_fine} fine categories "

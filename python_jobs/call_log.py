@@ -7,9 +7,9 @@ from dataclasses import fields
 from typing import Sequence
 
 import duckdb
-import pyarrow as pa  # imported up front: its first use costs ~0.5 s, not to be paid mid-round
 
 from python_jobs.annotators.base import CallContext, CallRecord, PairToAnnotate, call_id_for
+from python_jobs.warehouse import insert_rows
 
 _COLUMNS = ["call_id"] + [f.name for f in fields(CallRecord)]
 
@@ -52,26 +52,15 @@ class DuckDBCallSink:
         annotators whose concurrent calls complete together."""
         if not calls:
             return
-        table = pa.Table.from_pylist(
-            [{"call_id": call.call_id, **{name: getattr(call, name) for name in _COLUMNS[1:]}} for call in calls]
-        )
+        rows = [tuple([call.call_id] + [getattr(call, name) for name in _COLUMNS[1:]]) for call in calls]
         with self._lock:
-            # A cursor of its own: duckdb 2 refuses register() on a connection holding an
-            # unfinished result, and the caller's connection may hold one.
-            cursor = self._con.cursor()
-            insert = (f"insert into raw.llm_calls ({', '.join(_COLUMNS)}) "
-                      f"select {', '.join(_COLUMNS)} from _karl_new_calls")
             try:
-                cursor.register("_karl_new_calls", table)
-                try:
-                    # The plain insert is about twice as cheap as one with an on-conflict clause;
-                    # a duplicate (a call recorded already) fails it whole, and the idempotent
-                    # form then skips the duplicates.
-                    cursor.execute(insert).fetchall()
-                except duckdb.ConstraintException:
-                    cursor.execute(insert + " on conflict (call_id) do nothing").fetchall()
-            finally:
-                cursor.close()
+                # The plain insert is about twice as cheap as one with an on-conflict clause;
+                # a duplicate (a call recorded already) fails it whole, and the idempotent
+                # form then skips the duplicates.
+                insert_rows(self._con, "raw.llm_calls", _COLUMNS, rows, on_conflict_do_nothing=False)
+            except duckdb.ConstraintException:
+                insert_rows(self._con, "raw.llm_calls", _COLUMNS, rows)
 
     def find_cached_many(self, cache_keys: Sequence[str]) -> dict[str, CallRecord]:
         """For each cache key already answered (any run), its earliest call."""

@@ -44,14 +44,19 @@ def classification_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict:
     return result
 
 
+def fold_ensemble(params: LogRegParams, n_members: int, seed: int, fold: int) -> BaggedEnsemble:
+    """The (unfitted) ensemble of one ID-CV fold: seeded by the run's seed and the fold, so a
+    fold's members are the same in every round."""
+    return BaggedEnsemble(n_members=n_members, params=params, seed=seed * 1000 + fold)
+
+
 def ensemble_fit_predict(
     params: LogRegParams, n_members: int = 10, seed: int = 0
 ) -> FitPredict:
     """A FitPredict that trains a BaggedEnsemble (seeded per fold) and predicts argmax of the mean."""
 
     def fit_predict(X_train: np.ndarray, y_train: np.ndarray, X_test: np.ndarray, fold: int) -> np.ndarray:
-        model = BaggedEnsemble(n_members=n_members, params=params, seed=seed * 1000 + fold)
-        return model.fit(X_train, y_train).predict(X_test)
+        return fold_ensemble(params, n_members, seed, fold).fit(X_train, y_train).predict(X_test)
 
     return fit_predict
 
@@ -85,7 +90,7 @@ def fit_predict_fold(
 ) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
     """One ID-CV fold with the bagged ensemble (a picklable job for a process pool): the test
     predictions and the fold ensemble's (coef_, intercept_), to warm-start later rounds' fold."""
-    model = BaggedEnsemble(n_members=n_members, params=LogRegParams.from_dict(params), seed=seed * 1000 + fold)
+    model = fold_ensemble(LogRegParams.from_dict(params), n_members, seed, fold)
     model.fit(X_train, y_train, warm_start=warm_start)
     return model.predict(X_test), (model.coef_, model.intercept_)
 

@@ -297,11 +297,7 @@ class Orchestrator:
         from python_jobs import evaluation
 
         if self._round0_folds is None:
-            x_all, y_all, _, folds = evaluation.id_cv_inputs(x_human, y_human, None, None, seed=self.config.seed)
-            params = self.hyperparameters.get("params", self.hyperparameters)
-            futures = [self._submit(evaluation.fit_predict_fold, params, self.config.members, self.config.seed, fold,
-                                    x_all[train], y_all[train], x_all[test])
-                       for fold, (train, test) in enumerate(folds)]
+            _, futures = self._submit_id_cv(x_human, y_human, None, None, starts=None)
             self._round0_folds = [future.result()[1] for future in futures]
         return self._round0_folds
 
@@ -310,19 +306,27 @@ class Orchestrator:
         """Start the round's ID cross-validation, in worker processes when workers > 1: it depends
         only on the round's training set, so it runs while the main process selects, annotates
         and builds."""
+        starts = None if round_index == 0 else self._round0_fold_members(x_human, y_human)
+        started = time.perf_counter()
+        folds, futures = self._submit_id_cv(x_human, y_human, x_added, y_added, starts)
+        state.id_cv = (folds, futures, len(y_added), started)
+
+    def _submit_id_cv(self, x_human: np.ndarray, y_human: np.ndarray, x_added: np.ndarray | None,
+                      y_added: np.ndarray | None, starts: list[tuple[np.ndarray, np.ndarray]] | None,
+                      ) -> tuple[list, list[Future]]:
+        """(folds, one future per fold of (test predictions, fold members)); ``starts``: the
+        fold members to warm-start from, None for a fit from zeros."""
         from python_jobs import evaluation
 
         # Fixed folds across rounds: round-to-round ID differences are then the labels', not the split's.
         x_all, y_all, _, folds = evaluation.id_cv_inputs(x_human, y_human, x_added, y_added, seed=self.config.seed)
         params = self.hyperparameters.get("params", self.hyperparameters)
-        starts = [None] * len(folds) if round_index == 0 else self._round0_fold_members(x_human, y_human)
-        started = time.perf_counter()
         futures = [
             self._submit(evaluation.fit_predict_fold, params, self.config.members, self.config.seed, fold,
-                         x_all[train], y_all[train], x_all[test], starts[fold])
+                         x_all[train], y_all[train], x_all[test], None if starts is None else starts[fold])
             for fold, (train, test) in enumerate(folds)
         ]
-        state.id_cv = (folds, futures, len(y_added), started)
+        return folds, futures
 
     def _submit(self, function: Callable, *args: object) -> Future:
         """function(*args) in the worker pool, or here and now when workers == 1."""

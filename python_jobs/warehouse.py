@@ -15,6 +15,7 @@ from pathlib import Path
 
 import duckdb
 import psutil
+import pyarrow as pa  # imported up front: its first use costs ~0.5 s, not to be paid mid-round
 
 from python_jobs.raw_schema import create_raw_tables
 
@@ -161,8 +162,6 @@ def insert_rows(con: duckdb.DuckDBPyConnection, table: str, columns: list[str], 
     row (~5 ms each on the warehouse), which made a round's 30-50 bookkeeping rows cost ~0.2 s."""
     if not rows:
         return
-    import pyarrow as pa
-
     frame = pa.Table.from_pylist([dict(zip(columns, row)) for row in rows])
     # A cursor of its own: duckdb 2 refuses register() on a connection holding an unfinished result.
     cursor = con.cursor()
