@@ -24,15 +24,15 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from python_jobs import warehouse  # noqa: E402
-from python_jobs.annotators.base import CallContext, PairToAnnotate  # noqa: E402
-from python_jobs.annotators.openai_chat import OpenAIAnnotator, OpenAIAnnotatorConfig  # noqa: E402
-from python_jobs.call_log import DuckDBCallSink  # noqa: E402
-from python_jobs.pairs import pair_key  # noqa: E402
+from python_jobs.annotation.base import CallContext, PairToAnnotate  # noqa: E402
+from python_jobs.annotation.openai.client import OpenAIAnnotator, OpenAIAnnotatorConfig  # noqa: E402
+from python_jobs.annotation.call_log import DuckDBCallSink  # noqa: E402
+from python_jobs.warehouse.keys import pair_key  # noqa: E402
 
 
 def start_server(latency: float) -> tuple[subprocess.Popen, str]:
     process = subprocess.Popen(
-        [sys.executable, "-m", "python_jobs.llm_server", "--port", "0", "--latency", str(latency)],
+        [sys.executable, "-m", "python_jobs.testing.fake_llm_server", "--port", "0", "--latency", str(latency)],
         stdout=subprocess.PIPE, text=True, cwd=Path(__file__).resolve().parent.parent,
     )
     assert process.stdout is not None

@@ -32,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from peak_memory import PeakRss  # noqa: E402
 from python_jobs import warehouse  # noqa: E402
-from python_jobs.categories import path_categories  # noqa: E402
+from python_jobs.candidates.categories import path_categories  # noqa: E402
 
 TARGET_SECONDS = 2.0
 GROWTH = [  # (label, Q, N) on 368 fine categories of 250 items: pairs ~ 368 * Q * N

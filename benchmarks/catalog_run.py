@@ -41,8 +41,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from peak_memory import PeakRss  # noqa: E402
 
 from python_jobs import warehouse  # noqa: E402
-from python_jobs.orchestrator import CANDIDATE_BUILD_ARGS, Orchestrator, RoundState  # noqa: E402
-from python_jobs.run_config import RunConfig  # noqa: E402
+from python_jobs.loop.runner import CANDIDATE_BUILD_ARGS, Orchestrator, RoundState  # noqa: E402
+from python_jobs.config import RunConfig  # noqa: E402
 
 CATALOG = "completejourney"
 CANDIDATES_SQL = "select pair_key, item_a_id, item_b_id, fine_category from marts.fct_candidate_pairs"
@@ -101,7 +101,7 @@ class TimedOrchestrator(Orchestrator):
         self.ensembles[round_index] = state.ensemble
 
     def select(self, round_index: int, state: RoundState) -> int:
-        from python_jobs.scoring import candidate_pairs_sql
+        from python_jobs.learning.scoring import candidate_pairs_sql
 
         sql, params = candidate_pairs_sql(self.config.run_id)
         self.candidates_per_round[round_index] = self.con.execute(f"select count(*) from ({sql})", params).fetchall()[0][0]
@@ -118,8 +118,8 @@ class TimedOrchestrator(Orchestrator):
 
 
 def agreement_figures(con, orchestrator: TimedOrchestrator, round_index: int) -> tuple[dict, object]:  # noqa: ANN001
-    from python_jobs import basket_labels, scoring
-
+    from python_jobs.candidates import basket_labels
+    from python_jobs.learning import scoring
     ensemble = orchestrator.ensembles[round_index]
     weights, bias = ensemble.stacked_weights()
     vectors = scoring.load_item_vectors(con, orchestrator.feature_set)
@@ -155,8 +155,8 @@ def main() -> None:
     args = parser.parse_args()
     sys.stdout.reconfigure(line_buffering=True)
 
-    from python_jobs import features
-    from python_jobs.categories import ensure_categories
+    from python_jobs.features.text import text as features
+    from python_jobs.candidates.categories import ensure_categories
     from python_jobs.ingest.completejourney import ingest_completejourney
     from python_jobs.ingest.fbl import ingest_fbl
 

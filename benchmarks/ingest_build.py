@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from python_jobs import warehouse  # noqa: E402
 from python_jobs.warehouse import PRODUCTION_BUILD_ARGS  # noqa: E402
 from python_jobs.ingest.fbl import ingest_fbl  # noqa: E402
-from python_jobs.validation import Validator  # noqa: E402
+from python_jobs.ingest.validation import Validator  # noqa: E402
 
 TARGET_SECONDS = 15.0
 

@@ -30,25 +30,25 @@ import pandas as pd
 PROJECT_DIR = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(PROJECT_DIR))
 
-from python_jobs.acquisition import acquisition_scores, select_top_per_group  # noqa: E402
-from python_jobs.evaluation import (  # noqa: E402
+from python_jobs.learning.acquisition import acquisition_scores, select_top_per_group  # noqa: E402
+from python_jobs.learning.evaluation import (  # noqa: E402
     diversity,
     evaluate_ood,
     ensemble_fit_predict,
     id_cross_validation,
     label_mix,
 )
-from python_jobs.features import CharTfidfSvd  # noqa: E402
-from python_jobs.ids import item_id_from_url  # noqa: E402
-from python_jobs.model import (  # noqa: E402
+from python_jobs.features.text import CharTfidfSvd  # noqa: E402
+from python_jobs.warehouse.keys import item_id_from_url  # noqa: E402
+from python_jobs.learning.ensemble import (  # noqa: E402
     CLASSES,
     BaggedEnsemble,
     LogRegParams,
     TuningConfig,
     tune_hyperparameters,
 )
-from python_jobs.pair_features import pair_features  # noqa: E402
-from python_jobs.pairs import pair_key  # noqa: E402
+from python_jobs.features.pairs import pair_features  # noqa: E402
+from python_jobs.warehouse.keys import pair_key  # noqa: E402
 
 FBL9_TO_3 = {1: 0, 2: 1, 3: 1, 4: 1, 5: 1, 6: 1, 7: 1, 8: 2, 9: 2}  # -> index into CLASSES
 FBL2024_TO_3 = {1: 0, 2: 1, 3: 2}

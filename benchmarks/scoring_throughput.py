@@ -42,10 +42,10 @@ import pandas as pd  # noqa: E402
 from threadpoolctl import threadpool_limits  # noqa: E402
 
 from peak_memory import PeakRss  # noqa: E402
-from python_jobs.model import BaggedEnsemble, logreg_proba  # noqa: E402
-from python_jobs.pair_features import pair_features  # noqa: E402
-from python_jobs.raw_schema import create_raw_tables  # noqa: E402
-from python_jobs.scoring import (  # noqa: E402
+from python_jobs.learning.ensemble import BaggedEnsemble, logreg_proba  # noqa: E402
+from python_jobs.features.pairs import pair_features  # noqa: E402
+from python_jobs.warehouse.raw_schema import create_raw_tables  # noqa: E402
+from python_jobs.learning.scoring import (  # noqa: E402
     ItemVectors,
     ScoringConfig,
     StackedLinearScorer,

@@ -10,7 +10,6 @@ import typer
 from rich.console import Console
 
 from python_jobs import warehouse
-
 app = typer.Typer(help="karl: grow trustworthy product-relationship labels in your warehouse.", no_args_is_help=True)
 ingest_app = typer.Typer(help="Load data into the raw schema (validated, quarantined, idempotent).", no_args_is_help=True)
 export_app = typer.Typer(help="Export warehouse data for other tools.", no_args_is_help=True)
@@ -148,7 +147,7 @@ def _print_round_table(con, run_ids: list[str]) -> None:  # noqa: ANN001
 
 def run_loop(config, db: Optional[Path] = None, show_progress: bool = True) -> str:  # noqa: ANN001
     """Run (or resume) one KARL run; returns its run id. Raises RunStopped with a reason."""
-    from python_jobs.orchestrator import Orchestrator
+    from python_jobs.loop.runner import Orchestrator
 
     con = warehouse.connect(db)
     try:
@@ -180,8 +179,8 @@ def run(
     db: Optional[Path] = DbOption,
 ) -> None:
     """Run the KARL loop: train, select the most uncertain pairs, annotate K times, accept unanimous labels."""
-    from python_jobs.orchestrator import RunStopped, load_run_config, save_run_config
-    from python_jobs.run_config import RunConfig
+    from python_jobs.loop.runner import RunStopped, load_run_config, save_run_config
+    from python_jobs.config import RunConfig
 
     try:
         if resume:
@@ -213,7 +212,7 @@ def demo(
     db: Optional[Path] = DbOption,
 ) -> None:
     """The quick start: ingest the FBL data, build the warehouse, run a short replay run, print the rounds."""
-    from python_jobs.run_config import RunConfig
+    from python_jobs.config import RunConfig
 
     ingest_fbl_command(dir=None, keep_reversed_pairs=False, db=db)
     build(db=db, select=None, unit_tests=False)
@@ -237,8 +236,8 @@ def plan(
     """Estimate calls, tokens and cost of the next openai round(s) before anything is spent."""
     from rich.table import Table
 
-    from python_jobs import llm_plan
-    from python_jobs.annotators.openai_chat import OpenAIAnnotator
+    from python_jobs.annotation import plan as llm_plan
+    from python_jobs.annotation.openai.client import OpenAIAnnotator
 
     try:
         annotator = OpenAIAnnotator.from_env({"model": model})
@@ -276,8 +275,7 @@ def serve_fake_llm(
 ) -> None:
     """A local OpenAI-compatible server for demos and tests (no network, no key): then
     OPENAI_BASE_URL=http://127.0.0.1:PORT/v1 KARL_LLM_MODEL=fake-llm karl run --annotator openai."""
-    from python_jobs import llm_server
-
+    from python_jobs.testing import fake_llm_server as llm_server
     console.print(f"fake LLM on http://127.0.0.1:{port}/v1 (Ctrl-C to stop)")
     llm_server.serve("127.0.0.1", port, latency, noise, reject_json_schema)
 
@@ -294,7 +292,7 @@ def report(
     db: Optional[Path] = DbOption,
 ) -> None:
     """Write a self-contained HTML report (plots and key tables) from the reporting marts."""
-    from python_jobs.report import write_report
+    from python_jobs.reporting.report import write_report
 
     con = warehouse.connect(db)
     try:
@@ -316,7 +314,7 @@ def report(
 @app.command()
 def status(db: Optional[Path] = DbOption) -> None:
     """Print the runs, their rounds and stopping verdict, the training labels and the spend."""
-    from python_jobs.status import collect_status, render
+    from python_jobs.reporting.status import collect_status, render
 
     con = warehouse.connect(db)
     try:
@@ -334,7 +332,7 @@ def export_review_queue_command(
     db: Optional[Path] = DbOption,
 ) -> None:
     """Export pairs whose K votes disagreed or were invalid, for human review."""
-    from python_jobs.export import FORMATS, export_review_queue
+    from python_jobs.reporting.export import FORMATS, export_review_queue
 
     if format not in FORMATS:
         console.print(f"[red]unknown format {format!r}: choose one of {', '.join(FORMATS)}[/red]")
@@ -400,8 +398,8 @@ def experiment(
     """The paper's experiment: strategies x seeds x T rounds, one run per cell, RQ1-RQ3 from the marts."""
     from datetime import datetime, timezone
 
-    from python_jobs.experiment import ExperimentConfig, experiment_summary, run_experiment
-    from python_jobs.run_config import RunConfig
+    from python_jobs.loop.experiment import ExperimentConfig, experiment_summary, run_experiment
+    from python_jobs.config import RunConfig
 
     name = experiment_id or "exp-" + datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S")
     config = ExperimentConfig(

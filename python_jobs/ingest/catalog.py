@@ -32,7 +32,7 @@ from python_jobs.ingest.common import (
     stored_outcome,
 )
 from python_jobs.ingest.fbl import split_lines
-from python_jobs.validation import Validator, non_blank
+from python_jobs.ingest.validation import Validator, non_blank
 
 SOURCE = "catalog"
 LINE_COLUMN = "_line_no"

@@ -48,7 +48,7 @@ from python_jobs.ingest.common import (
     sha256_of,
     stored_outcome,
 )
-from python_jobs.validation import Check, Validator, non_blank
+from python_jobs.ingest.validation import Check, Validator, non_blank
 
 SOURCE = "completejourney"
 CATALOG = "completejourney"

@@ -34,7 +34,7 @@ from typing import Literal
 import duckdb
 import pandas as pd
 
-from python_jobs.ids import item_id_from_url
+from python_jobs.warehouse.keys import item_id_from_url
 from python_jobs.ingest.common import (
     Batch,
     IngestOutcome,
@@ -45,7 +45,7 @@ from python_jobs.ingest.common import (
     reason,
     stored_outcome,
 )
-from python_jobs.validation import Validator, in_set, matches, non_blank
+from python_jobs.ingest.validation import Validator, in_set, matches, non_blank
 
 SOURCE = "fbl"
 FBL_REPOSITORY = "okamoto-lab/fbl_dataset"

@@ -8,10 +8,10 @@ from typing import Any
 
 import duckdb
 
-from python_jobs.annotators.base import PairToAnnotate, call_id_for
-from python_jobs.annotators.openai_chat import OpenAIAnnotator, OpenAIAnnotatorConfig
-from python_jobs.pairs import pair_key
-from python_jobs.pricing import PriceTable
+from python_jobs.annotation.base import PairToAnnotate, call_id_for
+from python_jobs.annotation.openai.client import OpenAIAnnotator, OpenAIAnnotatorConfig
+from python_jobs.warehouse.keys import pair_key
+from python_jobs.annotation.pricing import PriceTable
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 

@@ -12,8 +12,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from llm_fixtures import fast_annotator, synthetic_pair  # noqa: E402
 from python_jobs import warehouse  # noqa: E402
-from python_jobs.annotators.base import CallContext  # noqa: E402
-from python_jobs.call_log import DuckDBCallSink  # noqa: E402
+from python_jobs.annotation.base import CallContext  # noqa: E402
+from python_jobs.annotation.call_log import DuckDBCallSink  # noqa: E402
 
 
 def main(db_path: str, base_url: str, n_pairs: int, concurrency: int, run_id: str, resend: bool) -> None:

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 
 import duckdb
 
-from python_jobs.pairs import pair_key
+from python_jobs.warehouse.keys import pair_key
 
 START = datetime(2026, 1, 1, 12, 0, 0)
 RUNS = [("run_qbc", "qbc", 0), ("run_random", "random", 0)]

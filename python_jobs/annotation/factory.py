@@ -1,0 +1,42 @@
+"""Builds the annotator a run asks for, from what the warehouse holds."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+import duckdb
+
+from python_jobs.annotation.base import Annotator
+from python_jobs.annotation.replay import RecordedJudgement, ReplayAnnotator
+from python_jobs.annotation.simulated import NoiseModel, SimulatedAnnotator
+from python_jobs.config import RunConfig
+
+
+def recorded_judgements(con: duckdb.DuckDBPyConnection) -> dict[str, list[RecordedJudgement]]:
+    """Every pair's human judgements in annotator-slot order (FBL2024 pool pairs are the ones
+    the offline loop selects)."""
+    rows = con.execute("""
+        select pair_key, annotator_id, relation_label, fbl_label
+        from staging.stg_fbl__judgements
+        order by dataset desc, pair_key, annotator_slot
+    """).fetchall()
+    judgements: dict[str, list[RecordedJudgement]] = defaultdict(list)
+    for pair_key, annotator_id, relation_label, fbl_label in rows:
+        judgements[pair_key].append(RecordedJudgement(str(annotator_id), relation_label, fbl_label))
+    return dict(judgements)
+
+
+def make_annotator(con: duckdb.DuckDBPyConnection, config: RunConfig,
+                   reference_labels: dict[str, str] | None = None) -> Annotator:
+    """The run's annotator; `reference_labels` (the simulated annotator's truth) when the caller has them."""
+    if config.annotator == "replay":
+        return ReplayAnnotator(recorded_judgements(con))
+    if config.annotator == "simulated":
+        noise = NoiseModel(config.simulated_accuracy, config.simulated_self_consistency, config.seed)
+        from python_jobs.loop.runner import reference_labels_for
+
+        return SimulatedAnnotator(reference_labels if reference_labels is not None
+                                  else reference_labels_for(con, config), noise)
+    from python_jobs.annotation.openai.client import OpenAIAnnotator
+
+    return OpenAIAnnotator.from_env(config)

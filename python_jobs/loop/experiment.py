@@ -1,0 +1,62 @@
+"""`karl experiment`: strategies x seeds x T rounds with one annotator, one run per cell, in
+one warehouse; answers the paper's RQ1-RQ3 from marts.rpt_experiment_summary."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field, replace
+from typing import Callable
+
+import duckdb
+
+from python_jobs import warehouse
+from python_jobs.loop.runner import RUN_BUILD_ARGS, Orchestrator, worker_pool
+from python_jobs.config import RunConfig
+
+
+@dataclass(frozen=True)
+class ExperimentConfig:
+    experiment_id: str
+    strategies: tuple[str, ...] = ("random", "qbc", "margin")
+    seeds: tuple[int, ...] = (0, 1, 2)
+    cell: RunConfig = field(default_factory=lambda: RunConfig(rounds=20, run_id="template"))
+
+    def cells(self) -> list[RunConfig]:
+        return [
+            replace(self.cell, strategy=strategy, seed=seed, experiment_id=self.experiment_id,
+                    run_id=f"{self.experiment_id}-{strategy}-s{seed}")
+            for seed in self.seeds
+            for strategy in self.strategies
+        ]
+
+
+def run_experiment(con: duckdb.DuckDBPyConnection, config: ExperimentConfig,
+                   log: Callable[[str], None] = print, show_progress: bool = True) -> float:
+    """Run (or resume) every cell; returns the seconds it took. Cells already complete are skipped."""
+    started = time.perf_counter()
+    cells = config.cells()
+    pool = worker_pool(config.cell.workers) if config.cell.workers > 1 else None
+    try:
+        for number, cell in enumerate(cells, start=1):
+            log(f"[{number}/{len(cells)}] {cell.run_id}")
+            # One closing build for all cells (below), not one per cell.
+            Orchestrator(con, cell, show_progress=show_progress, log=log, pool=pool, closing_build=False).run()
+    except Exception:
+        # The cells done so far still reach the marts; the error that stopped the experiment is
+        # the one reported, not a test the same cause fails again in this build.
+        result = warehouse.run_dbt(RUN_BUILD_ARGS, raise_on_failure=False)
+        if not result.success:
+            log("the closing build after the failure failed too: " + "; ".join(result.failures))
+        raise
+    finally:
+        if pool is not None:
+            pool.shutdown(cancel_futures=True)
+    warehouse.run_dbt(RUN_BUILD_ARGS)
+    return time.perf_counter() - started
+
+
+def experiment_summary(con: duckdb.DuckDBPyConnection, experiment_id: str) -> list[dict]:
+    frame = con.execute(
+        "select * from marts.rpt_experiment_summary where experiment_id = ? order by strategy", [experiment_id]
+    ).df()
+    return frame.to_dict(orient="records")
