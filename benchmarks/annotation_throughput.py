@@ -25,8 +25,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from python_jobs import warehouse  # noqa: E402
 from python_jobs.annotation.base import CallContext, PairToAnnotate  # noqa: E402
-from python_jobs.annotation.openai.client import OpenAIAnnotator, OpenAIAnnotatorConfig  # noqa: E402
 from python_jobs.annotation.call_log import DuckDBCallSink  # noqa: E402
+from python_jobs.annotation.openai.client import OpenAIAnnotator  # noqa: E402
+from python_jobs.config import LLMSettings  # noqa: E402
 from python_jobs.warehouse.keys import pair_key  # noqa: E402
 
 
@@ -59,11 +60,26 @@ class MemorySink:
     def record(self, call) -> None:  # noqa: ANN001
         self.calls.append(call)
 
+    def record_many(self, calls) -> None:  # noqa: ANN001
+        self.calls.extend(calls)
+
+    def find_cached_many(self, cache_keys) -> dict:  # noqa: ANN001
+        return {}
+
+    def spent_usd(self, run_id: str) -> float:
+        return 0.0
+
+    def mark_sending(self, call_id, context, pair_key, attempt_index) -> None:  # noqa: ANN001
+        pass
+
+    def sent_unrecorded(self, context) -> set:  # noqa: ANN001
+        return set()
+
 
 def measure_memory(base_url: str, latency: float, concurrency: int, waves: int) -> tuple[int, float, float, float]:
     n_calls = max(30, waves * concurrency // 3 * 3)
     pairs = synthetic_pairs(n_calls // 3, f"m{concurrency}")
-    config = OpenAIAnnotatorConfig(model="fake-llm", base_url=base_url, concurrency=concurrency, timeout_s=30, use_cache=False)
+    config = LLMSettings(model="fake-llm", base_url=base_url, concurrency=concurrency, timeout_s=30, use_cache=False)
     sink = MemorySink()
     started, cpu_started = time.perf_counter(), time.process_time()
     OpenAIAnnotator(config, api_key="sk-benchmark-local").annotate(pairs, CallContext(f"mem-c{concurrency}", 1, 3), sink)
@@ -79,7 +95,7 @@ def measure(base_url: str, latency: float, concurrency: int, db_path: Path, wave
     steady-state calls/s between the first and the last recorded completion)."""
     n_calls = max(30, waves * concurrency // 3 * 3)
     pairs = synthetic_pairs(n_calls // 3, f"c{concurrency}")
-    config = OpenAIAnnotatorConfig(model="fake-llm", base_url=base_url, concurrency=concurrency,
+    config = LLMSettings(model="fake-llm", base_url=base_url, concurrency=concurrency,
                                    timeout_s=30, use_cache=False)
     annotator = OpenAIAnnotator(config, api_key="sk-benchmark-local")
     con = warehouse.connect(db_path)

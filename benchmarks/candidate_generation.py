@@ -31,6 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 
 from peak_memory import PeakRss  # noqa: E402
+
 from python_jobs import warehouse  # noqa: E402
 from python_jobs.candidates.categories import path_categories  # noqa: E402
 

@@ -2,7 +2,7 @@
 
 Issue 6 item 2: ingest FBL and completejourney, build, then `karl run --candidate-source sampler
 --annotator simulated` (the simulated annotator's truth: co-purchase lift labels from the
-baskets, python_jobs/basket_labels.py: items are products, the lift of two products is the lift of
+baskets, python_jobs/candidates/basket_labels.py: items are products, the lift of two products is the lift of
 their product types, two products of one type are 'substitute'). Prints
 
 - wall and CPU seconds per phase (ingest, build, features, categories, candidate generation,
@@ -41,8 +41,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from peak_memory import PeakRss  # noqa: E402
 
 from python_jobs import warehouse  # noqa: E402
-from python_jobs.loop.runner import CANDIDATE_BUILD_ARGS, Orchestrator, RoundState  # noqa: E402
 from python_jobs.config import RunConfig  # noqa: E402
+from python_jobs.learning.scoring import candidate_pairs_sql  # noqa: E402
+from python_jobs.loop.builds import CANDIDATE_BUILD_ARGS, RUN_BUILD_ARGS  # noqa: E402
+from python_jobs.loop.runner import Orchestrator, RoundState  # noqa: E402
 
 CATALOG = "completejourney"
 CANDIDATES_SQL = "select pair_key, item_a_id, item_b_id, fine_category from marts.fct_candidate_pairs"
@@ -74,8 +76,8 @@ class Timings:
 
 
 class TimedOrchestrator(Orchestrator):
-    """The coordinator's orchestrator with each step timed, the candidates per round counted and
-    the ensembles kept (to measure their agreement with the basket labels afterwards)."""
+    """The orchestrator with each step timed, the candidates per round counted and the
+    ensembles kept (to measure their agreement with the basket labels afterwards)."""
 
     def __init__(self, *args, timings: Timings, **kwargs) -> None:  # noqa: ANN002,ANN003
         super().__init__(*args, **kwargs)
@@ -83,46 +85,40 @@ class TimedOrchestrator(Orchestrator):
         self.ensembles: dict[int, object] = {}
         self._round = 0
         self.candidates_per_round: dict[int, int] = {}
+        self.steps = {name: self._timed(name, step) for name, step in self.steps.items()}
 
-    def build(self, args: list[str] | None = None) -> float:
-        if args is None:
-            name = f"round {self._round}: build (dbt)"
-        elif args == CANDIDATE_BUILD_ARGS:
-            name = "candidate generation (dbt: categories -> fct_candidate_pairs)"
-        else:
-            name = "dbt build (marts downstream of the run)"
-        with self.timings.phase(name):
-            return super().build(args)
+    def _timed(self, name: str, step):  # noqa: ANN001, ANN202
+        def timed(run, round_index: int, state: RoundState) -> None:  # noqa: ANN001
+            self._round = round_index
+            label = f"round {round_index}: {name}"
+            if name == "build":
+                label += " (dbt)"
+            if name == "select":
+                sql, params = candidate_pairs_sql(self.config.run_id)
+                self.candidates_per_round[round_index] = self.con.execute(
+                    f"select count(*) from ({sql})", params).fetchall()[0][0]
+                label += f" (score {self.candidates_per_round[round_index]:,})"
+            with self.timings.phase(label):
+                step(run, round_index, state)
+            if name == "train":
+                self.ensembles[round_index] = state.ensemble
+        return timed
 
-    def train(self, round_index: int, state: RoundState) -> None:
-        self._round = round_index
-        with self.timings.phase(f"round {round_index}: train"):
-            super().train(round_index, state)
-        self.ensembles[round_index] = state.ensemble
-
-    def select(self, round_index: int, state: RoundState) -> int:
-        from python_jobs.learning.scoring import candidate_pairs_sql
-
-        sql, params = candidate_pairs_sql(self.config.run_id)
-        self.candidates_per_round[round_index] = self.con.execute(f"select count(*) from ({sql})", params).fetchall()[0][0]
-        with self.timings.phase(f"round {round_index}: select (score {self.candidates_per_round[round_index]:,})"):
-            return super().select(round_index, state)
-
-    def annotate(self, round_index: int) -> None:
-        with self.timings.phase(f"round {round_index}: annotate"):
-            super().annotate(round_index)
-
-    def evaluate(self, round_index: int, state: RoundState) -> dict:
-        with self.timings.phase(f"round {round_index}: evaluate"):
-            return super().evaluate(round_index, state)
+    def build(self, args: list[str]) -> float:
+        if args == CANDIDATE_BUILD_ARGS:
+            with self.timings.phase("candidate generation (dbt: categories -> fct_candidate_pairs)"):
+                return super().build(args)
+        if args == RUN_BUILD_ARGS:
+            with self.timings.phase("dbt build (marts downstream of the run)"):
+                return super().build(args)
+        return super().build(args)
 
 
 def agreement_figures(con, orchestrator: TimedOrchestrator, round_index: int) -> tuple[dict, object]:  # noqa: ANN001
     from python_jobs.candidates import basket_labels
-    from python_jobs.learning import scoring
     ensemble = orchestrator.ensembles[round_index]
     weights, bias = ensemble.stacked_weights()
-    vectors = scoring.load_item_vectors(con, orchestrator.feature_set)
+    vectors = orchestrator.vectors
     return basket_labels.classifier_agreement(
         con, CANDIDATES_SQL, weights, bias, orchestrator.config.members, vectors, catalog=CATALOG,
         classes=tuple(str(c) for c in ensemble.classes_))
@@ -155,8 +151,8 @@ def main() -> None:
     args = parser.parse_args()
     sys.stdout.reconfigure(line_buffering=True)
 
-    from python_jobs.features.text import text as features
     from python_jobs.candidates.categories import ensure_categories
+    from python_jobs.features.text import text as features
     from python_jobs.ingest.completejourney import ingest_completejourney
     from python_jobs.ingest.fbl import ingest_fbl
 

@@ -24,9 +24,9 @@ os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from python_jobs import warehouse  # noqa: E402
-from python_jobs.warehouse import PRODUCTION_BUILD_ARGS  # noqa: E402
 from python_jobs.ingest.fbl import ingest_fbl  # noqa: E402
 from python_jobs.ingest.validation import Validator  # noqa: E402
+from python_jobs.warehouse import PRODUCTION_BUILD_ARGS  # noqa: E402
 
 TARGET_SECONDS = 15.0
 

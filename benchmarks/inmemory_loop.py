@@ -30,16 +30,9 @@ import pandas as pd
 PROJECT_DIR = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(PROJECT_DIR))
 
-from python_jobs.learning.acquisition import acquisition_scores, select_top_per_group  # noqa: E402
-from python_jobs.learning.evaluation import (  # noqa: E402
-    diversity,
-    evaluate_ood,
-    ensemble_fit_predict,
-    id_cross_validation,
-    label_mix,
-)
+from python_jobs.features.pairs import pair_features  # noqa: E402
 from python_jobs.features.text import CharTfidfSvd  # noqa: E402
-from python_jobs.warehouse.keys import item_id_from_url  # noqa: E402
+from python_jobs.learning.acquisition import uncertainty  # noqa: E402
 from python_jobs.learning.ensemble import (  # noqa: E402
     CLASSES,
     BaggedEnsemble,
@@ -47,13 +40,32 @@ from python_jobs.learning.ensemble import (  # noqa: E402
     TuningConfig,
     tune_hyperparameters,
 )
-from python_jobs.features.pairs import pair_features  # noqa: E402
-from python_jobs.warehouse.keys import pair_key  # noqa: E402
+from python_jobs.learning.evaluation import (  # noqa: E402
+    diversity,
+    ensemble_fit_predict,
+    evaluate_ood,
+    id_cross_validation,
+    label_mix,
+)
+from python_jobs.warehouse.keys import (
+    item_id_from_url,  # noqa: E402
+    pair_key,  # noqa: E402
+)
 
 FBL9_TO_3 = {1: 0, 2: 1, 3: 1, 4: 1, 5: 1, 6: 1, 7: 1, 8: 2, 9: 2}  # -> index into CLASSES
 FBL2024_TO_3 = {1: 0, 2: 1, 3: 2}
 LABEL_COLUMNS = ["ANNOTATOR1_LABEL", "ANNOTATOR2_LABEL", "ANNOTATOR3_LABEL"]
 
+
+
+def select_top_per_group(scores: np.ndarray, groups: np.ndarray, budget: int | None,
+                         tie_keys: np.ndarray) -> np.ndarray:
+    """Indices of the top-scoring candidate of every group, then the best `budget` of those;
+    ties break by tie key ascending (karl's scorer does this streaming: learning/top_per_category.py)."""
+    order = np.lexsort((np.asarray(tie_keys), -np.asarray(scores, dtype=np.float64)))
+    seen: set = set()
+    winners = [i for i in order if not (groups[i] in seen or seen.add(groups[i]))]
+    return np.asarray(winners[: budget] if budget is not None else winners, dtype=np.int64)
 
 def fbl_dir() -> Path:
     configured = os.environ.get("KARL_FBL_DIR")
@@ -227,7 +239,7 @@ def run_inmemory_round(data: LoopData, state: LoopState, config: LoopConfig, rou
     t = time.perf_counter()
     candidates = np.flatnonzero(~state.queried)
     member_probs = ensemble.predict_member_proba(data.X_pool[candidates])
-    scores = acquisition_scores(config.strategy, member_probs, seed=seed)
+    scores = uncertainty(config.strategy, member_probs, data.pool_keys[candidates], seed=seed)
     groups = None if state.groups is None else state.groups[candidates]
     chosen = candidates[select_top_per_group(scores, groups, config.budget, tie_keys=data.pool_keys[candidates])]
     timings["score_select"] = time.perf_counter() - t

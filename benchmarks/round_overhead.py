@@ -30,9 +30,10 @@ from inmemory_loop import LoopConfig, load_loop_data, run_inmemory_round, start_
 
 from python_jobs import warehouse  # noqa: E402
 from python_jobs.annotation.factory import make_annotator  # noqa: E402
-from python_jobs.ingest.fbl import ingest_fbl  # noqa: E402
-from python_jobs.loop.runner import ROUND_STEPS, Orchestrator  # noqa: E402
 from python_jobs.config import RunConfig  # noqa: E402
+from python_jobs.ingest.fbl import ingest_fbl  # noqa: E402
+from python_jobs.loop.runner import Orchestrator  # noqa: E402
+from python_jobs.loop.steps import ROUND_STEPS  # noqa: E402
 
 
 def karl_rounds(folder: Path, rounds: int, members: int, budget: int, strategy: str,

@@ -6,7 +6,7 @@ Target (issue 6): >= 2M pairs/s for 10 members on 2 cores, memory flat as the po
         [--kernel-dims 64,128,256]
 
 - karl: `score_candidates` streams the candidates from DuckDB as arrow record batches, scores a
-  chunk with one matmul against the stacked member weights (python_jobs/scoring.py), computes
+  chunk with one matmul against the stacked member weights (python_jobs/learning/scoring.py), computes
   QBC uncertainty and keeps the top pair per fine category. End to end: query, scoring,
   uncertainty, selection.
 - kernel: the scorer's math alone (positions already in memory, query-major like the sampler's
@@ -39,20 +39,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import duckdb  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
+from peak_memory import PeakRss  # noqa: E402
 from threadpoolctl import threadpool_limits  # noqa: E402
 
-from peak_memory import PeakRss  # noqa: E402
-from python_jobs.learning.ensemble import BaggedEnsemble, logreg_proba  # noqa: E402
 from python_jobs.features.pairs import pair_features  # noqa: E402
+from python_jobs.features.vectors import ItemVectors, load_item_vectors  # noqa: E402
+from python_jobs.learning.acquisition import strategy_uncertainty  # noqa: E402
+from python_jobs.learning.ensemble import BaggedEnsemble, logreg_proba  # noqa: E402
+from python_jobs.learning.scoring import ScoringConfig, score_candidates  # noqa: E402
+from python_jobs.learning.stacked_linear import StackedLinearScorer  # noqa: E402
 from python_jobs.warehouse.raw_schema import create_raw_tables  # noqa: E402
-from python_jobs.learning.scoring import (  # noqa: E402
-    ItemVectors,
-    ScoringConfig,
-    StackedLinearScorer,
-    load_item_vectors,
-    score_candidates,
-    strategy_uncertainty,
-)
 
 TARGET_PAIRS_PER_SECOND = 2_000_000
 N_ITEMS = 20_000

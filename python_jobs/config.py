@@ -1,14 +1,18 @@
-"""Configuration of one karl run (one strategy, one seed, T rounds)."""
+"""Every setting of a karl run in one typed place: the run (`RunConfig`) and the LLM annotator
+(`LLMSettings`, read from the environment by `llm_settings_from_env`). The CLI's defaults are
+these dataclasses' defaults."""
 
 from __future__ import annotations
 
 import json
 import uuid
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime, timezone
+from typing import Any, Mapping
 
 STRATEGIES = ("qbc", "margin", "random")
 ANNOTATORS = ("replay", "simulated", "openai")
+QBC_MEASURES = ("variance", "vote_entropy")
 CANDIDATE_SOURCES = ("fbl_pool", "sampler")
 
 
@@ -49,6 +53,84 @@ class RunConfig:
     def from_json(cls, text: str) -> "RunConfig":
         known = cls.__dataclass_fields__
         return cls(**{key: value for key, value in json.loads(text).items() if key in known})
+
+
+RESPONSE_FORMAT_MODES = ("auto", "json_schema", "json_object", "none")
+
+
+@dataclass(frozen=True)
+class LLMSettings:
+    """The openai annotator's settings; `llm_settings_from_env` reads them from the environment
+    (the only place karl reads LLM settings from it). The API key is not a setting: it stays in
+    the environment and goes only to the HTTP client."""
+
+    model: str = "gpt-4o-mini"
+    attempt_models: tuple[str, ...] = ()  # a heterogeneous panel: attempt i uses [(i-1) % n]
+    base_url: str | None = None  # None: the openai default (api.openai.com)
+    temperature: float = 0.7
+    top_p: float | None = None
+    seed: int = 0  # base of the per-call seeds; deliberately not the run seed, so runs share the cache
+    send_seed: bool = True  # some servers reject `seed`
+    max_tokens: int = 200
+    timeout_s: float = 60.0
+    concurrency: int = 8
+    max_retries: int = 4  # per call
+    retry_budget: int | None = None  # per annotate(); None: max(10, 20% of the calls)
+    backoff_base_s: float = 0.5
+    backoff_max_s: float = 30.0
+    max_retry_after_s: float = 120.0
+    response_format: str = "auto"  # auto: json_schema, falling back to json_object, then none
+    max_cost_usd: float | None = None  # for the whole run (spend recorded in raw.llm_calls counts)
+    use_cache: bool = True
+    # After a crash, calls that were sent but never recorded are re-sent (True: at-least-once,
+    # at most `concurrency` duplicates) or recorded as invalid `lost_in_flight` votes without a
+    # request (False: at-most-once; costs one journal write per call).
+    resend_in_flight: bool = True
+
+    def __post_init__(self) -> None:
+        if self.response_format not in RESPONSE_FORMAT_MODES:
+            raise ValueError(f"response_format must be one of {RESPONSE_FORMAT_MODES}")
+        if self.concurrency < 1:
+            raise ValueError("concurrency must be >= 1")
+
+    def model_for(self, attempt_index: int) -> str:
+        if self.attempt_models:
+            return self.attempt_models[(attempt_index - 1) % len(self.attempt_models)]
+        return self.model
+
+    def models(self) -> tuple[str, ...]:
+        return self.attempt_models or (self.model,)
+
+
+# Environment variable -> LLMSettings field, and how to read it.
+LLM_ENVIRONMENT: dict[str, tuple[str, Any]] = {
+    "OPENAI_BASE_URL": ("base_url", str),
+    "KARL_LLM_MODEL": ("model", str),
+    "KARL_LLM_CONCURRENCY": ("concurrency", int),
+    "KARL_LLM_TIMEOUT_S": ("timeout_s", float),
+    "KARL_LLM_RESPONSE_FORMAT": ("response_format", str),
+    "KARL_LLM_ATTEMPT_MODELS": ("attempt_models", lambda text: tuple(m.strip() for m in text.split(",") if m.strip())),
+    "KARL_LLM_RESEND_IN_FLIGHT": ("resend_in_flight", lambda text: text.strip().lower() not in ("0", "false", "no")),
+}
+
+
+def llm_settings_from_env(env: Mapping[str, str], overrides: Mapping[str, Any] | None = None) -> LLMSettings:
+    """LLMSettings from the environment (LLM_ENVIRONMENT), then `overrides` (LLMSettings field
+    names; None values ignored), e.g. a run's max_cost_usd."""
+    values: dict[str, Any] = {}
+    for variable, (name, parse) in LLM_ENVIRONMENT.items():
+        if env.get(variable):
+            try:
+                values[name] = parse(env[variable])
+            except ValueError as error:
+                raise ValueError(f"{variable}={env[variable]!r} is not a valid {name}: {error}") from None
+    known = {item.name for item in fields(LLMSettings)}
+    for name, value in (overrides or {}).items():
+        if name not in known:
+            raise ValueError(f"unknown LLM setting {name!r}; known: {sorted(known)}")
+        if value is not None:
+            values[name] = tuple(value) if name == "attempt_models" else value
+    return LLMSettings(**values)
 
 
 def new_run_id() -> str:

@@ -67,12 +67,24 @@ class CallRecord:
     created_at: datetime = field(default_factory=lambda: datetime.now(timezone.utc).replace(tzinfo=None))
     cache_key: str | None = None  # openai annotator: hash of everything that changes the answer
 
+    @classmethod
+    def for_attempt(cls, context: CallContext, pair: PairToAnnotate, attempt_index: int, annotator_kind: str,
+                    **fields: object) -> CallRecord:
+        """The record of call `attempt_index` on `pair` in the context's run and round."""
+        return cls(run_id=context.run_id, round_index=context.round_index, pair_key=pair.pair_key,
+                   item_a_id=pair.item_a_id, item_b_id=pair.item_b_id, attempt_index=attempt_index,
+                   annotator_kind=annotator_kind, **fields)
+
     @property
     def call_id(self) -> str:
         return call_id_for(self.run_id, self.round_index, self.pair_key, self.attempt_index)
 
 
 class CallSink(Protocol):
+    """Where an annotator's calls go (annotation/call_log.DuckDBCallSink in a run): what is still
+    missing, each completed call, and for the openai annotator its cache, the run's spend and
+    the send journal of at-most-once mode."""
+
     def missing_attempts(
         self, context: CallContext, pairs: Sequence[PairToAnnotate]
     ) -> list[tuple[PairToAnnotate, int]]: ...
@@ -83,17 +95,21 @@ class CallSink(Protocol):
         """Record calls that completed together in one statement (one commit)."""
         ...
 
+    def find_cached_many(self, cache_keys: Sequence[str]) -> dict[str, CallRecord]:
+        """Earlier answers to identical requests (same cache key)."""
+        ...
 
-class CallCache(Protocol):
-    """Optional extra of a CallSink: earlier answers to an identical request (same cache key)."""
+    def spent_usd(self, run_id: str) -> float:
+        """What a run has spent so far (USD, recorded calls)."""
+        ...
 
-    def find_cached(self, cache_key: str) -> CallRecord | None: ...
+    def mark_sending(self, call_id: str, context: CallContext, pair_key: str, attempt_index: int) -> None:
+        """Journal a call about to be sent (at-most-once mode)."""
+        ...
 
-
-class SpendTracker(Protocol):
-    """Optional extra of a CallSink: what a run has spent so far (USD, recorded calls)."""
-
-    def spent_usd(self, run_id: str) -> float: ...
+    def sent_unrecorded(self, context: CallContext) -> set[str]:
+        """Calls journalled as sent but never recorded (lost in flight by a crash)."""
+        ...
 
 
 class BudgetExhausted(RuntimeError):

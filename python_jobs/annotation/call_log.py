@@ -8,7 +8,12 @@ from typing import Sequence
 
 import duckdb
 
-from python_jobs.annotation.base import CallContext, CallRecord, PairToAnnotate, call_id_for
+from python_jobs.annotation.base import (
+    CallContext,
+    CallRecord,
+    PairToAnnotate,
+    call_id_for,
+)
 from python_jobs.warehouse import insert_rows
 
 _COLUMNS = ["call_id"] + [f.name for f in fields(CallRecord)]

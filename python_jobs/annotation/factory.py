@@ -7,9 +7,11 @@ from collections import defaultdict
 import duckdb
 
 from python_jobs.annotation.base import Annotator
+from python_jobs.annotation.openai.client import OpenAIAnnotator
 from python_jobs.annotation.replay import RecordedJudgement, ReplayAnnotator
 from python_jobs.annotation.simulated import NoiseModel, SimulatedAnnotator
 from python_jobs.config import RunConfig
+from python_jobs.loop.reference import reference_labels_for
 
 
 def recorded_judgements(con: duckdb.DuckDBPyConnection) -> dict[str, list[RecordedJudgement]]:
@@ -33,10 +35,6 @@ def make_annotator(con: duckdb.DuckDBPyConnection, config: RunConfig,
         return ReplayAnnotator(recorded_judgements(con))
     if config.annotator == "simulated":
         noise = NoiseModel(config.simulated_accuracy, config.simulated_self_consistency, config.seed)
-        from python_jobs.loop.runner import reference_labels_for
-
         return SimulatedAnnotator(reference_labels if reference_labels is not None
                                   else reference_labels_for(con, config), noise)
-    from python_jobs.annotation.openai.client import OpenAIAnnotator
-
-    return OpenAIAnnotator.from_env(config)
+    return OpenAIAnnotator.from_env({"max_cost_usd": config.max_cost_usd})

@@ -9,6 +9,7 @@ Cost: tokens x the price table.
 
 from __future__ import annotations
 
+import random
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -16,8 +17,8 @@ import duckdb
 
 from python_jobs.annotation import prompt
 from python_jobs.annotation.base import CallContext, PairToAnnotate
-from python_jobs.annotation.openai.client import OpenAIAnnotator
 from python_jobs.annotation.call_log import DuckDBCallSink
+from python_jobs.annotation.openai.client import OpenAIAnnotator
 
 DEFAULT_OUTPUT_TOKENS = 60
 
@@ -142,7 +143,6 @@ def typical_pairs(con: duckdb.DuckDBPyConnection, n_pairs: int, seed: int = 0) -
     if not titles:
         return [PairToAnnotate(f"x{i}~y{i}", f"x{i}", "a product title " * 3, f"y{i}", "another product title " * 3)
                 for i in range(n_pairs)]
-    import random
 
     rng = random.Random(seed)
     pairs = []

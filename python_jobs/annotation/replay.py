@@ -11,7 +11,12 @@ import json
 from dataclasses import dataclass
 from typing import Mapping, Sequence
 
-from python_jobs.annotation.base import CallContext, CallRecord, CallSink, PairToAnnotate
+from python_jobs.annotation.base import (
+    CallContext,
+    CallRecord,
+    CallSink,
+    PairToAnnotate,
+)
 
 REPLAY_PROMPT_VERSION = "replay-v1"
 
@@ -38,14 +43,8 @@ class ReplayAnnotator:
             judgement = recorded[attempt - 1] if attempt <= len(recorded) else None
             valid = judgement is not None and judgement.relation_label is not None
             calls.append(
-                CallRecord(
-                    run_id=context.run_id,
-                    round_index=context.round_index,
-                    pair_key=pair.pair_key,
-                    item_a_id=pair.item_a_id,
-                    item_b_id=pair.item_b_id,
-                    attempt_index=attempt,
-                    annotator_kind=self.kind,
+                CallRecord.for_attempt(
+                    context, pair, attempt, self.kind,
                     model=f"human:{judgement.annotator_id}" if judgement else "human:none",
                     prompt_version=REPLAY_PROMPT_VERSION,
                     prompt_hash=self._source,

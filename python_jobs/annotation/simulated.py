@@ -17,9 +17,13 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from python_jobs.annotation.base import CallContext, CallRecord, CallSink, PairToAnnotate
-
-RELATION_CLASSES = ("substitute", "complement", "other")
+from python_jobs.annotation.base import (
+    CallContext,
+    CallRecord,
+    CallSink,
+    PairToAnnotate,
+)
+from python_jobs.labels import RELATION_CLASSES
 
 
 @dataclass(frozen=True)
@@ -61,14 +65,8 @@ class SimulatedAnnotator:
             reference = self._reference.get(pair.pair_key)
             label = simulated_vote(reference, pair.pair_key, attempt, self._noise) if reference else None
             calls.append(
-                CallRecord(
-                    run_id=context.run_id,
-                    round_index=context.round_index,
-                    pair_key=pair.pair_key,
-                    item_a_id=pair.item_a_id,
-                    item_b_id=pair.item_b_id,
-                    attempt_index=attempt,
-                    annotator_kind=self.kind,
+                CallRecord.for_attempt(
+                    context, pair, attempt, self.kind,
                     model=f"simulated(acc={self._noise.accuracy},sc={self._noise.self_consistency})",
                     prompt_version="simulated-v1",
                     prompt_hash="none",

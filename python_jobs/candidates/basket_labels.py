@@ -28,13 +28,20 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import duckdb
+import numpy as np
 import pandas as pd
-
+import pyarrow as pa
 
 # Catalogue -> category level whose path is an item's basket key (absent: the item itself).
 # completejourney items are products; its reference labels are lifts between product types.
 BASKET_KEY_LEVELS: dict[str, int] = {"completejourney": 3}
-LABELS = ("substitute", "complement", "other")
+from python_jobs.labels import RELATION_CLASSES as LABELS
+from python_jobs.learning.acquisition import mean_member_proba
+from python_jobs.learning.scoring import (
+    ScoringConfig,
+    StackedLinearScorer,
+    iter_scored_chunks,
+)
 
 
 @dataclass(frozen=True)
@@ -199,24 +206,19 @@ def classifier_agreement(
     vectors,  # noqa: ANN001 - scoring.ItemVectors
     catalog: str = "completejourney",
     rule: LiftRule = LiftRule(),
-    classes: tuple[str, ...] = ("substitute", "complement", "other"),
+    classes: tuple[str, ...] = LABELS,
 ) -> tuple[dict[str, float], pd.DataFrame]:
     """How often the classifier's predicted class equals the behaviour-based label, over every
     pair of `candidates_sql` (pair_key, item_a_id, item_b_id, fine_category).
 
-    Predictions stream chunk by chunk (python_jobs/scoring.py); only (pair_key, predicted class)
+    Predictions stream chunk by chunk (python_jobs/learning/scoring.py); only (pair_key, predicted class)
     is kept, then joined to the lift labels in DuckDB. Returns (agreement figures, confusion
     table of behaviour label x predicted class)."""
-    import numpy as np
-
-    from python_jobs.learning.scoring import ScoringConfig, StackedLinearScorer, iter_scored_chunks, mean_member_proba
-
     scorer = StackedLinearScorer.from_weights(weights, bias, vectors, n_members, ScoringConfig().dtype)
     keys, predicted = [], []
     for chunk in iter_scored_chunks(con, candidates_sql, scorer, vectors, ScoringConfig()):
         keys.append(chunk.batch.column("pair_key"))
         predicted.append(np.asarray(classes, dtype=object)[mean_member_proba(chunk.member_proba).argmax(axis=1)])
-    import pyarrow as pa
 
     frame = pa.table({
         "pair_key": pa.concat_arrays([k.combine_chunks() if hasattr(k, "combine_chunks") else k for k in keys])

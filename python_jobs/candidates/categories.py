@@ -17,9 +17,9 @@ from datetime import datetime, timezone
 import duckdb
 import numpy as np
 import pyarrow as pa
-from python_jobs.learning.blas import single_threaded
 
-from python_jobs.learning.scoring import arrow_table
+from python_jobs.learning.blas import single_threaded
+from python_jobs.warehouse.arrow import arrow_table
 
 # completejourney: items are its 91,692 products, path department (29) > product category (343
 # paths, 303 names) > product type (3,828 paths, 2,376 names). Fine = product category within its

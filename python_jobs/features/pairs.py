@@ -33,8 +33,3 @@ def pair_features(A: np.ndarray, B: np.ndarray) -> np.ndarray:
     out[:, 2 * d] = np.divide(dot, norms, out=np.zeros_like(dot), where=norms > 0)
     np.add(A, B, out=out[:, 2 * d + 1 :])
     return out
-
-
-def pair_features_by_index(vectors: np.ndarray, index_a: np.ndarray, index_b: np.ndarray) -> np.ndarray:
-    """Pair features for pairs given as row indices into one item-vector matrix."""
-    return pair_features(vectors[index_a], vectors[index_b])

@@ -1,4 +1,4 @@
-"""Item features: turn item titles into dense vectors, and store/load them in raw.item_vectors.
+"""Featurisers: turn item titles into dense vectors (stored by features/vectors.py).
 
 A featuriser is anything with a `feature_set` version string and `fit_transform(titles)`.
 The version string names the method and every parameter that changes the vectors, so vectors of
@@ -12,19 +12,14 @@ OpenAI-compatible embeddings endpoint instead.
 
 from __future__ import annotations
 
-import hashlib
-
 import os
 import unicodedata
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from typing import Protocol, runtime_checkable
 
-import duckdb
 import numpy as np
-import pyarrow as pa
+
 from python_jobs.learning.blas import single_threaded
 
 
@@ -187,114 +182,3 @@ class OpenAIEmbeddings:
 
 def default_featuriser() -> CharTfidfSvd:
     return CharTfidfSvd()
-
-
-# --- storage in raw.item_vectors -----------------------------------------------------------
-
-
-def _arrow_table(con: duckdb.DuckDBPyConnection, sql: str, params: list) -> pa.Table:
-    # DB-API execute (not con.sql) so a caller's unfinished result does not block us; duckdb 2.0
-    # names the method to_arrow_table (and warns about an extra copy, harmless at this size),
-    # 1.x fetch_arrow_table.
-    result = con.execute(sql, params)
-    fetch = getattr(result, "to_arrow_table", None) or getattr(result, "fetch_arrow_table")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)
-        return fetch()
-
-
-def store_item_vectors(
-    con: duckdb.DuckDBPyConnection,
-    feature_set: str,
-    item_ids: Sequence[str],
-    vectors: np.ndarray,
-) -> int:
-    """Write vectors for (feature_set, item_id); existing rows of those keys are replaced.
-
-    Idempotent on (feature_set, item_id). Inserted as one arrow frame, not row by row.
-    Returns the number of rows written.
-    """
-    vectors = np.ascontiguousarray(vectors, dtype=np.float32)
-    if vectors.ndim != 2 or vectors.shape[0] != len(item_ids):
-        raise ValueError(f"vectors {vectors.shape} do not match {len(item_ids)} item ids")
-    if len(set(item_ids)) != len(item_ids):
-        raise ValueError("item_ids must be unique")
-    n, d = vectors.shape
-    offsets = pa.array(np.arange(0, (n + 1) * d, d, dtype=np.int32) if n else np.zeros(1, np.int32))
-    frame = pa.table(
-        {
-            "item_id": pa.array(list(item_ids), type=pa.string()),
-            "vector": pa.ListArray.from_arrays(offsets, pa.array(vectors.reshape(-1))),
-        }
-    )
-    now = datetime.now(timezone.utc).replace(tzinfo=None)
-    con.register("_karl_new_vectors", frame)
-    try:
-        con.execute("begin transaction")
-        con.execute(
-            "delete from raw.item_vectors where feature_set = ? "
-            "and item_id in (select item_id from _karl_new_vectors)",
-            [feature_set],
-        )
-        con.execute(
-            "insert into raw.item_vectors (feature_set, item_id, vector, created_at) "
-            "select ?, item_id, vector::float[], ? from _karl_new_vectors",
-            [feature_set, now],
-        )
-        con.execute("commit")
-    except Exception:
-        con.execute("rollback")
-        raise
-    finally:
-        con.unregister("_karl_new_vectors")
-    return n
-
-
-def load_item_vectors(
-    con: duckdb.DuckDBPyConnection, feature_set: str, item_ids: Sequence[str] | None = None
-) -> tuple[list[str], np.ndarray]:
-    """(item_ids, (n, d) float32) for a feature set, ordered by item_id (or as given)."""
-    table = _arrow_table(
-        con, "select item_id, vector from raw.item_vectors where feature_set = ? order by item_id", [feature_set]
-    )
-    ids = table.column("item_id").to_pylist()
-    column = table.column("vector").combine_chunks()
-    if len(ids) == 0:
-        matrix = np.zeros((0, 0), dtype=np.float32)
-    else:
-        flat = column.flatten().to_numpy(zero_copy_only=False).astype(np.float32, copy=False)
-        matrix = flat.reshape(len(ids), -1)
-    if item_ids is None:
-        return ids, matrix
-    position = {item_id: i for i, item_id in enumerate(ids)}
-    missing = [i for i in item_ids if i not in position]
-    if missing:
-        raise KeyError(f"{len(missing)} items have no vector in {feature_set!r}, e.g. {missing[:3]}")
-    return list(item_ids), matrix[[position[i] for i in item_ids]]
-
-
-def ensure_item_vectors(
-    con: duckdb.DuckDBPyConnection,
-    featuriser: Featuriser | None = None,
-    seed: int = 0,
-    items_sql: str = "select item_id, title, catalog from marts.dim_items order by item_id",
-) -> str:
-    """Make sure every item of `items_sql` has a vector; return the feature_set.
-
-    TF-IDF/SVD are fit on the whole corpus, so the feature set is named after the featuriser
-    and a fingerprint of the corpus (item ids and titles): adding a catalogue creates a new
-    feature set instead of rewriting vectors that earlier runs were trained on.
-    """
-    featuriser = featuriser or CharTfidfSvd(seed=seed)
-    rows = con.execute(items_sql).fetchall()
-    items = [(row[0], row[1]) for row in rows]
-    groups = [row[2] for row in rows] if rows and len(rows[0]) > 2 else None
-    corpus = hashlib.sha256("\n".join(f"{item_id}\t{title or ''}" for item_id, title in items).encode())
-    feature_set = f"{featuriser.feature_set}:corpus={corpus.hexdigest()[:12]}"
-    stored = con.execute(
-        "select count(*) from raw.item_vectors where feature_set = ?", [feature_set]).fetchall()[0][0]
-    if stored == len(items):
-        return feature_set
-    vectors = featuriser.fit_transform([title or "" for _, title in items], groups)
-    store_item_vectors(con, feature_set, [item_id for item_id, _ in items], vectors)
-    return feature_set

@@ -11,7 +11,7 @@ most by manufacturer id, which the title leaves out (a number, not a description
 
 Baskets land in `raw.basket_lines`: one row per (basket, product item) with the lines, quantity and
 sales of that product in the basket (1.46 M rows). The behaviour-based labels are co-purchase
-lifts between PRODUCT TYPES (python_jobs/basket_labels.py): the key from a product to its type is
+lifts between PRODUCT TYPES (python_jobs/candidates/basket_labels.py): the key from a product to its type is
 its category path (department > category > type, so the 821 type names shared by several
 categories, e.g. 'MISC' under 14, stay different types), aggregated in SQL when lifts are
 computed. Transactions are read in DuckDB straight from the package's Parquet file; they never

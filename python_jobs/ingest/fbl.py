@@ -34,7 +34,7 @@ from typing import Literal
 import duckdb
 import pandas as pd
 
-from python_jobs.warehouse.keys import item_id_from_url
+from python_jobs.errors import KarlError
 from python_jobs.ingest.common import (
     Batch,
     IngestOutcome,
@@ -46,6 +46,7 @@ from python_jobs.ingest.common import (
     stored_outcome,
 )
 from python_jobs.ingest.validation import Validator, in_set, matches, non_blank
+from python_jobs.warehouse.keys import item_id_from_url
 
 SOURCE = "fbl"
 FBL_REPOSITORY = "okamoto-lab/fbl_dataset"
@@ -83,7 +84,7 @@ class FblOptions:
     reversed_pairs: Literal["quarantine", "keep"] = "quarantine"
 
 
-class FblSourceError(RuntimeError):
+class FblSourceError(KarlError):
     """The FBL files could not be found or downloaded."""
 
 

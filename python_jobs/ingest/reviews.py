@@ -38,8 +38,8 @@ from python_jobs.ingest.common import (
     reason,
     stored_outcome,
 )
-from python_jobs.warehouse.keys import pair_key as make_pair_key
 from python_jobs.ingest.validation import Validator, in_set, matches, non_blank
+from python_jobs.warehouse.keys import pair_key as make_pair_key
 
 SOURCE = "reviews"
 RELATION_LABELS = ["substitute", "complement", "other"]

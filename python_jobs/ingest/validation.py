@@ -8,6 +8,9 @@ it for every frame it validates (one per ingest run).
 
 from __future__ import annotations
 
+import logging
+import os
+import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -96,10 +99,6 @@ class Validator:
     def _ensure_context(self) -> None:
         if self._context is not None:
             return
-        import logging
-        import os
-        import time
-
         os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
         logging.getLogger("great_expectations").setLevel(logging.WARNING)
         started = time.perf_counter()

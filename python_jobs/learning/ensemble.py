@@ -24,9 +24,11 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
+
+from python_jobs.labels import RELATION_CLASSES
 from python_jobs.learning.blas import single_threaded
 
-CLASSES: tuple[str, ...] = ("substitute", "complement", "other")
+CLASSES: tuple[str, ...] = RELATION_CLASSES
 N_CLASSES = len(CLASSES)
 
 

@@ -15,7 +15,13 @@ from collections.abc import Callable
 
 import numpy as np
 
-from python_jobs.learning.ensemble import CLASSES, N_CLASSES, BaggedEnsemble, LogRegParams, encode_labels
+from python_jobs.learning.ensemble import (
+    CLASSES,
+    N_CLASSES,
+    BaggedEnsemble,
+    LogRegParams,
+    encode_labels,
+)
 
 FitPredict = Callable[[np.ndarray, np.ndarray, np.ndarray, int], np.ndarray]
 

@@ -1,5 +1,5 @@
-"""What the loop reads from the warehouse: labelled pairs, evaluation pairs, candidates and item
-vectors, as arrays ready for the model. Reads dbt marts only; never writes."""
+"""What the loop reads from the warehouse: labelled pairs, evaluation pairs, pool samples and the
+pairs to annotate, as arrays ready for the model. Reads marts (and the run's selections); never writes."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from python_jobs.features.pairs import pair_features
+from python_jobs.annotation.base import PairToAnnotate
 
 
 @dataclass(frozen=True)
@@ -30,24 +30,6 @@ class LabelledPairs:
 
     def __len__(self) -> int:
         return len(self.pair_keys)
-
-
-class ItemVectors:
-    """Item vectors of one feature set, addressable by item id."""
-
-    def __init__(self, item_ids: list[str], matrix: np.ndarray):
-        self.ids = np.asarray(item_ids, dtype=object)
-        self.index = {item_id: row for row, item_id in enumerate(item_ids)}
-        self.matrix = matrix
-
-    def rows(self, item_ids: np.ndarray) -> np.ndarray:
-        try:
-            return np.fromiter((self.index[item_id] for item_id in item_ids), dtype=np.int64, count=len(item_ids))
-        except KeyError as error:
-            raise KeyError(f"item {error.args[0]} has no vector in this feature set: run the features step") from None
-
-    def pair_matrix(self, item_a_ids: np.ndarray, item_b_ids: np.ndarray) -> np.ndarray:
-        return pair_features(self.matrix[self.rows(item_a_ids)], self.matrix[self.rows(item_b_ids)])
 
 
 def _frame(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = None) -> pd.DataFrame:
@@ -96,10 +78,24 @@ def reference_labels(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
     return {pair_key: label for pair_key, label in rows}
 
 
-def load_item_vectors(con: duckdb.DuckDBPyConnection, feature_set: str) -> ItemVectors:
-    frame = _frame(con, "select item_id, vector from raw.item_vectors where feature_set = ? order by item_id",
-                   [feature_set])
-    if frame.empty:
-        return ItemVectors([], np.zeros((0, 0), dtype=np.float32))
-    matrix = np.vstack(frame["vector"].to_numpy()).astype(np.float32)
-    return ItemVectors(frame["item_id"].tolist(), matrix)
+def pool_sample(con: duckdb.DuckDBPyConnection, seed: int, limit: int) -> pd.DataFrame:
+    """A fixed hash sample of the candidate pool (all of it when small): pair_key, item ids."""
+    return con.execute(f"""
+        select pair_key, item_a_id, item_b_id from marts.fct_candidate_pairs
+        order by hash(pair_key || ':{int(seed)}') limit {int(limit)}
+    """).df()
+
+
+def pairs_to_annotate(con: duckdb.DuckDBPyConnection, run_id: str, round_index: int) -> list[PairToAnnotate]:
+    """The round's selected pairs with their titles and category paths, most uncertain first."""
+    rows = con.execute("""
+        select s.pair_key, s.item_a_id, a.title, s.item_b_id, b.title,
+            concat_ws(' > ', a.category_l1, a.category_l2, a.category_l3),
+            concat_ws(' > ', b.category_l1, b.category_l2, b.category_l3)
+        from raw.selections as s
+        inner join marts.dim_items as a on a.item_id = s.item_a_id
+        inner join marts.dim_items as b on b.item_id = s.item_b_id
+        where s.run_id = ? and s.round_index = ?
+        order by s.uncertainty_score desc, s.pair_key
+    """, [run_id, round_index]).fetchall()
+    return [PairToAnnotate(r[0], r[1], r[2], r[3], r[4], r[5] or None, r[6] or None) for r in rows]

@@ -10,8 +10,11 @@ from typing import Callable
 import duckdb
 
 from python_jobs import warehouse
-from python_jobs.loop.runner import RUN_BUILD_ARGS, Orchestrator, worker_pool
 from python_jobs.config import RunConfig
+from python_jobs.loop.builds import RUN_BUILD_ARGS
+from python_jobs.loop.id_cv import worker_pool
+from python_jobs.loop.pool import CandidatePoolMemo
+from python_jobs.loop.runner import Orchestrator
 
 
 @dataclass(frozen=True)
@@ -36,11 +39,14 @@ def run_experiment(con: duckdb.DuckDBPyConnection, config: ExperimentConfig,
     started = time.perf_counter()
     cells = config.cells()
     pool = worker_pool(config.cell.workers) if config.cell.workers > 1 else None
+    # The cells of one seed share a candidate pool: the memo spares rebuilding it for each.
+    pool_memo = CandidatePoolMemo()
     try:
         for number, cell in enumerate(cells, start=1):
             log(f"[{number}/{len(cells)}] {cell.run_id}")
             # One closing build for all cells (below), not one per cell.
-            Orchestrator(con, cell, show_progress=show_progress, log=log, pool=pool, closing_build=False).run()
+            Orchestrator(con, cell, show_progress=show_progress, log=log, pool=pool, closing_build=False,
+                         pool_memo=pool_memo).run()
     except Exception:
         # The cells done so far still reach the marts; the error that stopped the experiment is
         # the one reported, not a test the same cause fails again in this build.

@@ -27,7 +27,8 @@ from pathlib import Path
 import duckdb
 
 FORMATS = ("csv", "argilla", "labelstudio")
-RELATION_LABELS = ("substitute", "complement", "other")
+from python_jobs.labels import RELATION_CLASSES as RELATION_LABELS
+
 QUESTION = "relation_label"
 
 # Columns of the review CSV; the last four are for the reviewer.

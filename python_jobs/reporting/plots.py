@@ -15,7 +15,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
 
-CLASSES = ("substitute", "complement", "other")
+from python_jobs.labels import RELATION_CLASSES as CLASSES
+
 CLASS_COLOURS = {"substitute": "#4C72B0", "complement": "#DD8452", "other": "#8C8C8C"}
 STRATEGY_COLOURS = {"qbc": "#C44E52", "margin": "#55A868", "random": "#4C72B0"}
 SEED_STYLES = ("-", "--", ":", "-.")

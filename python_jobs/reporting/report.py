@@ -17,6 +17,7 @@ import duckdb
 import pandas as pd
 
 from python_jobs.reporting import plots as report_plots
+
 REPORT_FILE = "karl_report.html"
 
 

@@ -100,3 +100,16 @@ def render(status: Status, console: Console) -> None:
     queued, reviewed = status.review_queue
     console.print(f"Review queue: {queued} pairs with split or invalid votes, {reviewed} reviewed "
                   "(`karl export review-queue`).")
+
+
+def round_rows(con: duckdb.DuckDBPyConnection, run_ids: list[str]) -> list[tuple]:
+    """Per-round figures of some runs (marts.fct_round_metrics), for the round table."""
+    if not run_ids:
+        return []
+    return con.execute(f"""
+        select run_id, strategy, round_index, id_macro_f1, ood_macro_f1, n_training_labels,
+            n_annotated_pairs, n_accepted_pairs, acceptance_yield, diversity, seconds_total
+        from marts.fct_round_metrics
+        where run_id in ({", ".join("?" for _ in run_ids)})
+        order by run_id, round_index
+    """, run_ids).fetchall()

@@ -28,7 +28,8 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable
 
-CALL_ID_HEADER = "X-Karl-Call-Id"
+from python_jobs.annotation.openai.protocol import CALL_ID_HEADER  # noqa: E402
+
 LLAMA_CPP_SCHEMA_ERROR = 'response_format type must be one of "text" or "json_object", but got: json_schema'
 # What llama-cpp-python's server (0.3.x) answers, with HTTP 500, seen against a real one.
 LLAMA_CPP_PYTHON_SCHEMA_ERROR = (

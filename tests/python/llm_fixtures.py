@@ -9,9 +9,10 @@ from typing import Any
 import duckdb
 
 from python_jobs.annotation.base import PairToAnnotate, call_id_for
-from python_jobs.annotation.openai.client import OpenAIAnnotator, OpenAIAnnotatorConfig
-from python_jobs.warehouse.keys import pair_key
+from python_jobs.annotation.openai.client import OpenAIAnnotator
 from python_jobs.annotation.pricing import PriceTable
+from python_jobs.config import LLMSettings
+from python_jobs.warehouse.keys import pair_key
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 
@@ -42,7 +43,7 @@ def fast_annotator(base_url: str, api_key: str = "sk-test-local", prices: PriceT
         "retry_budget": 1000,
     }
     settings.update(overrides)
-    return OpenAIAnnotator(OpenAIAnnotatorConfig(**settings), api_key=api_key, prices=prices)
+    return OpenAIAnnotator(LLMSettings(**settings), api_key=api_key, prices=prices)
 
 
 def first_call_id(run_id: str, round_index: int, pair: PairToAnnotate, attempt: int = 1) -> str:

@@ -11,6 +11,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from llm_fixtures import fast_annotator, synthetic_pair  # noqa: E402
+
 from python_jobs import warehouse  # noqa: E402
 from python_jobs.annotation.base import CallContext  # noqa: E402
 from python_jobs.annotation.call_log import DuckDBCallSink  # noqa: E402

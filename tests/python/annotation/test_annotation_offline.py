@@ -6,9 +6,13 @@ from collections import Counter
 
 from python_jobs import warehouse
 from python_jobs.annotation.base import CallContext, PairToAnnotate
-from python_jobs.annotation.replay import RecordedJudgement, ReplayAnnotator
-from python_jobs.annotation.simulated import NoiseModel, SimulatedAnnotator, simulated_vote
 from python_jobs.annotation.call_log import DuckDBCallSink
+from python_jobs.annotation.replay import RecordedJudgement, ReplayAnnotator
+from python_jobs.annotation.simulated import (
+    NoiseModel,
+    SimulatedAnnotator,
+    simulated_vote,
+)
 from python_jobs.warehouse.keys import pair_key
 
 PAIRS = [

@@ -8,14 +8,14 @@ import json
 import logging
 
 import pytest
-
 from llm_fixtures import calls, fast_annotator, first_call_id, synthetic_pair
+
 from python_jobs import warehouse
 from python_jobs.annotation.base import BudgetExhausted, CallContext
-from python_jobs.annotation.openai.client import OpenAIAnnotator
 from python_jobs.annotation.call_log import DuckDBCallSink
-from python_jobs.testing.fake_llm_server import FakeLLMServer, Fault
+from python_jobs.annotation.openai.client import OpenAIAnnotator
 from python_jobs.annotation.pricing import ModelPrice, PriceTable
+from python_jobs.testing.fake_llm_server import FakeLLMServer, Fault
 
 
 @pytest.fixture()

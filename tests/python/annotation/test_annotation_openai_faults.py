@@ -12,8 +12,14 @@ import json
 from dataclasses import dataclass
 
 import pytest
+from llm_fixtures import (
+    calls,
+    consensus_model_exists,
+    fast_annotator,
+    first_call_id,
+    synthetic_pair,
+)
 
-from llm_fixtures import calls, consensus_model_exists, fast_annotator, first_call_id, synthetic_pair
 from python_jobs import warehouse
 from python_jobs.annotation import prompt
 from python_jobs.annotation.base import CallContext

@@ -24,8 +24,8 @@ import time
 from pathlib import Path
 
 import pytest
-
 from llm_fixtures import synthetic_pair
+
 from python_jobs import warehouse
 from python_jobs.annotation.base import call_id_for
 from python_jobs.testing.fake_llm_server import FakeLLMServer

@@ -3,17 +3,17 @@ close it is to what the round then costs against the local server."""
 
 from __future__ import annotations
 
+from llm_fixtures import fast_annotator
 from typer.testing import CliRunner
 
-from llm_fixtures import fast_annotator
 from python_jobs import warehouse
 from python_jobs.annotation import plan as llm_plan
 from python_jobs.annotation.base import CallContext
 from python_jobs.annotation.call_log import DuckDBCallSink
+from python_jobs.annotation.pricing import ModelPrice, PriceTable
 from python_jobs.cli import app
 from python_jobs.testing.fake_llm_server import FakeLLMServer
 from python_jobs.warehouse.keys import pair_key
-from python_jobs.annotation.pricing import ModelPrice, PriceTable
 
 PRICES = PriceTable({"fake-llm": ModelPrice(1.0, 4.0)})
 

@@ -7,8 +7,8 @@ import csv
 import json
 
 import pytest
-
 from llm_fixtures import synthetic_pair
+
 from python_jobs.annotation import prompt
 from python_jobs.annotation.pricing import DEFAULT_PRICES, ModelPrice, PriceTable
 

@@ -8,7 +8,12 @@ import duckdb
 import pandas as pd
 import pytest
 
-from python_jobs.candidates.basket_labels import LiftRule, agreement, pair_lifts, reference_labels
+from python_jobs.candidates.basket_labels import (
+    LiftRule,
+    agreement,
+    pair_lifts,
+    reference_labels,
+)
 from python_jobs.warehouse.raw_schema import create_raw_tables
 
 # 10 baskets over items a..e (catalogue 'shop'); one basket of another catalogue must be ignored.
@@ -74,8 +79,8 @@ def test_classifier_agreement_joins_streamed_predictions(con) -> None:
     import numpy as np
 
     from python_jobs.candidates.basket_labels import classifier_agreement
-    from python_jobs.learning.ensemble import BaggedEnsemble
     from python_jobs.features.pairs import pair_features
+    from python_jobs.learning.ensemble import BaggedEnsemble
     from python_jobs.learning.scoring import ItemVectors
 
     rng = np.random.default_rng(0)

@@ -8,7 +8,12 @@ import numpy as np
 import pandas as pd
 
 from python_jobs import warehouse
-from python_jobs.candidates.categories import InducedConfig, ensure_categories, induce_categories, path_categories
+from python_jobs.candidates.categories import (
+    InducedConfig,
+    ensure_categories,
+    induce_categories,
+    path_categories,
+)
 
 NOW = datetime(2026, 1, 1)
 

@@ -8,15 +8,13 @@ import numpy as np
 import pytest
 
 from python_jobs import warehouse
-from python_jobs.features.text import (
-    CharTfidfSvd,
-    Featuriser,
-    balanced_fit_rows,
+from python_jobs.features.pairs import pair_feature_dim, pair_features
+from python_jobs.features.text import CharTfidfSvd, Featuriser, balanced_fit_rows
+from python_jobs.features.vectors import (
     ensure_item_vectors,
     load_item_vectors,
     store_item_vectors,
 )
-from python_jobs.features.pairs import pair_feature_dim, pair_features
 
 TITLES = [
     "ボールペン 黒 0.5mm 10本",
@@ -88,13 +86,15 @@ def test_item_vector_store_round_trip_and_idempotence(db_path: Path) -> None:
     assert store_item_vectors(con, "fs:test", ids, vectors) == 5
     store_item_vectors(con, "fs:test", ids[:2], vectors[:2] * 2)  # replace two, keep the rest
     store_item_vectors(con, "fs:other", ids[:1], vectors[:1])
-    loaded_ids, loaded = load_item_vectors(con, "fs:test")
+    loaded_vectors = load_item_vectors(con, "fs:test")
+    loaded_ids, loaded = loaded_vectors.ids.tolist(), loaded_vectors.matrix
     assert loaded_ids == sorted(ids)
     expected = vectors.copy()
     expected[:2] *= 2
     assert np.array_equal(loaded, expected)
     assert con.execute("select count(*) from raw.item_vectors").fetchall()[0][0] == 6
-    some_ids, some = load_item_vectors(con, "fs:test", ["shop:3", "shop:0"])
+    some_vectors = load_item_vectors(con, "fs:test", ["shop:3", "shop:0"])
+    some_ids, some = some_vectors.ids.tolist(), some_vectors.matrix
     assert some_ids == ["shop:3", "shop:0"] and np.array_equal(some, expected[[3, 0]])
     with pytest.raises(KeyError):
         load_item_vectors(con, "fs:test", ["shop:404"])

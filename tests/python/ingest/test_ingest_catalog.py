@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import duckdb
+from ingest_fixtures import query
 from typer.testing import CliRunner
 
-from ingest_fixtures import query
 from python_jobs.cli import app
 
 runner = CliRunner()

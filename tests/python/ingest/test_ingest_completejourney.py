@@ -8,11 +8,16 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 import pytest
-
 from ingest_fixtures import query
+
 from python_jobs import warehouse
 from python_jobs.candidates.basket_labels import LiftRule, pair_lifts
-from python_jobs.ingest.completejourney import ingest_completejourney, item_id_for, package_file, title_for
+from python_jobs.ingest.completejourney import (
+    ingest_completejourney,
+    item_id_for,
+    package_file,
+    title_for,
+)
 
 
 def slice_of_the_data(folder: Path) -> tuple[Path, Path, int]:

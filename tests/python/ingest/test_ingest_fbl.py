@@ -6,9 +6,17 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from ingest_fixtures import (
+    HEADER,
+    Row,
+    fbl_text,
+    good_2023,
+    query,
+    write_fbl,
+    write_pair_of_files,
+)
 from typer.testing import CliRunner
 
-from ingest_fixtures import HEADER, Row, fbl_text, good_2023, query, write_fbl, write_pair_of_files
 from python_jobs import warehouse
 from python_jobs.cli import app
 from python_jobs.ingest.fbl import FblSourceError, ingest_fbl, split_lines

@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from python_jobs.reporting.export import QueuedPair, argilla_payload, labelstudio_tasks
 from python_jobs.ingest.reviews import parse_file, validate_rows
-from python_jobs.warehouse.keys import pair_key
 from python_jobs.ingest.validation import Validator
+from python_jobs.reporting.export import QueuedPair, argilla_payload, labelstudio_tasks
+from python_jobs.warehouse.keys import pair_key
 
 A, B, C = "synth:0001", "synth:0002", "synth:0003"
 

@@ -1,4 +1,4 @@
-"""Uncertainty scores (hand-checked values) and the per-group selection."""
+"""Uncertainty scores: hand-checked values, the strategy dispatch and the seeded random scores."""
 
 from __future__ import annotations
 
@@ -6,10 +6,9 @@ import numpy as np
 import pytest
 
 from python_jobs.learning.acquisition import (
+    hashed_unit_scores,
     margin,
     qbc_variance,
-    random_scores,
-    select_top_per_group,
     uncertainty,
     vote_entropy,
 )
@@ -45,25 +44,12 @@ def test_margin_hand_checked() -> None:
 
 def test_uncertainty_dispatch_and_random_is_seeded() -> None:
     member_probs = np.random.default_rng(1).dirichlet(np.ones(3), size=(10, 7))
-    assert np.allclose(uncertainty("margin", member_probs), margin(member_probs.mean(axis=0)))
-    assert np.allclose(uncertainty("qbc", member_probs), qbc_variance(member_probs))
-    assert np.allclose(uncertainty("qbc", member_probs, qbc_measure="vote_entropy"), vote_entropy(member_probs))
-    assert np.array_equal(uncertainty("random", member_probs, seed=3), random_scores(7, 3))
-    assert not np.array_equal(random_scores(7, 3), random_scores(7, 4))
+    keys = np.array([f"k:{i}" for i in range(7)], dtype=object)
+    assert np.allclose(uncertainty("margin", member_probs, keys), margin(member_probs.mean(axis=0)))
+    assert np.allclose(uncertainty("qbc", member_probs, keys), member_probs.var(axis=0).mean(axis=-1))
+    assert np.allclose(uncertainty("qbc", member_probs, keys, qbc_measure="vote_entropy"), vote_entropy(member_probs))
+    assert np.array_equal(uncertainty("random", member_probs, keys, seed=3), hashed_unit_scores(keys, 3))
+    assert not np.array_equal(hashed_unit_scores(keys, 3), hashed_unit_scores(keys, 4))
+    assert ((hashed_unit_scores(keys, 3) >= 0) & (hashed_unit_scores(keys, 3) < 1)).all()
     with pytest.raises(ValueError):
-        uncertainty("nope", member_probs)
-
-
-def test_select_top_per_group_takes_the_best_of_each_group_then_the_budget() -> None:
-    scores = np.array([0.1, 0.9, 0.5, 0.7, 0.7, 0.2])
-    groups = np.array(["a", "a", "b", "b", "c", "c"], dtype=object)
-    assert select_top_per_group(scores, groups, budget=None).tolist() == [1, 3, 4]
-    assert select_top_per_group(scores, groups, budget=2).tolist() == [1, 3]
-    assert select_top_per_group(scores, None, budget=3).tolist() == [1, 3, 4]
-
-
-def test_select_top_per_group_breaks_ties_by_key() -> None:
-    scores = np.array([0.5, 0.5, 0.5])
-    keys = ["k:c", "k:a", "k:b"]
-    assert select_top_per_group(scores, None, budget=3, tie_keys=keys).tolist() == [1, 2, 0]
-    assert select_top_per_group(scores, ["g", "g", "h"], budget=None, tie_keys=keys).tolist() == [1, 2]
+        uncertainty("nope", member_probs, keys)

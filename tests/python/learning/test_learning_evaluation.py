@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from python_jobs.learning.ensemble import BaggedEnsemble, LogRegParams
 from python_jobs.learning.evaluation import (
     classification_metrics,
     diversity,
@@ -12,7 +13,6 @@ from python_jobs.learning.evaluation import (
     id_cross_validation,
     id_cv_splits,
 )
-from python_jobs.learning.ensemble import BaggedEnsemble, LogRegParams
 
 
 def test_classification_metrics_hand_checked() -> None:

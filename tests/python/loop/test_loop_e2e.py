@@ -16,8 +16,8 @@ import pytest
 
 from python_jobs import warehouse
 from python_jobs.annotation.factory import make_annotator
-from python_jobs.loop.runner import Orchestrator
 from python_jobs.config import RunConfig
+from python_jobs.loop.runner import Orchestrator
 
 SMALL = dict(members=4, tuning_trials=3, budget=30)
 

@@ -10,9 +10,9 @@ import base64
 import csv
 import json
 import re
-from xml.etree import ElementTree
 from dataclasses import dataclass
 from pathlib import Path
+from xml.etree import ElementTree
 
 import duckdb
 import pytest
@@ -20,11 +20,9 @@ from reporting_synthetic import VOTE_PATTERNS, write_synthetic_raw
 from typer.testing import CliRunner
 
 from python_jobs import warehouse
-
-from python_jobs.reporting import report
-
-from python_jobs.loop import stopping
 from python_jobs.cli import app
+from python_jobs.loop import stopping
+from python_jobs.reporting import report
 
 PROJECT_DIR = Path(__file__).resolve().parents[3]
 

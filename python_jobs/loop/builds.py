@@ -1,0 +1,53 @@
+"""The dbt builds a run runs: after each annotation step, when it starts (the candidate pool),
+and when it closes."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from python_jobs import warehouse
+
+# Rebuilt after each annotation step: only what the new calls change on the way to the next
+# round's training set, a snapshot of the training labels (the label set as of each round), and
+# the invariant tests the next round depends on (tag karl_round_invariant: unanimity, K calls,
+# no test pair in training, balanced members, one label per pair and round, canonical pair keys).
+# Indirect selection is off, so the other tests on these models (not_null, accepted_values,
+# relationships; contracts already enforce types and not-null) run once, in the run's closing
+# build (RUN_BUILD_ARGS); a round build then runs ~15 nodes instead of ~40. Unit tests check SQL
+# logic, not data: `make test` runs them.
+ROUND_BUILD_ARGS = [
+    "build",
+    "--select", "source:karl.llm_calls+,+fct_training_labels", "stg_karl__bag_members",
+    # dim_pairs gains this round's selections (sampler pairs are in no FBL file).
+    "dim_pairs",
+    # The label set as of each round (snapshots.snap_training_labels; docs/labels_as_of_round.sql).
+    "snap_training_labels",
+    "tag:karl_round_invariant",
+    "--indirect-selection", "empty",
+    "--exclude", "resource_type:unit_test",
+]
+CANDIDATE_BUILD_ARGS = [
+    "build",
+    "--select", "stg_karl__item_categories", "path:models/intermediate/loop", "fct_candidate_pairs",
+    "--exclude", "resource_type:unit_test",
+]
+# At the end of a run (and before reading the stopping signal): every mart downstream of the
+# job-written tables, except the round-independent candidate pool.
+RUN_BUILD_ARGS = [
+    "build",
+    "--select", "source:karl+",
+    "--exclude", "fct_candidate_pairs", "resource_type:seed", "resource_type:unit_test",
+]
+FULL_BUILD_ARGS = ["build", "--exclude", "resource_type:unit_test"]
+
+
+def run_build(args: list[str], dbt_vars: dict[str, object], log: Callable[[str], None]) -> float:
+    """One dbt build of a run; its warnings go to the run's log. Returns the seconds it took."""
+    result = warehouse.run_dbt(args, dbt_vars=dbt_vars, repeated=args is ROUND_BUILD_ARGS)
+    for warning in result.warnings:
+        if "max_class_share" in warning:
+            log("note: one class is more than karl_max_class_share of the LLM labels accepted in a "
+                "round (dbt warning; see marts.rpt_class_balance)")
+        else:
+            log(f"dbt warning: {warning}")
+    return result.seconds

@@ -1,0 +1,178 @@
+"""The five steps of a round, one function each: train, select, annotate, build, evaluate.
+
+Each takes the run (`Run`: loop.runner.Orchestrator), the round index and the round's in-memory state.
+A step's effects are rows in raw tables (through the run store); what a step computes in
+memory (the ensemble, the ID CV in flight) is recomputed deterministically when a resumed
+process needs it.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Protocol
+
+import duckdb
+import numpy as np
+
+from python_jobs import warehouse
+from python_jobs.annotation.base import Annotator, BudgetExhausted, CallContext
+from python_jobs.annotation.call_log import DuckDBCallSink
+from python_jobs.config import RunConfig
+from python_jobs.errors import KarlError
+from python_jobs.features.vectors import ItemVectors
+from python_jobs.learning import acquisition, evaluation, scoring
+from python_jobs.learning.ensemble import BaggedEnsemble
+from python_jobs.loop import data
+from python_jobs.loop.builds import ROUND_BUILD_ARGS
+from python_jobs.loop.id_cv import IdCrossValidation, MemberWeights, RunningCv
+from python_jobs.loop.run_store import RunStore, now
+
+# Pool predictions kept per round for the stopping signal: a fixed hash sample of the pool.
+POOL_PREDICTION_SAMPLE = 20_000
+
+
+class RunStopped(KarlError):
+    """The run stopped before its last round, with a reason for the user."""
+
+
+@dataclass
+class RoundState:
+    """What one round has computed in this process (recomputed deterministically on resume)."""
+
+    ensemble: BaggedEnsemble | None = None
+    id_cv: RunningCv | None = None
+    metrics: dict = field(default_factory=dict)
+
+
+class Run(Protocol):
+    """What the steps need of a run (loop.runner.Orchestrator)."""
+
+    con: duckdb.DuckDBPyConnection
+    config: RunConfig
+    store: RunStore
+    vectors: ItemVectors
+    hyperparameters: dict
+    id_cv: IdCrossValidation
+    round0_ensemble: MemberWeights | None
+
+    def training_arrays(self, round_index: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]: ...
+
+    def round0_members(self) -> MemberWeights: ...
+
+    def reference_labels(self) -> dict[str, str]: ...
+
+    def annotator(self) -> Annotator: ...
+
+    def build(self, args: list[str]) -> float: ...
+
+
+Step = Callable[[Run, int, RoundState], None]
+
+
+def fitted(run: Run, round_index: int, state: RoundState) -> BaggedEnsemble:
+    """The round's ensemble, fitted on first need (train, or select/evaluate after a resume),
+    with the round's ID CV started beside it."""
+    if state.ensemble is None:
+        x_human, y_human, x_added, y_added = run.training_arrays(round_index)
+        ensemble = BaggedEnsemble(n_members=run.config.members, hyperparameters=run.hyperparameters,
+                                  seed=run.config.seed * 1000 + round_index)
+        warm_start = None if round_index == 0 else run.round0_members()
+        ensemble.fit(np.vstack([x_human, x_added]), np.concatenate([y_human, y_added]), warm_start=warm_start)
+        if round_index == 0:
+            run.round0_ensemble = (ensemble.coef_, ensemble.intercept_)
+        state.ensemble = ensemble
+        state.id_cv = run.id_cv.start(round_index, run.hyperparameters, x_human, y_human, x_added, y_added)
+    return state.ensemble
+
+
+def train(run: Run, round_index: int, state: RoundState) -> None:
+    """Fit the bagged ensemble on the human labels plus this run's accepted labels of earlier
+    rounds; record each member's class counts (raw.bag_members, checked balanced by dbt)."""
+    ensemble = fitted(run, round_index, state)
+    run.store.record_bag_members(round_index, ensemble.member_class_counts)
+
+
+def select(run: Run, round_index: int, state: RoundState) -> None:
+    """Stream the candidate pool through the ensemble, keep the most uncertain pair per fine
+    category, cap by the budget; record the picks and the pool's predicted classes."""
+    ensemble = fitted(run, round_index, state)
+    config = run.config
+    uncertainty = acquisition.strategy_uncertainty(config.strategy, config.seed * 1000 + round_index,
+                                                   config.qbc_measure)
+    sql, params = scoring.candidate_pairs_sql(config.run_id)
+    weights, bias = ensemble.stacked_weights()
+    kept, _ = scoring.score_candidates(run.con, sql, weights, bias, config.members, run.vectors, uncertainty,
+                                       per_category=1, params=params)
+    reference = run.reference_labels()
+    stamp = now()
+    run.store.record_selections([
+        (config.run_id, round_index, pick["pair_key"], pick["item_a_id"], pick["item_b_id"],
+         pick["fine_category"], config.strategy, float(pick["uncertainty_score"]),
+         reference.get(pick["pair_key"]), stamp)
+        for pick in kept[: config.budget]
+    ])
+    _record_pool_predictions(run, round_index, ensemble, stamp)
+
+
+def _record_pool_predictions(run: Run, round_index: int, ensemble: BaggedEnsemble, stamp: object) -> None:
+    """The ensemble's class for a fixed hash sample of the pool (all of it when small): the
+    stopping signal compares these between rounds."""
+    sample = data.pool_sample(run.con, run.config.seed, POOL_PREDICTION_SAMPLE)
+    if sample.empty:
+        return
+    mean_probs = scoring.score_candidate_frame(ensemble, run.vectors, sample).mean(axis=0)
+    frame = sample[["pair_key"]].assign(predicted_class=np.asarray(ensemble.classes_)[mean_probs.argmax(axis=1)])
+    run.store.record_pool_predictions(round_index, frame, stamp)
+
+
+def annotate(run: Run, round_index: int, state: RoundState) -> None:
+    """K independent calls per selected pair, each recorded in raw.llm_calls as it completes."""
+    pairs = data.pairs_to_annotate(run.con, run.config.run_id, round_index)
+    context = CallContext(run.config.run_id, round_index, run.config.k_calls)
+    try:
+        run.annotator().annotate(pairs, context, DuckDBCallSink(run.con))
+    except BudgetExhausted as error:
+        raise RunStopped(
+            f"Round {round_index} stopped at the cost budget: {error}. Every call made so far is recorded; "
+            f"`karl run --resume {run.config.run_id} --max-cost <more>` sends only the missing calls.") from error
+
+
+def build(run: Run, round_index: int, state: RoundState) -> None:
+    """dbt: consensus, the next training set, the label snapshot and the round invariants."""
+    try:
+        run.build(ROUND_BUILD_ARGS)
+    except warehouse.DbtFailedError as error:
+        raise RunStopped(
+            f"An invariant failed after round {round_index}'s annotations; the run stops here "
+            f"(fix the cause, then `karl run --resume {run.config.run_id}`):\n  "
+            + "\n  ".join(error.failures)) from error
+
+
+def evaluate(run: Run, round_index: int, state: RoundState) -> None:
+    """ID macro-F1 from the round's CV, OOD macro-F1 on the held-out test half, the training
+    set's diversity and the round's annotation figures, into raw.round_metrics."""
+    ensemble = fitted(run, round_index, state)
+    x_human, y_human, x_added, y_added = run.training_arrays(round_index)
+    ood = data.ood_test_labels(run.con)
+    x_ood = run.vectors.pair_matrix(ood.item_a_ids, ood.item_b_ids)
+    running = state.id_cv
+    results = run.id_cv.results(round_index, running)
+    metrics: dict[str, object] = {}
+    metrics.update(evaluation.id_cv_metrics(
+        y_human, running.folds, [predictions for predictions, _ in results], running.n_added,
+        time.perf_counter() - running.started))
+    metrics.update(evaluation.evaluate_ood(ensemble, x_ood, ood.labels))
+    metrics["diversity"] = evaluation.diversity(np.vstack([x_human, x_added]), seed=run.config.seed)
+    metrics["n_training_labels"] = int(len(y_human) + len(y_added))
+    metrics["n_added_labels"] = int(len(y_added))
+    metrics.update(run.store.annotation_stats(round_index))
+    run.store.record_round_metrics(round_index, metrics)
+    state.metrics = metrics
+
+
+# The round, in order. The last round only trains and evaluates.
+ROUND_STEPS: dict[str, Step] = {
+    "train": train, "select": select, "annotate": annotate, "build": build, "evaluate": evaluate,
+}
+LAST_ROUND_SKIPS = frozenset({"select", "annotate", "build"})
