@@ -30,6 +30,7 @@ import pandas as pd
 PROJECT_DIR = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(PROJECT_DIR))
 
+from python_jobs.config import TuningConfig  # noqa: E402
 from python_jobs.features.pairs import pair_features  # noqa: E402
 from python_jobs.features.text import CharTfidfSvd  # noqa: E402
 from python_jobs.learning.acquisition import uncertainty  # noqa: E402
@@ -37,7 +38,6 @@ from python_jobs.learning.ensemble import (  # noqa: E402
     CLASSES,
     BaggedEnsemble,
     LogRegParams,
-    TuningConfig,
     tune_hyperparameters,
 )
 from python_jobs.learning.evaluation import (  # noqa: E402

@@ -42,11 +42,12 @@ import pandas as pd  # noqa: E402
 from peak_memory import PeakRss  # noqa: E402
 from threadpoolctl import threadpool_limits  # noqa: E402
 
+from python_jobs.config import ScoringConfig  # noqa: E402
 from python_jobs.features.pairs import pair_features  # noqa: E402
 from python_jobs.features.vectors import ItemVectors, load_item_vectors  # noqa: E402
 from python_jobs.learning.acquisition import strategy_uncertainty  # noqa: E402
 from python_jobs.learning.ensemble import BaggedEnsemble, logreg_proba  # noqa: E402
-from python_jobs.learning.scoring import ScoringConfig, score_candidates  # noqa: E402
+from python_jobs.learning.scoring import score_candidates  # noqa: E402
 from python_jobs.learning.stacked_linear import StackedLinearScorer  # noqa: E402
 from python_jobs.warehouse.raw_schema import create_raw_tables  # noqa: E402
 

@@ -16,6 +16,44 @@ QBC_MEASURES = ("variance", "vote_entropy")
 CANDIDATE_SOURCES = ("fbl_pool", "sampler")
 
 
+# --- the sections of a run ---------------------------------------------------------------------
+@dataclass(frozen=True)
+class ScoringConfig:
+    """How the candidate scan runs (learning/scoring.py)."""
+
+    chunk_rows: int = 65_536       # pairs per chunk read from DuckDB and scored by one worker
+    workers: int = 2               # chunks computed in parallel (numpy releases the GIL)
+    # float32 (default): ~2x the float64 rate; probabilities within FLOAT32_TOLERANCE of
+    # BaggedEnsemble.predict_member_proba (tested). float64 reproduces it to < 1e-6.
+    dtype: str = "float32"
+
+
+@dataclass(frozen=True)
+class TuningConfig:
+    """The hyperparameter search (learning/ensemble.tune_hyperparameters); a run sets n_trials
+    (RunConfig.tuning_trials) and the seed."""
+
+    n_trials: int = 12
+    n_splits: int = 5
+    seed: int = 0
+    C_low: float = 1e-4
+    C_high: float = 1.0
+    tune_class_weight: bool = True
+    tune_standardize: bool = False
+
+
+@dataclass(frozen=True)
+class InducedConfig:
+    """Induced categories on a catalogue without a category path (candidates/categories.py);
+    the seed is the run's."""
+
+    n_fine: int | None = None       # default: round(sqrt(n_items)), within [2, 1000]
+    n_parent: int | None = None     # default: round(sqrt(n_fine)), within [1, n_fine]
+    seed: int = 0
+    n_init: int = 3
+
+
+
 @dataclass
 class RunConfig:
     strategy: str = "margin"
@@ -34,6 +72,8 @@ class RunConfig:
     simulated_self_consistency: float = 0.989
     experiment_id: str | None = None  # set by `karl experiment` on each of its cells
     workers: int = 2                # processes for the ID cross-validation (1: in the main process)
+    scoring: ScoringConfig = field(default_factory=lambda: ScoringConfig())
+    categories: InducedConfig = field(default_factory=lambda: InducedConfig())
     run_id: str = field(default_factory=lambda: new_run_id())
 
     def __post_init__(self) -> None:
@@ -52,7 +92,11 @@ class RunConfig:
     @classmethod
     def from_json(cls, text: str) -> "RunConfig":
         known = cls.__dataclass_fields__
-        return cls(**{key: value for key, value in json.loads(text).items() if key in known})
+        values = {key: value for key, value in json.loads(text).items() if key in known}
+        for name, section in (("scoring", ScoringConfig), ("categories", InducedConfig)):
+            if isinstance(values.get(name), dict):
+                values[name] = section(**values[name])
+        return cls(**values)
 
 
 RESPONSE_FORMAT_MODES = ("auto", "json_schema", "json_object", "none")

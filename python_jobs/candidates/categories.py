@@ -11,13 +11,14 @@ Two ways, both stored in raw.item_categories under a `category_set` name:
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import replace
 from datetime import datetime, timezone
 
 import duckdb
 import numpy as np
 import pyarrow as pa
 
+from python_jobs.config import InducedConfig
 from python_jobs.learning.blas import single_threaded
 from python_jobs.warehouse.arrow import arrow_table
 
@@ -29,14 +30,6 @@ from python_jobs.warehouse.arrow import arrow_table
 # and parent up to ~249k (and no partners from outside the query's own category).
 CATALOG_LEVELS: dict[str, tuple[int, int]] = {"completejourney": (2, 1)}
 FBL_CATALOG = "fbl"
-
-
-@dataclass(frozen=True)
-class InducedConfig:
-    n_fine: int | None = None       # default: round(sqrt(n_items)), within [2, 1000]
-    n_parent: int | None = None     # default: round(sqrt(n_fine)), within [1, n_fine]
-    seed: int = 0
-    n_init: int = 3
 
 
 def _now() -> datetime:
@@ -208,6 +201,7 @@ def ensure_categories(
     seed: int = 0,
     source: str = "fbl_pool",
     catalog: str | None = None,
+    config: InducedConfig = InducedConfig(),
 ) -> str:
     """The category set a run samples from (created if missing); pass it to dbt as karl_category_set.
 
@@ -218,7 +212,7 @@ def ensure_categories(
         catalogs = [catalog] if catalog else _path_catalogs(con)
         if catalogs and catalogs[0] != FBL_CATALOG:
             return path_categories(con, catalogs[0])
-    return induce_categories(con, feature_set, catalog=FBL_CATALOG, config=InducedConfig(seed=seed))
+    return induce_categories(con, feature_set, catalog=FBL_CATALOG, config=replace(config, seed=seed))
 
 
 def _insert(con: duckdb.DuckDBPyConnection, rows: pa.Table) -> None:

@@ -25,6 +25,7 @@ from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 
+from python_jobs.config import TuningConfig
 from python_jobs.labels import RELATION_CLASSES
 from python_jobs.learning.blas import single_threaded
 
@@ -120,17 +121,6 @@ def logreg_proba(X: np.ndarray, coef: np.ndarray, intercept: np.ndarray) -> np.n
 
 
 # --- hyperparameter search -----------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class TuningConfig:
-    n_trials: int = 12
-    n_splits: int = 5
-    seed: int = 0
-    C_low: float = 1e-4
-    C_high: float = 1.0
-    tune_class_weight: bool = True
-    tune_standardize: bool = False
 
 
 def tune_hyperparameters(

@@ -17,11 +17,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
 
+from python_jobs.config import ScoringConfig
 from python_jobs.features.vectors import ItemVectors
 from python_jobs.learning.acquisition import Uncertainty
 from python_jobs.learning.blas import single_threaded
@@ -29,15 +29,6 @@ from python_jobs.learning.chunks import ScoredChunk
 from python_jobs.learning.stacked_linear import StackedLinearScorer
 from python_jobs.learning.top_per_category import TopPerCategory, category_contenders
 from python_jobs.warehouse.arrow import arrow_batches
-
-
-@dataclass(frozen=True)
-class ScoringConfig:
-    chunk_rows: int = 65_536       # pairs per chunk read from DuckDB and scored by one worker
-    workers: int = 2               # chunks computed in parallel (numpy releases the GIL)
-    # float32 (default): ~2x the float64 rate; probabilities within FLOAT32_TOLERANCE of
-    # BaggedEnsemble.predict_member_proba (tested). float64 reproduces it to < 1e-6.
-    dtype: str = "float32"
 
 
 def _register_positions(con, vectors: ItemVectors, name: str) -> None:  # noqa: ANN001

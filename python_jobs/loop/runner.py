@@ -135,7 +135,7 @@ class Orchestrator:
         if self.store.artifact("categories") is None:
             started = time.perf_counter()
             category_set = ensure_categories(self.con, self.feature_set, seed=self.config.seed,
-                                             source=self.config.candidate_source)
+                                             source=self.config.candidate_source, config=self.config.categories)
             self.store.store_artifact("categories", {"category_set": category_set})
             self.store.mark_done(PREPARE_ROUND, "categories", time.perf_counter() - started)
         self.pool_memo.ensure(self.con, self.dbt_vars(), self.build)

@@ -103,7 +103,7 @@ def select(run: Run, round_index: int, state: RoundState) -> None:
     sql, params = scoring.candidate_pairs_sql(config.run_id)
     weights, bias = ensemble.stacked_weights()
     kept, _ = scoring.score_candidates(run.con, sql, weights, bias, config.members, run.vectors, uncertainty,
-                                       per_category=1, params=params)
+                                       per_category=1, config=config.scoring, params=params)
     reference = run.reference_labels()
     stamp = now()
     run.store.record_selections([
@@ -121,7 +121,7 @@ def _record_pool_predictions(run: Run, round_index: int, ensemble: BaggedEnsembl
     sample = data.pool_sample(run.con, run.config.seed, POOL_PREDICTION_SAMPLE)
     if sample.empty:
         return
-    mean_probs = scoring.score_candidate_frame(ensemble, run.vectors, sample).mean(axis=0)
+    mean_probs = scoring.score_candidate_frame(ensemble, run.vectors, sample, run.config.scoring).mean(axis=0)
     frame = sample[["pair_key"]].assign(predicted_class=np.asarray(ensemble.classes_)[mean_probs.argmax(axis=1)])
     run.store.record_pool_predictions(round_index, frame, stamp)
 

@@ -9,11 +9,11 @@ import pandas as pd
 
 from python_jobs import warehouse
 from python_jobs.candidates.categories import (
-    InducedConfig,
     ensure_categories,
     induce_categories,
     path_categories,
 )
+from python_jobs.config import InducedConfig
 
 NOW = datetime(2026, 1, 1)
 

@@ -234,7 +234,7 @@ def test_real_files_every_judgement_lands_or_is_quarantined(fbl_dir: Path, db_pa
 
 def test_a_line_with_several_problems_is_one_quarantine_row(tmp_path: Path, db_path: Path) -> None:
     rows = good_2023(2) + [Row("T100", "U100", title_a="", title_b="")]
-    text = fbl_text(rows).replace(f"https://shop.example/p/T100/", "not a url")
+    text = fbl_text(rows).replace("https://shop.example/p/T100/", "not a url")
     result = ingest(write_pair_of_files(tmp_path / "fbl", text_2023=text), db_path)
     assert result.exit_code == 0, result.output
     [(_, line, _, reason)] = quarantine(db_path)

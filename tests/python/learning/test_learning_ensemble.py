@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from python_jobs.config import TuningConfig
 from python_jobs.learning.ensemble import (
     CLASSES,
     BaggedEnsemble,
     LogRegParams,
-    TuningConfig,
     encode_labels,
     proba_from_stacked,
     tune_hyperparameters,

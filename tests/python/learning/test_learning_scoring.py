@@ -10,7 +10,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from python_jobs.candidates.categories import InducedConfig, induce_clusters
+from python_jobs.candidates.categories import induce_clusters
+from python_jobs.config import InducedConfig
 from python_jobs.features.pairs import pair_features
 from python_jobs.features.vectors import ItemVectors, load_item_vectors
 from python_jobs.learning import acquisition
