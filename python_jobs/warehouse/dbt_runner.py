@@ -1,0 +1,146 @@
+"""dbt in-process (dbtRunner) against the warehouse file.
+
+One process owns the file at a time. Inside that process, dbt-duckdb opens the same path and
+DuckDB hands it the already-open database instance, so the loop can keep its connection while
+dbt builds.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from python_jobs.errors import KarlError
+from python_jobs.warehouse.connection import PROJECT_DIR, default_db_path
+
+# `karl build`: seeds, models, snapshots and every data test. Unit tests check SQL logic, not
+# data: `make test` runs them (`karl build --unit-tests`), as dbt advises for production builds.
+PRODUCTION_BUILD_ARGS = ["build", "--exclude", "resource_type:unit_test"]
+
+
+class DbtFailedError(KarlError):
+    """A dbt command failed: a model errored or a test (an invariant) failed."""
+
+    def __init__(self, message: str, failures: list[str]):
+        super().__init__(message)
+        self.failures = failures
+
+
+@dataclass
+class DbtResult:
+    success: bool
+    failures: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+def run_dbt(
+    args: list[str],
+    db_path: Path | str | None = None,
+    dbt_vars: dict[str, object] | None = None,
+    raise_on_failure: bool = True,
+    quiet: bool = True,
+    target_path: Path | str | None = None,
+    repeated: bool = False,
+) -> DbtResult:
+    """Run a dbt command in-process (dbtRunner) against the warehouse file.
+
+    Failures (model errors, failing tests) come back by name; with raise_on_failure a
+    DbtFailedError stops the caller with a message naming the failed nodes.
+
+    ``repeated``: for a build this process runs again and again (the loop's per-round build).
+    The parsed project is kept and handed back to dbt (dbtRunner(manifest=...)) while the
+    project files, vars and target are unchanged, and the run skips writing run_results.json
+    and manifest.json (results come back in memory); about 0.5 s less per build.
+    """
+
+    from dbt.cli.main import dbtRunner
+
+    path = Path(db_path) if db_path else default_db_path()
+    os.environ["KARL_DUCKDB_PATH"] = str(path)
+    common = ["--project-dir", str(PROJECT_DIR), "--profiles-dir", str(PROJECT_DIR)]
+    # Parallel dbt processes (tests, helpers) must not share target/: $KARL_DBT_TARGET_PATH moves it.
+    target = target_path or os.environ.get("KARL_DBT_TARGET_PATH")
+    if target:
+        common += ["--target-path", str(target), "--log-path", str(Path(target) / "logs")]
+    if dbt_vars:
+        common += ["--vars", json.dumps(dbt_vars, sort_keys=True)]
+    flags = ["--quiet", "--no-use-colors"] if quiet else []
+    started = time.perf_counter()
+    try:
+        if repeated:
+            manifest = _parsed_manifest(flags + ["parse"] + common, str(path))
+            result = dbtRunner(manifest=manifest).invoke(flags + list(args) + ["--no-write-json"] + common)
+        else:
+            result = dbtRunner().invoke(flags + list(args) + common)
+    finally:
+        _release_dbt_handle()
+    seconds = time.perf_counter() - started
+    failures: list[str] = []
+    warnings: list[str] = []
+    if result.result is not None and hasattr(result.result, "results"):
+        for node_result in result.result.results:
+            status = str(getattr(node_result, "status", "")).lower()
+            name = getattr(getattr(node_result, "node", None), "name", "?")
+            message = getattr(node_result, "message", "") or ""
+            if status in {"error", "fail", "runstatus.error", "teststatus.fail", "teststatus.error"}:
+                failures.append(f"{name}: {message}".strip())
+            elif status in {"warn", "teststatus.warn"}:
+                warnings.append(f"{name}: {message}".strip())
+    if result.exception is not None:
+        failures.append(f"dbt raised {type(result.exception).__name__}: {result.exception}")
+    success = bool(result.success) and not failures
+    if not success and not failures:
+        failures.append("dbt reported failure (see dbt output above)")
+    outcome = DbtResult(success=success, failures=failures, warnings=warnings, seconds=seconds)
+    if raise_on_failure and not success:
+        raise DbtFailedError(
+            f"dbt {' '.join(args)} failed: " + "; ".join(failures), failures=failures
+        )
+    return outcome
+
+
+_MANIFESTS: dict[tuple, object] = {}
+
+
+def _project_fingerprint() -> tuple:
+    """Names, sizes and mtimes of the files dbt parses: a changed file means a new parse."""
+    files = [PROJECT_DIR / "dbt_project.yml", PROJECT_DIR / "profiles.yml"]
+    for folder in ("models", "macros", "tests", "seeds", "snapshots"):
+        files += sorted((PROJECT_DIR / folder).rglob("*"))
+    return tuple((str(f), f.stat().st_size, f.stat().st_mtime_ns) for f in files if f.is_file())
+
+
+def _parsed_manifest(parse_command: list[str], db_path: str) -> object:
+    from dbt.cli.main import dbtRunner
+
+    key = (tuple(parse_command), db_path, _project_fingerprint())
+    if key not in _MANIFESTS:
+        result = dbtRunner().invoke(parse_command)
+        if not result.success or result.result is None:
+            raise DbtFailedError(f"dbt parse failed: {result.exception}", failures=[f"dbt parse: {result.exception}"])
+        _MANIFESTS.clear()
+        _MANIFESTS[key] = result.result
+    return _MANIFESTS[key]
+
+
+def _release_dbt_handle() -> None:
+    """Close dbt-duckdb's process-wide database handle after each invocation.
+
+    Otherwise the file stays open after the caller closes its own connection: it is neither
+    checkpointed nor re-openable read-only in this process. While the caller's connection is
+    open, DuckDB's instance cache makes the next dbt invocation reopen it at no cost.
+    """
+    from dbt.adapters.duckdb.connections import DuckDBConnectionManager
+
+    with DuckDBConnectionManager._LOCK:
+        environment = DuckDBConnectionManager._ENV
+        DuckDBConnectionManager._ENV = None
+    if environment is not None:
+        try:
+            environment.close()
+        except Exception:  # noqa: BLE001 - closing is best effort; the next invoke opens anew
+            pass
