@@ -53,9 +53,11 @@ class InducedConfig:
     n_init: int = 3
 
 
-
+# --- a run ---------------------------------------------------------------------------------------
 @dataclass
 class RunConfig:
+    """One karl run: one strategy, one seed, T rounds (recorded as JSON in raw.runs.config_json)."""
+
     strategy: str = "margin"
     rounds: int = 15
     annotator: str = "replay"

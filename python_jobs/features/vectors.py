@@ -115,7 +115,9 @@ def load_item_vectors(con: duckdb.DuckDBPyConnection, feature_set: str,
     if not ids:
         return ItemVectors([], np.zeros((0, 0), dtype=np.float32))
     flat = table.column("vector").combine_chunks().flatten().to_numpy(zero_copy_only=False)
-    vectors = ItemVectors(ids, flat.astype(np.float32, copy=False).reshape(len(ids), -1))
+    # A copy, as numpy allocates it: BLAS float32 kernels round by alignment, and runs reproduce
+    # their scores to the bit only on the same kind of memory.
+    vectors = ItemVectors(ids, flat.astype(np.float32).reshape(len(ids), -1))
     if item_ids is None:
         return vectors
     missing = [item_id for item_id in item_ids if item_id not in vectors.index]
