@@ -11,11 +11,12 @@ column added to a raw table and not to its source yml fails here.
 
 from __future__ import annotations
 
-import importlib
 from pathlib import Path
 
 import duckdb
 import pytest
+
+from python_jobs.warehouse.raw_schema import create_raw_tables
 
 PROJECT_DIR = Path(__file__).resolve().parents[3]
 MAX_YML_LINES = 300
@@ -46,17 +47,9 @@ def _models(manifest, folder: str) -> list:  # noqa: ANN001
 
 def _raw_columns() -> dict[str, list[str]]:
     """Columns of every raw table, as the Python DDL creates them in an empty database."""
-    for module_name in ("python_jobs.warehouse.raw_schema", "python_jobs.raw_schema"):
-        try:
-            raw_schema = importlib.import_module(module_name)
-            break
-        except ModuleNotFoundError:
-            continue
-    else:
-        raise AssertionError("no raw_schema module with create_raw_tables in python_jobs")
     con = duckdb.connect(":memory:")
     try:
-        raw_schema.create_raw_tables(con)
+        create_raw_tables(con)
         rows = con.execute(
             "select table_name, column_name from information_schema.columns "
             "where table_schema = 'raw' order by table_name, ordinal_position"
