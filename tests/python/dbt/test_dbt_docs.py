@@ -15,6 +15,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
+from dbt.contracts.graph.manifest import Manifest
 
 from python_jobs.warehouse.raw_schema import create_raw_tables
 
@@ -25,7 +26,7 @@ FED_SOURCE_TABLES = {"karl.ingest_batches"}
 
 
 @pytest.fixture(scope="module")
-def manifest(tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201 - dbt's Manifest
+def manifest(tmp_path_factory: pytest.TempPathFactory) -> Manifest:
     from dbt.cli.main import dbtRunner
 
     target = tmp_path_factory.mktemp("dbt_docs_target")
@@ -37,7 +38,7 @@ def manifest(tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201 - dbt's 
     return result.result
 
 
-def _models(manifest, folder: str) -> list:  # noqa: ANN001
+def _models(manifest: Manifest, folder: str) -> list:
     return sorted(
         (node for node in manifest.nodes.values()
          if node.resource_type.value == "model" and node.original_file_path.startswith(folder)),
@@ -62,14 +63,14 @@ def _raw_columns() -> dict[str, list[str]]:
     return columns
 
 
-def test_every_mart_has_an_enforced_contract(manifest) -> None:  # noqa: ANN001
+def test_every_mart_has_an_enforced_contract(manifest: Manifest) -> None:
     marts = _models(manifest, "models/marts/")
     assert marts, "no mart found under models/marts/"
     uncontracted = [node.name for node in marts if not node.config.contract.enforced]
     assert not uncontracted, f"marts without an enforced contract: {', '.join(uncontracted)}"
 
 
-def test_every_mart_column_is_described(manifest) -> None:  # noqa: ANN001
+def test_every_mart_column_is_described(manifest: Manifest) -> None:
     undescribed = [
         f"{node.name}.{column.name}"
         for node in _models(manifest, "models/marts/")
@@ -79,7 +80,7 @@ def test_every_mart_column_is_described(manifest) -> None:  # noqa: ANN001
     assert not undescribed, f"{len(undescribed)} mart columns without a description: {', '.join(undescribed)}"
 
 
-def test_every_raw_column_is_a_described_source_column(manifest) -> None:  # noqa: ANN001
+def test_every_raw_column_is_a_described_source_column(manifest: Manifest) -> None:
     sources = {source.identifier: source for source in manifest.sources.values() if source.schema == "raw"}
     problems: list[str] = []
     for table, columns in _raw_columns().items():
@@ -98,7 +99,7 @@ def test_every_raw_column_is_a_described_source_column(manifest) -> None:  # noq
     assert not problems, f"{len(problems)} source column problems:\n  " + "\n  ".join(problems)
 
 
-def test_every_model_description_states_its_grain(manifest) -> None:  # noqa: ANN001
+def test_every_model_description_states_its_grain(manifest: Manifest) -> None:
     missing = [
         node.name for node in _models(manifest, "models/")
         if "grain" not in (node.description or "").lower()
@@ -106,7 +107,7 @@ def test_every_model_description_states_its_grain(manifest) -> None:  # noqa: AN
     assert not missing, f"model descriptions without a grain: {', '.join(missing)}"
 
 
-def test_every_source_table_says_what_one_row_is(manifest) -> None:  # noqa: ANN001
+def test_every_source_table_says_what_one_row_is(manifest: Manifest) -> None:
     missing = [
         f"{source.source_name}.{source.name}" for source in manifest.sources.values()
         if "one row per" not in (source.description or "").lower()
@@ -114,7 +115,7 @@ def test_every_source_table_says_what_one_row_is(manifest) -> None:  # noqa: ANN
     assert not missing, f"source tables whose description gives no grain: {', '.join(missing)}"
 
 
-def test_freshness_is_checked_only_where_karl_expects_to_be_fed(manifest) -> None:  # noqa: ANN001
+def test_freshness_is_checked_only_where_karl_expects_to_be_fed(manifest: Manifest) -> None:
     checked = {
         f"{source.source_name}.{source.name}" for source in manifest.sources.values()
         if source.freshness is not None
