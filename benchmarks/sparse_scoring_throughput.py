@@ -14,9 +14,9 @@ features contract, ~48k columns, ~110 per title, L2-normalised) and today's dens
 category, query-major; queries repeat beyond 4,710 x ... pairs. Members: 10 x 3 classes with
 random weights of logistic-regression scale (scoring cost does not depend on the values).
 
-- end to end: DuckDB stream of (pair_key, fine_category, positions) -> scores -> QBC ->
-  top pair per fine category (`iter_scored_chunks` + `TopPerCategory`, 2 workers), median of 3
-  scans; sparse: pair blocks [|a-b|, a*b, cos] (2V + 1 weights rows); dense: [|a-b|, a*b, cos, a+b].
+- end to end: `score_candidates` as a round calls it (scorer built from the weights, DuckDB
+  stream of (pair_key, fine_category, positions) -> scores -> QBC -> top pair per fine category,
+  2 workers), median of 3 scans; sparse: pair blocks [|a-b|, a*b, cos] (2V + 1 weights rows); dense: [|a-b|, a*b, cos, a+b].
 - kernel: the scorer alone on positions in memory (64k-pair chunks on 1 and 2 threads), sparse
   with and without --overlap dense per-pair columns; the scipy formulation (row gathers,
   multiply/minimum, sparse @ dense) and the naive path (materialised sparse pair rows @ W, what
@@ -45,19 +45,16 @@ import pandas as pd  # noqa: E402
 import scipy.sparse as sp  # noqa: E402
 
 from peak_memory import PeakRss  # noqa: E402
-from python_jobs.blas import single_threaded  # noqa: E402
-from python_jobs.categories import InducedConfig, induce_clusters  # noqa: E402
-from python_jobs.features import CharTfidfSvd, normalise_title  # noqa: E402
-from python_jobs.model import softmax  # noqa: E402
-from python_jobs.scoring import (  # noqa: E402
-    ItemVectors,
-    ScoringConfig,
-    StackedLinearScorer,
-    TopPerCategory,
-    iter_scored_chunks,
-    strategy_uncertainty,
-)
-from python_jobs.scoring_sparse import PairLayout, SparseStackedScorer, canonical_csr, materialised_pair_features  # noqa: E402
+from python_jobs.candidates.categories import induce_clusters  # noqa: E402
+from python_jobs.config import InducedConfig, ScoringConfig  # noqa: E402
+from python_jobs.features.text import CharTfidfSvd, normalise_title  # noqa: E402
+from python_jobs.features.vectors import ItemVectors, canonical_csr  # noqa: E402
+from python_jobs.learning.acquisition import strategy_uncertainty  # noqa: E402
+from python_jobs.learning.blas import single_threaded  # noqa: E402
+from python_jobs.learning.ensemble import softmax  # noqa: E402
+from python_jobs.learning.scoring import make_scorer, score_candidates  # noqa: E402
+from python_jobs.learning.scoring_sparse import PairLayout, materialised_pair_features, relative_class_major  # noqa: E402
+from python_jobs.learning.stacked_linear import _softmax_relative  # noqa: E402
 
 TARGET_PAIRS_PER_SECOND = 1_000_000
 N_MEMBERS, N_CLASSES, PARTNERS = 10, 3, 100
@@ -128,15 +125,14 @@ def setup_db(workdir: Path, pool: pd.DataFrame) -> duckdb.DuckDBPyConnection:
     return con
 
 
-def scan(con, scorer, vectors: ItemVectors, size: int) -> tuple[Clock, PeakRss]:  # noqa: ANN001
+def scan(con, W: np.ndarray, bias: np.ndarray, vectors: ItemVectors, size: int) -> tuple[Clock, PeakRss]:  # noqa: ANN001
+    """One round's scan as the loop runs it: `score_candidates` (scorer built from the weights,
+    DuckDB stream, 2 workers, QBC, top pair per fine category)."""
     sql = f"select pair_key, item_a_id, item_b_id, fine_category from candidates where n < {size}"
     with PeakRss() as rss, Clock() as clock:
-        reducer = TopPerCategory(per_category=1)
-        for chunk in iter_scored_chunks(con, sql, scorer, vectors, ScoringConfig(workers=2), None,
-                                        strategy_uncertainty("qbc"), 1):
-            reducer.add(chunk)
-        reducer.result()
-    assert reducer.n_scored == size, (reducer.n_scored, size)
+        rows, n_scored = score_candidates(con, sql, W, bias, N_MEMBERS, vectors, strategy_uncertainty("qbc"),
+                                          per_category=1, config=ScoringConfig(workers=2))
+    assert n_scored == size and rows, (n_scored, size)
     return clock, rss
 
 
@@ -149,9 +145,6 @@ def kernel(function, a: np.ndarray, b: np.ndarray, threads: int, rows: int = 65_
 
 def scipy_member_proba(csr: sp.csr_matrix, W: np.ndarray, bias: np.ndarray, V: int):  # noqa: ANN201
     """The vectorised scipy formulation: gather rows, intersect with multiply/minimum, sparse @ dense."""
-    from python_jobs.scoring_sparse import relative_class_major
-    from python_jobs.scoring import _softmax_relative
-
     relative, rel_bias, _ = relative_class_major(W, bias, N_MEMBERS)
     w_abs, w_prod, w_cos = (relative[:V].astype(np.float32), relative[V:2 * V].astype(np.float32),
                             relative[2 * V].astype(np.float32))
@@ -200,17 +193,17 @@ def main() -> None:
 
     sparse_layout = PairLayout(("absdiff", "prod", "cos"))
     Ws, bs = random_weights(sparse_layout.n_features(V))
-    sparse_scorer = SparseStackedScorer.from_weights(Ws, bs, csr, N_MEMBERS, sparse_layout)
+    sparse_vectors = ItemVectors(ids, csr)
+    sparse_scorer = make_scorer(Ws, bs, sparse_vectors, N_MEMBERS, "float32", sparse_layout)
     Wd, bd = random_weights(3 * dense.shape[1] + 1)
-    dense_vectors = ItemVectors(ids=ids, matrix=dense)
-    dense_scorer = StackedLinearScorer.from_weights(Wd, bd, dense_vectors, N_MEMBERS, "float32")
-    sparse_vectors = ItemVectors(ids=ids, matrix=csr)
+    dense_vectors = ItemVectors(ids, dense)
+    dense_scorer = make_scorer(Wd, bd, dense_vectors, N_MEMBERS, "float32")
 
     n_kernel = min(1_000_000, max(sizes))
     a, b = pool.a.to_numpy()[:n_kernel], pool.b.to_numpy()[:n_kernel]
     overlap_layout = PairLayout(("absdiff", "prod", "cos"), n_extra=args.overlap)
     Wo, bo = random_weights(overlap_layout.n_features(V), seed=1)
-    overlap_scorer = SparseStackedScorer.from_weights(Wo, bo, csr, N_MEMBERS, overlap_layout)
+    overlap_scorer = make_scorer(Wo, bo, sparse_vectors, N_MEMBERS, "float32", overlap_layout)
     # One chunk's worth of overlap rows (their values do not change the cost).
     overlap = np.random.default_rng(2).random((65_536, args.overlap), dtype=np.float32)
 
@@ -245,9 +238,9 @@ def main() -> None:
               f"{'per CPU-s':>11} {'peak MB':>8} | {'load':>4}")
         for size in sizes:
             row = []
-            for scorer, vectors in ((sparse_scorer, sparse_vectors), (dense_scorer, dense_vectors)):
-                scan(con, scorer, vectors, min(size, 10_000))  # warm-up
-                runs = sorted((scan(con, scorer, vectors, size) for _ in range(3)), key=lambda run: run[0].wall)
+            for W, bias, vectors in ((Ws, bs, sparse_vectors), (Wd, bd, dense_vectors)):
+                scan(con, W, bias, vectors, min(size, 10_000))  # warm-up
+                runs = sorted((scan(con, W, bias, vectors, size) for _ in range(3)), key=lambda run: run[0].wall)
                 clock, peak = runs[1][0], max(run[1].growth_mb for run in runs)
                 row.append(f"{size / clock.wall:>14,.0f} {size / clock.cpu:>11,.0f} {peak:>8.0f}")
             print(f"{size:>10,} | {row[0]} | {row[1][1:]} | {os.getloadavg()[0]:>4.1f}")

@@ -39,8 +39,8 @@ from python_jobs.labels import RELATION_CLASSES as LABELS
 from python_jobs.learning.acquisition import mean_member_proba
 from python_jobs.learning.scoring import (
     ScoringConfig,
-    StackedLinearScorer,
     iter_scored_chunks,
+    make_scorer,
 )
 
 
@@ -214,7 +214,7 @@ def classifier_agreement(
     Predictions stream chunk by chunk (python_jobs/learning/scoring.py); only (pair_key, predicted class)
     is kept, then joined to the lift labels in DuckDB. Returns (agreement figures, confusion
     table of behaviour label x predicted class)."""
-    scorer = StackedLinearScorer.from_weights(weights, bias, vectors, n_members, ScoringConfig().dtype)
+    scorer = make_scorer(weights, bias, vectors, n_members, ScoringConfig().dtype)
     keys, predicted = [], []
     for chunk in iter_scored_chunks(con, candidates_sql, scorer, vectors, ScoringConfig()):
         keys.append(chunk.batch.column("pair_key"))

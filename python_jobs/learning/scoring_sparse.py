@@ -30,6 +30,10 @@ import numba
 import numpy as np
 import scipy.sparse as sp
 
+from python_jobs.features.vectors import ItemVectors, canonical_csr, is_canonical_csr
+from python_jobs.learning.blas import single_threaded
+from python_jobs.learning.stacked_linear import _softmax_relative, add_extra_columns
+
 # Pair blocks of the stacked weights, in order. "cos" is one column; the others have D columns.
 ITEM_BLOCKS = ("absdiff", "prod", "sum")
 
@@ -67,21 +71,16 @@ class PairLayout:
         return rows
 
 
-def canonical_csr(matrix, dtype: str = "float32") -> sp.csr_matrix:  # noqa: ANN001 - any scipy sparse / array
-    """CSR with sorted, unique column indices (int32 where they fit) and values in ``dtype``:
-    the kernel reads raw indptr/indices/data, and sklearn's TfidfVectorizer returns unsorted
-    indices."""
-    csr = sp.csr_matrix(matrix, dtype=dtype, copy=True)
-    csr.sum_duplicates()  # also sorts the indices
-    csr.indices = csr.indices.astype(np.int32 if csr.shape[1] < 2**31 else np.int64, copy=False)
-    csr.indptr = csr.indptr.astype(np.int64, copy=False)
-    return csr
+def _relative(block: np.ndarray, n_members: int, n_classes: int) -> np.ndarray:
+    """Rows of member-major stacked weights (r, M*C) -> (r, (C-1)*M) class-major, relative to class 0."""
+    per_member = np.asarray(block, dtype=np.float64).reshape(len(block), n_members, n_classes)
+    return (per_member[:, :, 1:] - per_member[:, :, :1]).transpose(0, 2, 1).reshape(len(block), -1)
 
 
 def relative_class_major(weights: np.ndarray, bias: np.ndarray, n_members: int) -> tuple[np.ndarray, np.ndarray, int]:
     """Stacked member-major weights (F, M*C) and bias -> class-major columns relative to class 0
     ((F, (C-1)*M), ((C-1)*M,)) and C: a softmax does not change when one logit is subtracted from
-    all, so each member's class-0 logit is fixed at 0 (see scoring.StackedLinearScorer)."""
+    all, so each member's class-0 logit is fixed at 0 (see stacked_linear.StackedLinearScorer)."""
     weights = np.asarray(weights, dtype=np.float64)
     if weights.shape[1] % n_members:
         raise ValueError(f"{weights.shape[1]} stacked columns do not split into {n_members} members")
@@ -164,37 +163,52 @@ class SparseStackedScorer:
         cls,
         weights: np.ndarray,
         bias: np.ndarray,
-        matrix,  # noqa: ANN001 - scipy sparse (n_items, D)
+        item_vectors,  # noqa: ANN001 - ItemVectors with a sparse matrix, or a scipy sparse (n_items, D)
         n_members: int,
         layout: PairLayout = PairLayout(),
         dtype: str = "float32",
-        norms: np.ndarray | None = None,
     ) -> "SparseStackedScorer":
         """``weights (F, M*C)``, ``bias (M*C,)``: `BaggedEnsemble.stacked_weights()` of an ensemble
-        trained on pair features in ``layout`` order. ``norms``: the rows' L2 norms when already
-        known (computed otherwise)."""
-        csr = matrix if _is_canonical(matrix, dtype) else canonical_csr(matrix, dtype)
+        trained on pair features in ``layout`` order."""
+        norms = None
+        if isinstance(item_vectors, ItemVectors):
+            matrix, norms = item_vectors.matrix, item_vectors.norms  # the norms are derived once per run
+        else:
+            matrix = item_vectors
+        csr = matrix if is_canonical_csr(matrix, dtype) else canonical_csr(matrix, dtype)
         n_items, d = csr.shape
         if weights.shape[0] != layout.n_features(d):
             raise ValueError(f"stacked weights have {weights.shape[0]} rows; pair layout {layout.blocks} with "
                              f"D={d} and {layout.n_extra} extra columns has {layout.n_features(d)}")
-        relative, rel_bias, n_classes = relative_class_major(weights, bias, n_members)
+        weights = np.asarray(weights)
+        if weights.shape[1] % n_members:
+            raise ValueError(f"{weights.shape[1]} stacked columns do not split into {n_members} members")
+        n_classes = weights.shape[1] // n_members
+        n_cols = (n_classes - 1) * n_members
         rows = layout.block_rows(d)
-        n_cols = relative.shape[1]
-        zeros = np.zeros((d, n_cols))
-        w_abs = relative[rows["absdiff"]] if "absdiff" in rows else zeros
-        w_prod = relative[rows["prod"]] if "prod" in rows else zeros
-        w_cos = relative[rows["cos"]][0] if "cos" in rows else np.zeros(n_cols)
-        item_term = abs(csr).astype(np.float64) @ w_abs
-        if "sum" in rows:
-            item_term += csr.astype(np.float64) @ relative[rows["sum"]]
+        # Block by block, straight into the scoring dtype: the blocks are ~50k rows each and
+        # this runs once per scan (relative_class_major on all of W took ~3x as long).
+        w_pair = np.zeros((d, 2 * n_cols), dtype=dtype)
+        for block, columns in (("prod", slice(0, n_cols)), ("absdiff", slice(n_cols, 2 * n_cols))):
+            if block in layout.blocks:
+                w_pair[:, columns] = _relative(weights[rows[block]], n_members, n_classes)
+        w_cos = _relative(weights[rows["cos"]], n_members, n_classes)[0] if "cos" in layout.blocks else np.zeros(n_cols)
+        with single_threaded():
+            # |x| = x for TF-IDF (non-negative): no copy of the matrix then.
+            magnitudes = csr if csr.data.min(initial=0) >= 0 else abs(csr)
+            item_term = magnitudes @ np.ascontiguousarray(w_pair[:, n_cols:]) if "absdiff" in layout.blocks \
+                else np.zeros((n_items, n_cols), dtype=dtype)
+            if "sum" in layout.blocks:
+                item_term += csr @ _relative(weights[rows["sum"]], n_members, n_classes).astype(dtype)
         if norms is None:
             norms = np.sqrt(np.asarray(csr.multiply(csr).sum(axis=1), dtype=np.float64).ravel())
         inv_norms = np.divide(1.0, norms, out=np.zeros_like(norms, dtype=np.float64), where=norms > 0)
+        rel_bias = _relative(np.asarray(bias)[None, :], n_members, n_classes)[0]
         return cls(
-            w_pair=np.ascontiguousarray(np.hstack([w_prod, w_abs]), dtype=dtype),
+            w_pair=w_pair,
             w_cos=w_cos.astype(dtype),
-            w_extra=np.ascontiguousarray(relative[rows["extra"]], dtype=dtype) if layout.n_extra else None,
+            w_extra=np.ascontiguousarray(_relative(weights[rows["extra"]], n_members, n_classes), dtype=dtype)
+            if layout.n_extra else None,
             item_term=np.ascontiguousarray(item_term, dtype=dtype),
             bias=rel_bias.astype(dtype),
             matrix=csr,
@@ -219,31 +233,16 @@ class SparseStackedScorer:
         _sparse_pair_logits(self.matrix.indptr, self.matrix.indices, self.matrix.data, self.inv_norms,
                             a_pos, b_pos, self.w_pair, self.w_cos, self.item_term, self.bias,
                             self.max_row_nnz, out)
-        if self.w_extra is not None:
-            if extra is None:
-                raise ValueError(f"the pair layout has {self.layout.n_extra} extra columns: pass them per chunk")
-            extra = np.asarray(extra, dtype=out.dtype)
-            if extra.shape != (n, self.layout.n_extra):
-                raise ValueError(f"extra columns {extra.shape}, expected {(n, self.layout.n_extra)}")
-            out += extra @ self.w_extra
-        elif extra is not None and np.size(extra):
-            raise ValueError("extra columns given but the pair layout has none")
+        add_extra_columns(out, extra, self.w_extra)
         return out
 
     def class_major_proba(self, a_pos: np.ndarray, b_pos: np.ndarray, extra: np.ndarray | None = None) -> np.ndarray:
         """(n, C, M) contiguous probabilities: row i, class c, member m."""
-        from python_jobs.scoring import _softmax_relative
-
         return _softmax_relative(self.logits(a_pos, b_pos, extra), self.n_classes, self.n_members)
 
     def member_proba(self, a_pos: np.ndarray, b_pos: np.ndarray, extra: np.ndarray | None = None) -> np.ndarray:
         """(M, n, C) probabilities of every member (a view of `class_major_proba`)."""
         return self.class_major_proba(a_pos, b_pos, extra).transpose(2, 0, 1)
-
-
-def _is_canonical(matrix, dtype: str) -> bool:  # noqa: ANN001
-    return (isinstance(matrix, sp.csr_matrix) and matrix.dtype == np.dtype(dtype) and matrix.has_canonical_format
-            and matrix.indptr.dtype == np.int64 and matrix.indices.dtype in (np.int32, np.int64))
 
 
 def materialised_pair_features(matrix, a_pos: np.ndarray, b_pos: np.ndarray, layout: PairLayout,  # noqa: ANN001
