@@ -71,6 +71,26 @@ class PairLayout:
         return rows
 
 
+# The kernel scatters an item once per run of consecutive pairs sharing it. A chunk whose runs
+# average fewer pairs than this (a pool not in query order) is scored in item order instead
+# (a stable argsort, ~50 ns a pair, against ~2 x nnz scatter writes a pair saved).
+MIN_MEAN_RUN = 4
+
+
+def _grouping_order(a_pos: np.ndarray, b_pos: np.ndarray) -> np.ndarray | None:
+    """A permutation that groups the pairs by item, or None when they already come in runs."""
+    n = len(a_pos)
+    if n < 2 * MIN_MEAN_RUN:
+        return None
+    # A run continues while the pair shares an item with the previous one (either side: the
+    # kernel keeps the shared item scattered).
+    a0, b0, a1, b1 = a_pos[:-1], b_pos[:-1], a_pos[1:], b_pos[1:]
+    runs = 1 + np.count_nonzero((a1 != a0) & (a1 != b0) & (b1 != a0) & (b1 != b0))
+    if runs * MIN_MEAN_RUN <= n:
+        return None
+    return np.argsort(a_pos, kind="stable")
+
+
 def _relative(block: np.ndarray, n_members: int, n_classes: int) -> np.ndarray:
     """Rows of member-major stacked weights (r, M*C) -> (r, (C-1)*M) class-major, relative to class 0."""
     per_member = np.asarray(block, dtype=np.float64).reshape(len(block), n_members, n_classes)
@@ -91,7 +111,9 @@ def relative_class_major(weights: np.ndarray, bias: np.ndarray, n_members: int) 
     return relative, (bias_member[:, 1:] - bias_member[:, :1]).T.ravel(), n_classes
 
 
-@numba.njit(nogil=True, cache=True, fastmath=True)
+# No reassociation (fastmath=True would allow it): a pair's logits are the same bits whichever
+# side was scattered and however the pool is chunked or ordered, so ties break the same way.
+@numba.njit(nogil=True, cache=True, fastmath={"contract"})
 def _sparse_pair_logits(indptr, indices, data, inv_norms, a_pos, b_pos,  # noqa: ANN001, PLR0913
                         w_pair, w_cos, item_term, bias, max_row_nnz, out):
     """out[i] = bias + item_term[a] + item_term[b] + cos(a, b) w_cos
@@ -110,6 +132,8 @@ def _sparse_pair_logits(indptr, indices, data, inv_norms, a_pos, b_pos,  # noqa:
         b = b_pos[i]
         if b == current:  # the pair is symmetric: keep the scattered item
             a, b = b, a
+        elif a != current and i + 1 < n and (b == a_pos[i + 1] or b == b_pos[i + 1]):
+            a, b = b, a  # scatter the item the next pair shares
         if a != current:
             if current >= 0:
                 for p in range(indptr[current], indptr[current + 1]):
@@ -123,7 +147,7 @@ def _sparse_pair_logits(indptr, indices, data, inv_norms, a_pos, b_pos,  # noqa:
             hits[n_hits] = p
             n_hits += scratch[indices[p]] != 0
         for k in range(n_cols):
-            acc[k] = bias[k] + item_term[a, k] + item_term[b, k]
+            acc[k] = bias[k] + (item_term[a, k] + item_term[b, k])  # symmetric in (a, b)
         dot = 0.0  # float64: the cosine accumulates exactly enough whatever the dtype
         for h in range(n_hits):
             p = hits[h]
@@ -132,10 +156,10 @@ def _sparse_pair_logits(indptr, indices, data, inv_norms, a_pos, b_pos,  # noqa:
             bv = data[p]
             prod = av * bv
             dot += prod
-            corr = abs(av - bv) - abs(av) - abs(bv)
+            corr = abs(av - bv) - (abs(av) + abs(bv))
             for k in range(n_cols):
                 acc[k] += prod * w_pair[j, k] + corr * w_pair[j, n_cols + k]
-        cos = dot * inv_norms[a] * inv_norms[b]
+        cos = dot * (inv_norms[a] * inv_norms[b])
         for k in range(n_cols):
             out[i, k] = acc[k] + cos * w_cos[k]
 
@@ -230,11 +254,20 @@ class SparseStackedScorer:
         if n and (min(a_pos.min(), b_pos.min()) < 0 or max(a_pos.max(), b_pos.max()) >= n_items):
             raise IndexError("item position out of range")
         out = np.empty((n, len(self.bias)), dtype=self.w_pair.dtype)
+        order = _grouping_order(a_pos, b_pos)
+        if order is not None:
+            grouped = np.empty_like(out)
+            self._kernel(a_pos[order], b_pos[order], grouped)
+            out[order] = grouped
+        else:
+            self._kernel(a_pos, b_pos, out)
+        add_extra_columns(out, extra, self.w_extra)
+        return out
+
+    def _kernel(self, a_pos: np.ndarray, b_pos: np.ndarray, out: np.ndarray) -> None:
         _sparse_pair_logits(self.matrix.indptr, self.matrix.indices, self.matrix.data, self.inv_norms,
                             a_pos, b_pos, self.w_pair, self.w_cos, self.item_term, self.bias,
                             self.max_row_nnz, out)
-        add_extra_columns(out, extra, self.w_extra)
-        return out
 
     def class_major_proba(self, a_pos: np.ndarray, b_pos: np.ndarray, extra: np.ndarray | None = None) -> np.ndarray:
         """(n, C, M) contiguous probabilities: row i, class c, member m."""

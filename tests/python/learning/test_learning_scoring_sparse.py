@@ -301,3 +301,24 @@ def test_dense_scorer_takes_overlap_columns_after_its_blocks() -> None:
     np.testing.assert_allclose(scorer.member_proba(a, b, extra), expected, atol=1e-6)
     with pytest.raises(ValueError, match="dense item vectors"):
         make_scorer(W, bias, vectors, M, "float64", PairLayout(("absdiff", "prod", "cos"), n_extra=3))
+
+
+def test_pairs_out_of_query_order_are_grouped_by_item_and_scored_the_same() -> None:
+    from python_jobs.learning.scoring_sparse import MIN_MEAN_RUN, _grouping_order
+
+    rng = np.random.default_rng(9)
+    queries = np.repeat(rng.integers(0, N_ITEMS, 40), 25)
+    partners = rng.integers(0, N_ITEMS, len(queries))
+    assert _grouping_order(queries, partners) is None                 # query-major: runs of 25
+    assert _grouping_order(partners, queries) is None                 # the shared item on the b side
+    shuffle = rng.permutation(len(queries))
+    order = _grouping_order(queries[shuffle], partners[shuffle])
+    assert order is not None and np.all(np.diff(queries[shuffle][order]) >= 0)
+    assert _grouping_order(queries[:2 * MIN_MEAN_RUN - 1], partners[:2 * MIN_MEAN_RUN - 1]) is None
+
+    X = _random_items()
+    W, bias = rng.standard_normal((PairLayout().n_features(DIM), M * C)), rng.standard_normal(M * C)
+    scorer = SparseStackedScorer.from_weights(W, bias, X, M, dtype="float64")
+    a, b = queries[shuffle], partners[shuffle]
+    expected = proba_from_stacked(materialised_pair_features(X, a, b, PairLayout()).toarray(), W, bias, C)
+    np.testing.assert_allclose(scorer.member_proba(a, b), expected, atol=1e-9, rtol=0)
