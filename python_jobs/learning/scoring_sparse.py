@@ -15,7 +15,7 @@ scattering a's values into a dense scratch row (once per run of pairs sharing an
 sampler's pool is query-major, ~100 partners a query) and looking up b's columns, so a pair costs
 nnz(b) lookups plus 2K multiply-adds per shared column (K = (C-1) x M logit columns).
 
-Why scatter and not a merge of the two sorted index lists: on FBL titles (char_wb 1-3-grams,
+The kernel is learning/sparse_kernel.py (numba, imported on first use). Why scatter and not a merge of the two sorted index lists: on FBL titles (char_wb 1-3-grams,
 ~112 columns per title, ~17 shared columns per sampler pair) the merge ran at ~0.8M pairs per
 CPU-second, the scatter with branchy lookups at ~1.1M, and collecting the hits without a branch
 first (the lookup's ``!= 0`` is unpredictable) at ~1.7M; a scipy formulation (row gathers,
@@ -26,7 +26,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numba
 import numpy as np
 import scipy.sparse as sp
 
@@ -109,59 +108,6 @@ def relative_class_major(weights: np.ndarray, bias: np.ndarray, n_members: int) 
     relative = (per_member[:, :, 1:] - per_member[:, :, :1]).transpose(0, 2, 1).reshape(weights.shape[0], -1)
     bias_member = np.asarray(bias, dtype=np.float64).reshape(n_members, n_classes)
     return relative, (bias_member[:, 1:] - bias_member[:, :1]).T.ravel(), n_classes
-
-
-# No reassociation (fastmath=True would allow it): a pair's logits are the same bits whichever
-# side was scattered and however the pool is chunked or ordered, so ties break the same way.
-@numba.njit(nogil=True, cache=True, fastmath={"contract"})
-def _sparse_pair_logits(indptr, indices, data, inv_norms, a_pos, b_pos,  # noqa: ANN001, PLR0913
-                        w_pair, w_cos, item_term, bias, max_row_nnz, out):
-    """out[i] = bias + item_term[a] + item_term[b] + cos(a, b) w_cos
-              + sum_{j in A&B} (a_j b_j w_pair[j, :K] + (|a_j-b_j| - |a_j| - |b_j|) w_pair[j, K:])
-
-    Positions must be in range (checked by the caller: no bounds checks here). Releases the GIL.
-    """
-    n = a_pos.shape[0]
-    n_cols = out.shape[1]
-    scratch = np.zeros(w_pair.shape[0], dtype=data.dtype)  # the scattered row, zero elsewhere
-    hits = np.empty(max(max_row_nnz, 1), dtype=np.int64)
-    acc = np.empty(n_cols, dtype=out.dtype)
-    current = -1
-    for i in range(n):
-        a = a_pos[i]
-        b = b_pos[i]
-        if b == current:  # the pair is symmetric: keep the scattered item
-            a, b = b, a
-        elif a != current and i + 1 < n and (b == a_pos[i + 1] or b == b_pos[i + 1]):
-            a, b = b, a  # scatter the item the next pair shares
-        if a != current:
-            if current >= 0:
-                for p in range(indptr[current], indptr[current + 1]):
-                    scratch[indices[p]] = 0
-            for p in range(indptr[a], indptr[a + 1]):
-                scratch[indices[p]] = data[p]
-            current = a
-        # Collect b's entries that a shares, without a branch (it mispredicts ~1 in 7 lookups).
-        n_hits = 0
-        for p in range(indptr[b], indptr[b + 1]):
-            hits[n_hits] = p
-            n_hits += scratch[indices[p]] != 0
-        for k in range(n_cols):
-            acc[k] = bias[k] + (item_term[a, k] + item_term[b, k])  # symmetric in (a, b)
-        dot = 0.0  # float64: the cosine accumulates exactly enough whatever the dtype
-        for h in range(n_hits):
-            p = hits[h]
-            j = indices[p]
-            av = scratch[j]
-            bv = data[p]
-            prod = av * bv
-            dot += prod
-            corr = abs(av - bv) - (abs(av) + abs(bv))
-            for k in range(n_cols):
-                acc[k] += prod * w_pair[j, k] + corr * w_pair[j, n_cols + k]
-        cos = dot * (inv_norms[a] * inv_norms[b])
-        for k in range(n_cols):
-            out[i, k] = acc[k] + cos * w_cos[k]
 
 
 @dataclass(frozen=True)
@@ -265,7 +211,10 @@ class SparseStackedScorer:
         return out
 
     def _kernel(self, a_pos: np.ndarray, b_pos: np.ndarray, out: np.ndarray) -> None:
-        _sparse_pair_logits(self.matrix.indptr, self.matrix.indices, self.matrix.data, self.inv_norms,
+        # numba (~0.5-1 s to import) loads only when sparse vectors are scored.
+        from python_jobs.learning.sparse_kernel import sparse_pair_logits
+
+        sparse_pair_logits(self.matrix.indptr, self.matrix.indices, self.matrix.data, self.inv_norms,
                             a_pos, b_pos, self.w_pair, self.w_cos, self.item_term, self.bias,
                             self.max_row_nnz, out)
 
