@@ -15,11 +15,13 @@ scattering a's values into a dense scratch row (once per run of pairs sharing an
 sampler's pool is query-major, ~100 partners a query) and looking up b's columns, so a pair costs
 nnz(b) lookups plus 2K multiply-adds per shared column (K = (C-1) x M logit columns).
 
-The kernel is learning/sparse_kernel.py (numba, imported on first use). Why scatter and not a merge of the two sorted index lists: on FBL titles (char_wb 1-3-grams,
-~112 columns per title, ~17 shared columns per sampler pair) the merge ran at ~0.8M pairs per
-CPU-second, the scatter with branchy lookups at ~1.1M, and collecting the hits without a branch
-first (the lookup's ``!= 0`` is unpredictable) at ~1.7M; a scipy formulation (row gathers,
-``multiply``/``minimum``, sparse @ dense) at ~0.5M. A K fixed at compile time was not faster.
+The kernel is learning/sparse_kernel.py (numba, imported on first use). Why scatter and not a
+merge of the two sorted index lists (FBL titles, char_wb 1-3-grams, ~112 columns a title, ~17
+shared a sampler pair; one core, machine shared): the merge ran at ~0.8M pairs per CPU-second,
+the scatter with a branchy lookup at ~1.1M, collecting the hits without a branch first (the
+lookup's ``!= 0`` is unpredictable) at ~1.7M; a scipy formulation (row gathers,
+``multiply``/``minimum``, sparse @ dense) at ~0.2-0.5M. A K fixed at compile time, a uint8 or
+bitmap membership row, and gathering all lookups before testing them were not faster.
 """
 
 from __future__ import annotations
