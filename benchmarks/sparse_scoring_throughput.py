@@ -43,8 +43,8 @@ import duckdb  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import scipy.sparse as sp  # noqa: E402
-
 from peak_memory import PeakRss  # noqa: E402
+
 from python_jobs.candidates.categories import induce_clusters  # noqa: E402
 from python_jobs.config import InducedConfig, ScoringConfig  # noqa: E402
 from python_jobs.features.text import CharTfidfSvd, normalise_title  # noqa: E402
@@ -53,7 +53,11 @@ from python_jobs.learning.acquisition import strategy_uncertainty  # noqa: E402
 from python_jobs.learning.blas import single_threaded  # noqa: E402
 from python_jobs.learning.ensemble import softmax  # noqa: E402
 from python_jobs.learning.scoring import make_scorer, score_candidates  # noqa: E402
-from python_jobs.learning.scoring_sparse import PairLayout, materialised_pair_features, relative_class_major  # noqa: E402
+from python_jobs.learning.scoring_sparse import (  # noqa: E402
+    PairLayout,
+    materialised_pair_features,
+    relative_class_major,
+)
 from python_jobs.learning.stacked_linear import _softmax_relative  # noqa: E402
 
 TARGET_PAIRS_PER_SECOND = 1_000_000
@@ -62,7 +66,7 @@ PROJECT = Path(__file__).resolve().parents[1]
 
 
 class Clock:
-    def __enter__(self) -> "Clock":
+    def __enter__(self) -> Clock:
         self.wall, self.cpu = time.perf_counter(), time.process_time()
         return self
 

@@ -36,7 +36,6 @@ from python_jobs.learning.stacked_linear import FEATURE_BLOCKS, StackedLinearSco
 from python_jobs.learning.top_per_category import TopPerCategory, category_contenders
 from python_jobs.warehouse.arrow import arrow_batches
 
-
 PairScorer = StackedLinearScorer | SparseStackedScorer
 
 # The dense feature sets' pair layout (features/pairs.py).

@@ -139,7 +139,7 @@ class SparseStackedScorer:
         n_members: int,
         layout: PairLayout = PairLayout(),
         dtype: str = "float32",
-    ) -> "SparseStackedScorer":
+    ) -> SparseStackedScorer:
         """``weights (F, M*C)``, ``bias (M*C,)``: `BaggedEnsemble.stacked_weights()` of an ensemble
         trained on pair features in ``layout`` order."""
         norms = None
@@ -158,8 +158,8 @@ class SparseStackedScorer:
         n_classes = weights.shape[1] // n_members
         n_cols = (n_classes - 1) * n_members
         rows = layout.block_rows(d)
-        # Block by block, straight into the scoring dtype: the blocks are ~50k rows each and
-        # this runs once per scan (relative_class_major on all of W took ~3x as long).
+        # Block by block, straight into the scoring dtype (no relative float64 copy of all of W;
+        # the blocks are ~50k rows each and this runs once per scan, ~20-40 ms CPU on FBL).
         w_pair = np.zeros((d, 2 * n_cols), dtype=dtype)
         for block, columns in (("prod", slice(0, n_cols)), ("absdiff", slice(n_cols, 2 * n_cols))):
             if block in layout.blocks:

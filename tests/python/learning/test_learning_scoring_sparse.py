@@ -13,7 +13,11 @@ import scipy.sparse as sp
 
 from python_jobs.features.vectors import canonical_csr
 from python_jobs.learning.ensemble import proba_from_stacked
-from python_jobs.learning.scoring_sparse import PairLayout, SparseStackedScorer, materialised_pair_features
+from python_jobs.learning.scoring_sparse import (
+    PairLayout,
+    SparseStackedScorer,
+    materialised_pair_features,
+)
 from python_jobs.learning.stacked_linear import FLOAT32_TOLERANCE
 
 N_ITEMS, DIM, M, C = 120, 400, 10, 3
@@ -128,8 +132,8 @@ def _fbl_titles(fbl_dir: Path) -> tuple[list[str], list[tuple[str, str]]]:
 def test_sparse_scorer_on_fbl_titles_equals_a_fitted_logistic_regression(fbl_dir: Path) -> None:
     """Char 1-3-gram TF-IDF of the real titles (~42k columns), the labelled pairs, and a logistic
     regression fitted on their materialised pair features: the scorer gives its predict_proba."""
-    from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.exceptions import ConvergenceWarning
+    from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.linear_model import LogisticRegression
 
     from python_jobs.features.text import normalise_title
@@ -214,7 +218,7 @@ def test_sparse_scan_selects_what_brute_force_selects_for_any_chunking(
     layout = PairLayout(("absdiff", "prod", "cos"), n_extra=len(extra_columns))
     rng = np.random.default_rng(6)
     W, bias = rng.standard_normal((layout.n_features(DIM), M * C)), rng.standard_normal(M * C)
-    expected, member, a, b = _brute_force_top(pairs, vectors, W, bias, layout, extra_columns, strategy, per_category)
+    expected, member, _, _ = _brute_force_top(pairs, vectors, W, bias, layout, extra_columns, strategy, per_category)
     sql = "select * from candidates"
     results = []
     for config in (ScoringConfig(chunk_rows=97, workers=1, dtype="float64"),
