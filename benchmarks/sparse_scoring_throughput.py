@@ -16,7 +16,9 @@ random weights of logistic-regression scale (scoring cost does not depend on the
 
 - end to end: `score_candidates` as a round calls it (scorer built from the weights, DuckDB
   stream of (pair_key, fine_category, positions) -> scores -> QBC -> top pair per fine category,
-  2 workers), median of 3 scans; sparse: pair blocks [|a-b|, a*b, cos] (2V + 1 weights rows); dense: [|a-b|, a*b, cos, a+b].
+  2 workers), median of 3 scans; sparse: pair blocks [|a-b|, a*b, cos] (2V + 1 weights rows),
+  then the same with --overlap float columns read from the candidate table with each chunk (as
+  the overlap model joined into the candidate query would give them); dense: [|a-b|, a*b, cos, a+b].
 - kernel: the scorer alone on positions in memory (64k-pair chunks on 1 and 2 threads), sparse
   with and without --overlap dense per-pair columns; the scipy formulation (row gathers,
   multiply/minimum, sparse @ dense) and the naive path (materialised sparse pair rows @ W, what
@@ -112,9 +114,12 @@ def random_weights(n_features: int, seed: int = 0) -> tuple[np.ndarray, np.ndarr
     return rng.standard_normal((n_features, N_MEMBERS * N_CLASSES)) * 0.5, rng.standard_normal(N_MEMBERS * N_CLASSES)
 
 
-def setup_db(workdir: Path, pool: pd.DataFrame) -> duckdb.DuckDBPyConnection:
+def setup_db(workdir: Path, pool: pd.DataFrame, n_overlap: int = 0) -> duckdb.DuckDBPyConnection:
+    """The pool as a candidate table; with ``n_overlap``, float columns o0.. as the overlap model
+    would give them (random values: the cost of reading them does not depend on them)."""
     con = duckdb.connect(str(workdir / "sparse_scoring.duckdb"))
     con.register("p", pool)
+    overlap = "".join(f", cast(random() as float) as o{i}" for i in range(n_overlap))
     con.execute("""
         create table candidates as
         select n,
@@ -122,20 +127,23 @@ def setup_db(workdir: Path, pool: pd.DataFrame) -> duckdb.DuckDBPyConnection:
                 || '~' || cast(n as varchar) as pair_key,
             'item:' || lpad(cast(a as varchar), 6, '0') as item_a_id,
             'item:' || lpad(cast(b as varchar), 6, '0') as item_b_id,
-            'fine ' || cast(fine as varchar) as fine_category
+            'fine ' || cast(fine as varchar) as fine_category{overlap}
         from p order by n
-    """)
+    """.format(overlap=overlap))
     con.unregister("p")
     return con
 
 
-def scan(con, W: np.ndarray, bias: np.ndarray, vectors: ItemVectors, size: int) -> tuple[Clock, PeakRss]:  # noqa: ANN001
+def scan(con, W: np.ndarray, bias: np.ndarray, vectors: ItemVectors, size: int,  # noqa: ANN001
+         layout: PairLayout | None = None, extra_columns: tuple[str, ...] = ()) -> tuple[Clock, PeakRss]:
     """One round's scan as the loop runs it: `score_candidates` (scorer built from the weights,
     DuckDB stream, 2 workers, QBC, top pair per fine category)."""
-    sql = f"select pair_key, item_a_id, item_b_id, fine_category from candidates where n < {size}"
+    extra = "".join(f", {name}" for name in extra_columns)
+    sql = f"select pair_key, item_a_id, item_b_id, fine_category{extra} from candidates where n < {size}"
     with PeakRss() as rss, Clock() as clock:
         rows, n_scored = score_candidates(con, sql, W, bias, N_MEMBERS, vectors, strategy_uncertainty("qbc"),
-                                          per_category=1, config=ScoringConfig(workers=2))
+                                          per_category=1, config=ScoringConfig(workers=2), layout=layout,
+                                          extra_columns=extra_columns)
     assert n_scored == size and rows, (n_scored, size)
     return clock, rss
 
@@ -235,19 +243,25 @@ def main() -> None:
               f"pairs/s wall, {n_naive / clock.cpu:>11,.0f} per CPU-s")
 
     with tempfile.TemporaryDirectory(prefix="karl_bench_sparse_") as tmp:
-        con = setup_db(Path(tmp), pool)
+        con = setup_db(Path(tmp), pool, args.overlap)
+        overlap_columns = tuple(f"o{i}" for i in range(args.overlap))
         print("\nend to end (DuckDB stream -> scores -> QBC -> top pair per fine category), 2 workers, float32, "
               "median of 3 scans; peak MB = RSS above the scan's start, max of the 3:")
-        print(f"{'pairs':>10} | {'sparse pairs/s':>14} {'per CPU-s':>11} {'peak MB':>8} | {'dense pairs/s':>13} "
+        print(f"{'pairs':>10} | {'sparse pairs/s':>14} {'per CPU-s':>11} {'peak MB':>8} | "
+              f"{f'+{args.overlap} overlap':>14} {'per CPU-s':>11} {'peak MB':>8} | {'dense pairs/s':>14} "
               f"{'per CPU-s':>11} {'peak MB':>8} | {'load':>4}")
+        lines = [(Ws, bs, sparse_vectors, sparse_layout, ()),
+                 (Wo, bo, sparse_vectors, overlap_layout, overlap_columns),
+                 (Wd, bd, dense_vectors, None, ())]
         for size in sizes:
             row = []
-            for W, bias, vectors in ((Ws, bs, sparse_vectors), (Wd, bd, dense_vectors)):
-                scan(con, W, bias, vectors, min(size, 10_000))  # warm-up
-                runs = sorted((scan(con, W, bias, vectors, size) for _ in range(3)), key=lambda run: run[0].wall)
+            for W, bias, vectors, layout, columns in lines:
+                scan(con, W, bias, vectors, min(size, 10_000), layout, columns)  # warm-up
+                runs = sorted((scan(con, W, bias, vectors, size, layout, columns) for _ in range(3)),
+                              key=lambda run: run[0].wall)
                 clock, peak = runs[1][0], max(run[1].growth_mb for run in runs)
                 row.append(f"{size / clock.wall:>14,.0f} {size / clock.cpu:>11,.0f} {peak:>8.0f}")
-            print(f"{size:>10,} | {row[0]} | {row[1][1:]} | {os.getloadavg()[0]:>4.1f}")
+            print(f"{size:>10,} | {' | '.join(row)} | {os.getloadavg()[0]:>4.1f}")
         con.close()
     print(f"\ntarget: >= {TARGET_PAIRS_PER_SECOND:,} pairs/s for 10 members at 368k pairs on 2 cores; 'per CPU-s' "
           "counts every thread of the process, so on a busy machine 2 x per-CPU-s is what two idle cores would give.")
