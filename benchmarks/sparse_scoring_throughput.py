@@ -18,7 +18,8 @@ random weights of logistic-regression scale (scoring cost does not depend on the
   stream of (pair_key, fine_category, positions) -> scores -> QBC -> top pair per fine category,
   2 workers), median of 3 scans; sparse: pair blocks [|a-b|, a*b, cos] (2V + 1 weights rows),
   then the same with --overlap float columns read from the candidate table with each chunk (as
-  the overlap model joined into the candidate query would give them); dense: [|a-b|, a*b, cos, a+b].
+  the overlap model joined into the candidate query would give them), and with the same values
+  as one float[K] list column; dense: [|a-b|, a*b, cos, a+b].
 - kernel: the scorer alone on positions in memory (64k-pair chunks on 1 and 2 threads), sparse
   with and without --overlap dense per-pair columns; the scipy formulation (row gathers,
   multiply/minimum, sparse @ dense) and the naive path (materialised sparse pair rows @ W, what
@@ -120,6 +121,8 @@ def setup_db(workdir: Path, pool: pd.DataFrame, n_overlap: int = 0) -> duckdb.Du
     con = duckdb.connect(str(workdir / "sparse_scoring.duckdb"))
     con.register("p", pool)
     overlap = "".join(f", cast(random() as float) as o{i}" for i in range(n_overlap))
+    if n_overlap:  # the same values again as one float[K] list column
+        overlap += f", [{', '.join(f'o{i}' for i in range(n_overlap))}]::float[{n_overlap}] as ov"
     con.execute("""
         create table candidates as
         select n,
@@ -129,7 +132,9 @@ def setup_db(workdir: Path, pool: pd.DataFrame, n_overlap: int = 0) -> duckdb.Du
             'item:' || lpad(cast(b as varchar), 6, '0') as item_b_id,
             'fine ' || cast(fine as varchar) as fine_category{overlap}
         from p order by n
-    """.format(overlap=overlap))
+    """.format(overlap=overlap.split(", [")[0]))
+    if n_overlap:
+        con.execute(f"create or replace table candidates as select *{overlap[overlap.index(', ['):]} from candidates")
     con.unregister("p")
     return con
 
@@ -248,10 +253,12 @@ def main() -> None:
         print("\nend to end (DuckDB stream -> scores -> QBC -> top pair per fine category), 2 workers, float32, "
               "median of 3 scans; peak MB = RSS above the scan's start, max of the 3:")
         print(f"{'pairs':>10} | {'sparse pairs/s':>14} {'per CPU-s':>11} {'peak MB':>8} | "
-              f"{f'+{args.overlap} overlap':>14} {'per CPU-s':>11} {'peak MB':>8} | {'dense pairs/s':>14} "
+              f"{f'+{args.overlap} columns':>14} {'per CPU-s':>11} {'peak MB':>8} | "
+              f"{f'+float[{args.overlap}]':>14} {'per CPU-s':>11} {'peak MB':>8} | {'dense pairs/s':>14} "
               f"{'per CPU-s':>11} {'peak MB':>8} | {'load':>4}")
         lines = [(Ws, bs, sparse_vectors, sparse_layout, ()),
                  (Wo, bo, sparse_vectors, overlap_layout, overlap_columns),
+                 (Wo, bo, sparse_vectors, overlap_layout, ("ov",)),
                  (Wd, bd, dense_vectors, None, ())]
         for size in sizes:
             row = []

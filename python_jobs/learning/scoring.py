@@ -65,8 +65,19 @@ def _register_positions(con, vectors: ItemVectors, name: str) -> None:  # noqa: 
     con.register(name, vectors.positions)
 
 
-def extra_matrix(batch: pa.RecordBatch, columns: Sequence[str]) -> np.ndarray:
-    """(n, len(columns)) float32 dense pair columns of a chunk, nulls as 0."""
+def extra_matrix(batch: pa.RecordBatch, columns: Sequence[str], n_extra: int | None = None) -> np.ndarray:
+    """(n, n_extra) float32 dense pair columns of a chunk, nulls as 0: one numeric column each,
+    or one list column (e.g. DuckDB ``float[K]``) holding all of them."""
+    kind = batch.schema.field(columns[0]).type if len(columns) == 1 else None
+    if kind is not None and (pa.types.is_list(kind) or pa.types.is_fixed_size_list(kind)):
+        column = batch.column(columns[0])
+        if column.null_count:
+            raise ValueError(f"pair column {columns[0]!r} has null lists")
+        flat = column.flatten().to_numpy(zero_copy_only=False)
+        width = n_extra if n_extra is not None else (len(flat) // batch.num_rows if batch.num_rows else 0)
+        if len(flat) != batch.num_rows * width:
+            raise ValueError(f"pair column {columns[0]!r}: lists are not all {width} long")
+        return np.nan_to_num(flat.astype(np.float32, copy=False)).reshape(batch.num_rows, width)
     out = np.empty((batch.num_rows, len(columns)), dtype=np.float32)
     for i, name in enumerate(columns):
         column = batch.column(name)
@@ -124,8 +135,10 @@ def iter_scored_chunks(
     (and an uncertainty), each chunk also carries its `category_contenders` for TopPerCategory.
     ``extra_columns``: the candidate query's columns holding the scorer's dense pair columns."""
 
+    n_extra = None if scorer.w_extra is None else scorer.w_extra.shape[0]
+
     def work(batch: pa.RecordBatch) -> ScoredChunk:
-        extra = extra_matrix(batch, extra_columns) if extra_columns else None
+        extra = extra_matrix(batch, extra_columns, n_extra) if extra_columns else None
         proba = scorer.member_proba(batch.column("a_pos").to_numpy(), batch.column("b_pos").to_numpy(), extra)
         scores = None
         if uncertainty is not None:
@@ -205,8 +218,9 @@ def candidate_pairs_sql(run_id: str | None = None, relation: str = "marts.fct_ca
 
 
 def _check_extra_columns(scorer: PairScorer, extra_columns: Sequence[str]) -> None:
+    """One name per extra column, or one name (a list column holding them all)."""
     n_extra = 0 if scorer.w_extra is None else scorer.w_extra.shape[0]
-    if len(extra_columns) != n_extra:
+    if len(extra_columns) != n_extra and not (n_extra and len(extra_columns) == 1):
         raise ValueError(f"the pair layout has {n_extra} extra columns but {len(extra_columns)} are named")
 
 
@@ -222,7 +236,13 @@ def score_candidate_frame(ensemble, vectors, candidates, config: ScoringConfig =
     n_members = int(np.asarray(ensemble.coef_).shape[0])
     scorer = make_scorer(weights, bias, vectors, n_members, config.dtype, layout)
     _check_extra_columns(scorer, extra_columns)
-    extra = candidates[list(extra_columns)].to_numpy(dtype=np.float32) if extra_columns else None
+    extra = None
+    if extra_columns:
+        n_extra = scorer.w_extra.shape[0]
+        if len(extra_columns) == 1 and n_extra > 1:  # one column of lists
+            extra = np.stack(candidates[extra_columns[0]].to_numpy()).astype(np.float32)
+        else:
+            extra = candidates[list(extra_columns)].to_numpy(dtype=np.float32)
     a_pos = vectors.rows(candidates["item_a_id"].to_numpy(dtype=object))
     b_pos = vectors.rows(candidates["item_b_id"].to_numpy(dtype=object))
     n_classes = scorer.n_classes

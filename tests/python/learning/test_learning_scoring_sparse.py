@@ -236,6 +236,28 @@ def test_sparse_scan_selects_what_brute_force_selects_for_any_chunking(
     np.testing.assert_allclose(row["mean_proba"], member[:, i].mean(axis=0), atol=1e-9)
 
 
+def test_overlap_columns_may_come_as_one_list_column(sparse_candidates) -> None:
+    """One DuckDB float[K] column holding the K overlap values selects the same pairs with the
+    same scores as K separate columns."""
+    from python_jobs.config import ScoringConfig
+    from python_jobs.learning.acquisition import strategy_uncertainty
+    from python_jobs.learning.scoring import score_candidates
+
+    con, _, vectors = sparse_candidates
+    columns = tuple(f"overlap_{i}" for i in range(N_OVERLAP))
+    con.execute(f"create table candidates_listed as select *, [{', '.join(columns)}]::float[{N_OVERLAP}] as overlap "
+                "from candidates")
+    layout = PairLayout(("absdiff", "prod", "cos"), n_extra=N_OVERLAP)
+    rng = np.random.default_rng(10)
+    W, bias = rng.standard_normal((layout.n_features(DIM), M * C)), rng.standard_normal(M * C)
+    picks = []
+    for sql, extra in (("select * from candidates", columns), ("select * from candidates_listed", ("overlap",))):
+        rows, _ = score_candidates(con, sql, W, bias, M, vectors, strategy_uncertainty("margin"), per_category=2,
+                                   config=ScoringConfig(chunk_rows=300), layout=layout, extra_columns=extra)
+        picks.append([(r["pair_key"], round(r["uncertainty_score"], 5)) for r in rows])
+    assert picks[0] == picks[1] and picks[0]
+
+
 def test_sparse_scan_breaks_tied_scores_by_pair_key_whatever_the_chunking(sparse_candidates) -> None:
     from python_jobs.config import ScoringConfig
     from python_jobs.learning.scoring import score_candidates
