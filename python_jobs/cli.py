@@ -215,6 +215,8 @@ def run(
     members: int = typer.Option(RUN_DEFAULTS.members, help="Bagging members M."),
     tuning_trials: int = typer.Option(RUN_DEFAULTS.tuning_trials, help="Bayesian-optimisation trials for the hyperparameters."),
     workers: int = typer.Option(RUN_DEFAULTS.workers, help="Processes for the ID cross-validation, which overlaps select/annotate/build (1: none)."),
+    batch: bool = typer.Option(RUN_DEFAULTS.llm_batch, "--batch", help="openai: each round through the Batch API (half price; results within 24 h; resumable)."),
+    require_judge: bool = typer.Option(RUN_DEFAULTS.require_judge, "--require-judge", help="openai: refuse to start unless `karl judge` measured this model, prompt and few-shot setting."),
     db: Optional[Path] = DbOption,
 ) -> None:
     """Run the KARL loop: train, select the most uncertain pairs, annotate K times, accept unanimous labels."""
@@ -234,11 +236,18 @@ def run(
                                seed=seed, k_calls=k_calls, candidate_source=candidate_source.value,
                                qbc_measure=qbc_measure.value,
                                max_cost_usd=max_cost, until_stable=until_stable, members=members,
-                               tuning_trials=tuning_trials, workers=workers,
+                               tuning_trials=tuning_trials, workers=workers, llm_batch=batch,
+                               require_judge=require_judge,
                                **({"run_id": run_id} if run_id else {}))
         except ValueError as error:
             raise UsageError(str(error)) from error
         console.print(f"Run {config.run_id}: {config.strategy}, {rounds} rounds, {config.annotator} annotator, budget {budget}.")
+    if config.annotator == "openai":
+        from python_jobs.annotation.factory import check_openai_run
+
+        with warehouse.connection(db) as con:
+            for line in check_openai_run(con, config):
+                console.print(line)
     run_loop(config, db)
 
 
@@ -312,6 +321,41 @@ def plan(
     with warehouse.connection(db) as con:
         result = llm_plan.plan(con, annotator, k_calls=k_calls, budget=budget, rounds=rounds, run_id=run_id)
     print_plan(result, console, max_cost)
+
+
+@app.command()
+def judge(
+    per_class: int = typer.Option(10, "--per-class", help="Pairs per stratum (each 9-class code of FBL2023, each relation of FBL2024)."),
+    k_calls: int = typer.Option(RUN_DEFAULTS.k_calls, "--k", help="Votes per pair."),
+    seed: int = typer.Option(0, help="Seed of the sample (same seed, same pairs)."),
+    model: Optional[str] = typer.Option(None, help="Model (default: $KARL_LLM_MODEL or gpt-4o-mini)."),
+    few_shot: Optional[str] = typer.Option(None, "--few-shot", help="none, fixed, balanced or nearest (default: $KARL_LLM_FEW_SHOT)."),
+    few_shot_k: Optional[int] = typer.Option(None, "--few-shot-k", help="Examples per prompt."),
+    batch: bool = typer.Option(False, "--batch", help="Through the Batch API (half price)."),
+    max_cost: Optional[float] = typer.Option(None, "--max-cost", help="Stop at this spend (USD); run again to resume."),
+    db: Optional[Path] = DbOption,
+) -> None:
+    """Measure the openai annotator against the human labels (never the OOD test half): accuracy,
+    macro-F1, Cohen's kappa, 3x3 and 9x9 confusion, direction, unanimity, cost per correct label."""
+    from python_jobs.annotation import judge as judge_job
+    from python_jobs.annotation.factory import openai_annotator
+    from python_jobs.annotation.openai.batch import BatchAnnotator
+    from python_jobs.annotation.openai.preflight import preflight
+    from python_jobs.annotation.prompt import PROMPT_VERSION
+    from python_jobs.reporting.console import print_judge
+
+    overrides = {"model": model, "few_shot": few_shot, "few_shot_k": few_shot_k, "max_cost_usd": max_cost}
+    with warehouse.connection(db) as con:
+        live = openai_annotator(con, overrides)
+        found = preflight(live)
+        console.print(f"preflight: {found.endpoint} serves {', '.join(found.models)} in {found.seconds:.2f} s")
+        annotator = BatchAnnotator(live, con) if batch or live.config.batch else live
+        settings = judge_job.JudgeSettings(per_class=per_class, k_calls=k_calls, seed=seed)
+        judge_id = judge_job.run_judge(con, annotator, settings, db_path=db)
+        header = (f"model {','.join(live.config.models())}, prompt {PROMPT_VERSION}, "
+                  f"few-shot {judge_job.few_shot_label(live)}, K = {k_calls}")
+        grids = {level: judge_job.confusion(con, judge_id, level) for level in ("relation3", "fbl9")}
+        print_judge(judge_id, header, judge_job.agreement(con, judge_id), grids, console)
 
 
 @app.command("serve-fake-llm")

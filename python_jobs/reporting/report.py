@@ -17,6 +17,7 @@ import duckdb
 import pandas as pd
 
 from python_jobs.reporting import plots as report_plots
+from python_jobs.reporting.judge import JudgeFrames, judge_section, load_judge_frames
 
 REPORT_FILE = "karl_report.html"
 
@@ -29,6 +30,7 @@ class ReportData:
     costs: pd.DataFrame
     agreement: pd.DataFrame
     stopping: pd.DataFrame
+    judges: JudgeFrames | None = None
 
 
 def _frame(con: duckdb.DuckDBPyConnection, relation: str, run_ids: list[str] | None, order: str) -> pd.DataFrame:
@@ -48,6 +50,7 @@ def load_report_data(con: duckdb.DuckDBPyConnection, run_ids: list[str] | None =
         costs=_frame(con, "rpt_cost_by_round", run_ids, "run_id, round_index"),
         agreement=_frame(con, "rpt_annotator_agreement", run_ids, "run_id, round_index"),
         stopping=_frame(con, "rpt_run_stopping_signal", run_ids, "run_id"),
+        judges=load_judge_frames(con),
     )
     if run_ids:
         unknown = sorted(set(run_ids) - set(data.runs["run_id"]))
@@ -131,6 +134,8 @@ def render_html(data: ReportData, title: str = "karl report") -> str:
             "n_training_labels": "training labels", "cumulative_cost_usd": "spend $",
             "should_stop": "stop?", "stop_reason": "why"}) + "</div>",
     ]
+    if data.judges is not None:
+        parts += judge_section(data.judges, _table)
     if data.metrics.empty:
         parts.append("<p>No evaluated rounds yet.</p></body></html>")
         return "\n".join(parts)

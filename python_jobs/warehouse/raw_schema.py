@@ -161,7 +161,8 @@ RAW_TABLES: dict[str, str] = {
             cost_usd           double,
             latency_ms         double,
             created_at         timestamp not null,
-            cache_key          varchar               -- openai: hash of all that changes the answer (attempt included)
+            cache_key          varchar,              -- openai: hash of all that changes the answer (attempt included)
+            label_prob         double                -- exp(logprob) of the label token, when the server gave logprobs
         )""",
     "llm_call_intents": """
         create table if not exists raw.llm_call_intents (
@@ -171,6 +172,49 @@ RAW_TABLES: dict[str, str] = {
             pair_key       varchar not null,
             attempt_index  integer not null,
             sent_at        timestamp not null       -- committed before the request is sent
+        )""",
+    # The Batch API journal (annotators/openai_batch.py): a row is committed before a batch is
+    # uploaded, so a killed process resumes the same batch and never submits twice.
+    "llm_batches": """
+    create table if not exists raw.llm_batches (
+        batch_key        varchar primary key,   -- hash(run, round, sequence): one per submission
+        run_id           varchar not null,
+        round_index      integer not null,
+        sequence         integer not null,      -- 1, 2, ...: a later batch holds calls an earlier one left
+        call_ids         varchar not null,      -- JSON list of the call ids the batch asks
+        batch_id         varchar,               -- the provider's id, written as soon as known
+        status           varchar not null,      -- submitting | submitted | recorded | failed
+        provider_status  varchar,               -- the batch's last polled status
+        created_at       timestamp not null,
+        finished_at      timestamp
+    )""",
+    # `karl judge` (annotators/judge.py): one row per measurement of an annotator against the
+    # human labels, and the pairs it sampled. Its calls are raw.llm_calls rows with run_id = judge_id.
+    "judge_runs": """
+        create table if not exists raw.judge_runs (
+            judge_id        varchar primary key,
+            models          varchar not null,       -- the panel, comma-separated (one model: that model)
+            prompt_version  varchar not null,
+            prompt_hash     varchar not null,
+            few_shot        varchar not null,       -- none | fixed | balanced | nearest (with k: 'nearest:3')
+            k_calls         integer not null,
+            per_class       integer not null,       -- pairs sampled per stratum, at most
+            seed            integer not null,
+            n_pairs         integer not null,
+            status          varchar not null,       -- annotating | complete
+            config_json     varchar not null,       -- the annotator config (no secrets)
+            created_at      timestamp not null,
+            completed_at    timestamp
+        )""",
+    "judge_samples": """
+        create table if not exists raw.judge_samples (
+            judge_id        varchar not null,
+            pair_key        varchar not null,
+            dataset         varchar not null,       -- FBL2023 (judge reserve) | FBL2024 (pool half)
+            stratum         varchar not null,       -- dataset:label the sample was stratified by
+            item_a_id       varchar not null,
+            item_b_id       varchar not null,
+            primary key (judge_id, pair_key)
         )""",
     "bag_members": """
         create table if not exists raw.bag_members (
@@ -218,6 +262,7 @@ RAW_TABLES: dict[str, str] = {
 # Additive column changes for warehouse files created before the column existed.
 RAW_MIGRATIONS: list[str] = [
     "alter table raw.llm_calls add column if not exists cache_key varchar",
+    "alter table raw.llm_calls add column if not exists label_prob double",
 ]
 
 

@@ -56,7 +56,8 @@ final as (
         cost_usd,
         latency_ms,
         created_at,
-        cache_key
+        cache_key,
+        label_prob
     from labelled
 )
 
