@@ -70,7 +70,7 @@ def test_examples_are_in_the_prompt_recorded_with_the_call_and_in_the_cache_key(
         settings = {**fast_annotator(server.base_url).config.__dict__, "few_shot": "nearest", "few_shot_k": 2}
         annotator = OpenAIAnnotator(LLMSettings(**settings), "sk-test", selector=NearestSelector(pool, 2))
         annotator.annotate([pair], CallContext("fs", 1, 3), DuckDBCallSink(con))
-        bodies = [r.body for r in server.requests]
+        bodies = [r.body for r in server.requests if r.call_id]  # the calls, not the preflight
     expected = NearestSelector(pool, 2).select(pair)
     assert all(len(body["messages"]) == 2 + 2 * 2 for body in bodies)
     assert all(body["messages"] == prompt.build_messages(pair, expected) for body in bodies)
@@ -96,7 +96,7 @@ def few_shot_run(tmp_path_factory, fbl_warehouse_template):  # noqa: ANN001, ANN
                 "--members", "3", "--tuning-trials", "2", "--run-id", "fs-run", "--db", str(db_path)]
         result = CliRunner().invoke(app, args)
         assert result.exit_code == 0, f"{result.output}\n{result.exception!r}"
-        bodies = [r.body for r in server.requests]
+        bodies = [r.body for r in server.requests if r.call_id]  # the calls, not the preflight
     patch.undo()
     con = warehouse.connect(db_path)
     yield con, bodies

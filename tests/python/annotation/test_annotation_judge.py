@@ -122,3 +122,12 @@ def test_require_judge_accepts_a_measured_setting_and_refuses_others(judged) -> 
         patch.undo()
     assert result.exit_code == 1 and "no `karl judge` result" in result.output
     assert json.loads(con.execute("select config_json from raw.judge_runs limit 1").fetchone()[0])["model"].startswith("fake-")
+
+
+def test_the_report_has_a_judge_section_with_both_confusion_grids(judged, tmp_path) -> None:  # noqa: ANN001
+    from python_jobs.reporting.report import write_report
+
+    con, ids, _ = judged
+    page = write_report(con, tmp_path).read_text()
+    assert "LLM judge: agreement with the human labels" in page and ids["backwards"] in page
+    assert "Confusion, 3 classes" in page and "Confusion, 9 FBL classes" in page
