@@ -1,7 +1,7 @@
 with
 
 judge_runs as (
-    select * from {{ source('karl', 'judge_runs') }}
+    select * from {{ source('karl_llm', 'judge_runs') }}
 ),
 
 final as (

@@ -1,7 +1,7 @@
 with
 
 judge_samples as (
-    select * from {{ source('karl', 'judge_samples') }}
+    select * from {{ source('karl_llm', 'judge_samples') }}
 ),
 
 final as (
