@@ -37,7 +37,7 @@ from python_jobs.annotation.openai.protocol import sanitize_url
 from python_jobs.errors import KarlError
 
 JUDGE_MODELS = [
-    "stg_karl__llm_calls", "stg_karl__judge_runs", "stg_karl__judge_samples", "fct_judge_pairs",
+    "stg_karl__judge_calls", "stg_karl__judge_runs", "stg_karl__judge_samples", "fct_judge_pairs",
     "int_judge_labels_long", "rpt_judge_agreement", "rpt_judge_confusion", "assert_no_test_pair_judged",
 ]
 

@@ -13,7 +13,7 @@ human_labels as (
 ),
 
 llm_calls as (
-    select * from {{ ref('stg_karl__llm_calls') }}
+    select * from {{ ref('stg_karl__judge_calls') }}
 ),
 
 fbl_classes as (
