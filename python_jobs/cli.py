@@ -415,13 +415,15 @@ def export_review_queue_command(
     out: Path = typer.Option(..., "--out", help="File to write (.csv or .json)."),
     include_reviewed: bool = typer.Option(False, help="Also export pairs a human already reviewed."),
     run_ids: Optional[list[str]] = typer.Option(None, "--run", help="Only pairs queued by this run (repeat)."),
+    sort: str = typer.Option("uncertainty", "--sort", help="uncertainty (the model's most uncertain first) or confidence (the LLM's least confident votes first)."),
     db: Optional[Path] = DbOption,
 ) -> None:
     """Export pairs whose K votes disagreed or were invalid, for human review."""
     from python_jobs.reporting.export import export_review_queue
 
     with warehouse.connection(db) as con:
-        n_pairs = export_review_queue(con, format.value, out, include_reviewed=include_reviewed, run_ids=run_ids or None)
+        n_pairs = export_review_queue(con, format.value, out, include_reviewed=include_reviewed, run_ids=run_ids or None,
+                                      sort=sort)
     console.print(f"{n_pairs} pairs written to {out}")
 
 

@@ -45,8 +45,14 @@ QUEUE_QUERY = """
     from marts.fct_review_queue
     where {where}
     qualify row_number() over (partition by pair_key order by round_index desc, run_id desc) = 1
-    order by uncertainty_score desc nulls last, pair_key
+    order by {order}, pair_key
 """
+# The queue's order: the model's most uncertain selections first, or the LLM's least confident
+# votes first (fct_review_queue.label_confidence, from token logprobs; pairs without one last).
+QUEUE_ORDERS = {
+    "uncertainty": "uncertainty_score desc nulls last",
+    "confidence": "label_confidence asc nulls last",
+}
 
 
 @dataclass(frozen=True)
@@ -66,14 +72,16 @@ class QueuedPair:
 
 
 def load_queue(con: duckdb.DuckDBPyConnection, include_reviewed: bool = False,
-               run_ids: list[str] | None = None) -> list[QueuedPair]:
-    """Pairs to review, one per pair_key, most uncertain first."""
+               run_ids: list[str] | None = None, sort: str = "uncertainty") -> list[QueuedPair]:
+    """Pairs to review, one per pair_key, in QUEUE_ORDERS[sort] order (most uncertain first)."""
+    if sort not in QUEUE_ORDERS:
+        raise ValueError(f"unknown sort {sort!r}: choose one of {', '.join(QUEUE_ORDERS)}")
     conditions = ["true" if include_reviewed else "not is_reviewed"]
     params: list[object] = []
     if run_ids:
         conditions.append("run_id in (" + ", ".join("?" for _ in run_ids) + ")")
         params.extend(run_ids)
-    rows = con.execute(QUEUE_QUERY.format(where=" and ".join(conditions)), params).fetchall()
+    rows = con.execute(QUEUE_QUERY.format(where=" and ".join(conditions), order=QUEUE_ORDERS[sort]), params).fetchall()
     return [QueuedPair(*row) for row in rows]
 
 
@@ -158,13 +166,14 @@ def argilla_payload(pairs: list[QueuedPair]) -> dict[str, object]:
 
 
 def export_review_queue(con: duckdb.DuckDBPyConnection, fmt: str, out: Path | str,
-                        include_reviewed: bool = False, run_ids: list[str] | None = None) -> int:
+                        include_reviewed: bool = False, run_ids: list[str] | None = None,
+                        sort: str = "uncertainty") -> int:
     """Write the review queue in `fmt` to `out`; return the number of pairs written."""
     if fmt not in FORMATS:
         raise ValueError(f"unknown format {fmt!r}: choose one of {', '.join(FORMATS)}")
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    pairs = load_queue(con, include_reviewed=include_reviewed, run_ids=run_ids)
+    pairs = load_queue(con, include_reviewed=include_reviewed, run_ids=run_ids, sort=sort)
     if fmt == "csv":
         write_csv(pairs, out)
     elif fmt == "labelstudio":

@@ -60,3 +60,22 @@ def test_x_should_retry_overrules_the_status_code(tmp_path) -> None:  # noqa: AN
     stopped = rows[(stop_503.pair_key, 1)]
     assert not stopped["is_valid"] and stopped["error_class"] == "http_503"
     assert json.loads(stopped["request_params"])["note"] == "x-should-retry: false"
+
+
+def test_the_review_queue_can_put_the_least_confident_votes_first() -> None:
+    import duckdb
+
+    from python_jobs.reporting.export import load_queue
+
+    con = duckdb.connect()
+    con.execute("create schema marts")
+    con.execute("""
+        create table marts.fct_review_queue as select * from (values
+            ('a~b', 'a', 'b', 'A', 'B', 'x', 'other', 'disagreement', 'r', 0, 0.9, 'c1', 0.95, false),
+            ('c~d', 'c', 'd', 'C', 'D', 'x', 'other', 'disagreement', 'r', 0, 0.1, 'c2', 0.41, false),
+            ('e~f', 'e', 'f', 'E', 'F', 'x', 'other', 'invalid_vote', 'r', 0, 0.5, 'c3', null, false)
+        ) as t(pair_key, item_a_id, item_b_id, item_a_title, item_b_title, votes, suggested_relation_label,
+               review_reason, run_id, round_index, uncertainty_score, call_ids, label_confidence, is_reviewed)
+    """)
+    assert [p.pair_key for p in load_queue(con)] == ["a~b", "e~f", "c~d"]
+    assert [p.pair_key for p in load_queue(con, sort="confidence")] == ["c~d", "a~b", "e~f"]
