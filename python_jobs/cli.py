@@ -313,12 +313,24 @@ def plan(
 ) -> None:
     """Estimate calls, tokens and cost of the next openai round(s) before anything is spent."""
     from python_jobs.annotation import plan as llm_plan
-    from python_jobs.annotation.openai.client import OpenAIAnnotator
+    from python_jobs.annotation.factory import openai_annotator
+    from python_jobs.annotation.openai.preflight import PreflightError, preflight
     from python_jobs.reporting.console import print_plan
 
-    # Planning spends nothing: no key is needed to estimate.
-    annotator = OpenAIAnnotator.from_env({"model": model}, env={"OPENAI_API_KEY": "unused-for-planning", **os.environ})
     with warehouse.connection(db) as con:
+        # Planning spends nothing: no key is needed to estimate; with one (or a local server) the
+        # endpoint is checked too, and a failure is reported without stopping the plan.
+        has_endpoint = bool(os.environ.get("OPENAI_API_KEY")) or "127.0.0.1" in os.environ.get("OPENAI_BASE_URL", "") \
+            or "localhost" in os.environ.get("OPENAI_BASE_URL", "")
+        if has_endpoint:
+            annotator = openai_annotator(con, {"model": model})
+            try:
+                found = preflight(annotator)
+                console.print(f"preflight: {found.endpoint} serves {', '.join(found.models)} in {found.seconds:.2f} s")
+            except PreflightError as error:
+                console.print(f"[yellow]preflight failed (the plan still stands):[/yellow] {error}")
+        else:
+            annotator = openai_annotator(con, {"model": model}, env={"OPENAI_API_KEY": "unused-for-planning", **os.environ})
         result = llm_plan.plan(con, annotator, k_calls=k_calls, budget=budget, rounds=rounds, run_id=run_id)
     print_plan(result, console, max_cost)
 

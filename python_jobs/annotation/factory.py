@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections import defaultdict
-from typing import Any
+from typing import Any, Mapping
 
 import duckdb
 
@@ -49,12 +49,15 @@ def make_annotator(con: duckdb.DuckDBPyConnection, config: RunConfig,
     return live
 
 
-def openai_annotator(con: duckdb.DuckDBPyConnection, overrides: dict[str, Any] | None = None) -> OpenAIAnnotator:
-    """The openai annotator from the environment and `overrides` (LLMSettings fields), with the
-    few-shot example pool from the warehouse when its settings ask for examples."""
-    settings = llm_settings_from_env(os.environ, overrides)
+def openai_annotator(con: duckdb.DuckDBPyConnection, overrides: dict[str, Any] | None = None,
+                     env: Mapping[str, str] | None = None) -> OpenAIAnnotator:
+    """The openai annotator from the environment (os.environ unless `env`) and `overrides`
+    (LLMSettings fields), with the few-shot example pool from the warehouse when its settings
+    ask for examples."""
+    env = os.environ if env is None else env
+    settings = llm_settings_from_env(env, overrides)
     pool = load_pool(con) if settings.few_shot != "none" else None
-    return OpenAIAnnotator.from_env(overrides, example_pool=pool)
+    return OpenAIAnnotator.from_env(overrides, env=env, example_pool=pool)
 
 
 def check_openai_run(con: duckdb.DuckDBPyConnection, config: RunConfig) -> list[str]:
