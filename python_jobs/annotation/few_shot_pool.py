@@ -4,7 +4,7 @@ refuses them anyway: see few_shot.ExamplePool)."""
 
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 import duckdb
 

@@ -31,8 +31,8 @@ import duckdb
 
 from python_jobs.annotation import prompt
 from python_jobs.annotation.base import BudgetExhausted, CallContext, PairToAnnotate
-from python_jobs.annotation.evaluation_pairs import is_judge_reserved
 from python_jobs.annotation.call_log import DuckDBCallSink
+from python_jobs.annotation.evaluation_pairs import is_judge_reserved
 from python_jobs.annotation.openai.protocol import sanitize_url
 from python_jobs.errors import KarlError
 
@@ -64,7 +64,7 @@ class SampledPair:
     stratum: str
 
 
-def config_as_dict(config) -> dict:  # noqa: ANN001 - LLMSettings
+def config_as_dict(config) -> dict:
     """The settings for raw.judge_runs.config_json: no secrets live in them, the endpoint sanitised."""
     from dataclasses import asdict
 
@@ -73,7 +73,7 @@ def config_as_dict(config) -> dict:  # noqa: ANN001 - LLMSettings
     return data
 
 
-def few_shot_label(annotator) -> str:  # noqa: ANN001 - an OpenAIAnnotator or a BatchAnnotator
+def few_shot_label(annotator) -> str:
     config = annotator.config
     return "none" if config.few_shot == "none" else f"{config.few_shot}:{config.few_shot_k}"
 
@@ -120,7 +120,7 @@ ANSWER_SETTINGS = ("model", "attempt_models", "temperature", "top_p", "seed", "s
                    "response_format", "logprobs", "few_shot", "few_shot_k")
 
 
-def judge_id_for(annotator, settings: JudgeSettings) -> str:  # noqa: ANN001
+def judge_id_for(annotator, settings: JudgeSettings) -> str:
     config = config_as_dict(annotator.config)
     material = json.dumps({
         "config": {name: config[name] for name in ANSWER_SETTINGS}, "prompt_hash": prompt.template_hash(),
@@ -134,7 +134,7 @@ def _now() -> datetime:
     return datetime.now(timezone.utc).replace(tzinfo=None)
 
 
-def run_judge(con: duckdb.DuckDBPyConnection, annotator, settings: JudgeSettings,  # noqa: ANN001
+def run_judge(con: duckdb.DuckDBPyConnection, annotator, settings: JudgeSettings,
               db_path: Path | str | None = None, build: bool = True) -> str:
     """Sample, annotate (resuming a killed judge), record, build the marts. Returns the judge_id."""
     sample = sample_pairs(con, settings)
@@ -178,7 +178,7 @@ def confusion(con: duckdb.DuckDBPyConnection, judge_id: str, level: str) -> tupl
     return humans, llms, {(r[0], r[1]): r[4] for r in rows}
 
 
-def require_judge(con: duckdb.DuckDBPyConnection, annotator) -> dict:  # noqa: ANN001
+def require_judge(con: duckdb.DuckDBPyConnection, annotator) -> dict:
     """The latest complete judge of this model(s), prompt template and few-shot setting, with its
     3-class accuracy and kappa; JudgeMissing when there is none."""
     config = annotator.config

@@ -11,9 +11,9 @@ character (Japanese titles), labelled an estimate.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Callable, Sequence
 
 TOKENS_PER_MESSAGE = 3
 REPLY_PRIMING = 3

@@ -5,8 +5,8 @@ per-class figures and its 3x3 and 9x9 confusion grids."""
 from __future__ import annotations
 
 import html
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import duckdb
 import pandas as pd

@@ -27,18 +27,32 @@ import io
 import json
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import Any, Sequence
+from typing import Any
 
 import duckdb
 import openai
 
 from python_jobs.annotation import prompt
-from python_jobs.annotation.base import BatchFailed, BatchPending, BudgetExhausted, CallContext, CallRecord, CallSink, PairToAnnotate
+from python_jobs.annotation.base import (
+    BatchFailed,
+    BatchPending,
+    BudgetExhausted,
+    CallContext,
+    CallRecord,
+    CallSink,
+    PairToAnnotate,
+)
 from python_jobs.annotation.few_shot import example_keys
-from python_jobs.warehouse.raw_schema import create_raw_tables
 from python_jobs.annotation.openai.client import OpenAIAnnotator
-from python_jobs.annotation.openai.protocol import outcome_from_body, per_call_seed, response_format_for, sanitize_url
+from python_jobs.annotation.openai.protocol import (
+    outcome_from_body,
+    per_call_seed,
+    response_format_for,
+    sanitize_url,
+)
+from python_jobs.warehouse.raw_schema import create_raw_tables
 
 log = logging.getLogger(__name__)
 
@@ -132,7 +146,7 @@ class BatchAnnotator:
                 return batch.id
         return None
 
-    def _record_cache_hits(self, missing, context, sink, stats):  # noqa: ANN001, ANN201
+    def _record_cache_hits(self, missing, context, sink, stats):
         if not self.config.use_cache:
             return missing
         keys = {self.live.cache_key(pair, attempt): (pair, attempt) for pair, attempt in missing}
@@ -152,7 +166,7 @@ class BatchAnnotator:
             stats.cache_hits += len(hits)
         return [(pair, attempt) for key, (pair, attempt) in keys.items() if key not in cached]
 
-    def _within_budget(self, missing, context, sink):  # noqa: ANN001, ANN201
+    def _within_budget(self, missing, context, sink):
         budget = self.config.max_cost_usd
         if budget is None:
             return missing
@@ -168,7 +182,7 @@ class BatchAnnotator:
             raise BudgetExhausted(spent, budget, len(missing))
         return fitting
 
-    def _submit(self, client, missing, context, stats) -> tuple[str, str]:  # noqa: ANN001
+    def _submit(self, client, missing, context, stats) -> tuple[str, str]:
         sequence = self._next_sequence(context)
         batch_key = hashlib.sha256(f"{context.run_id}|{context.round_index}|{sequence}".encode()).hexdigest()[:32]
         call_ids = [self.live._call_id(context, pair, attempt) for pair, attempt in missing]
@@ -184,7 +198,7 @@ class BatchAnnotator:
         log.info("batch %s submitted: %d calls", batch.id, len(lines))
         return batch_key, batch.id
 
-    def _finish(self, client, batch_key, batch_id, pairs, context, sink, stats) -> None:  # noqa: ANN001
+    def _finish(self, client, batch_key, batch_id, pairs, context, sink, stats) -> None:
         stats.batch_id = batch_id
         deadline = time.monotonic() + self.max_wait_s
         while True:
@@ -219,7 +233,7 @@ class BatchAnnotator:
         self._set(batch_key, status="recorded", finished_at=_now())
         log.info("batch %s %s: %d calls recorded", batch_id, batch.status, len(records))
 
-    def _record_for(self, line: dict[str, Any], by_call, context, batch_id) -> CallRecord | None:  # noqa: ANN001
+    def _record_for(self, line: dict[str, Any], by_call, context, batch_id) -> CallRecord | None:
         """One output or error line as a call; None for a request the batch never ran (expired,
         cancelled): it stays missing and goes into the next batch."""
         target = by_call.get(line.get("custom_id"))

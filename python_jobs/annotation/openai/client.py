@@ -56,7 +56,13 @@ from python_jobs.annotation.base import (
     PairToAnnotate,
     call_id_for,
 )
-from python_jobs.annotation.few_shot import ExamplePool, FewShotSelector, NoExamples, example_keys, make_selector
+from python_jobs.annotation.few_shot import (
+    ExamplePool,
+    FewShotSelector,
+    NoExamples,
+    example_keys,
+    make_selector,
+)
 from python_jobs.annotation.openai.protocol import (
     CALL_ID_HEADER,
     MAX_STORED_TEXT,
@@ -226,7 +232,7 @@ class OpenAIAnnotator:
         chars = sum(len(m["content"]) for m in self.messages_for(pair))
         return self.prices.cost(self.config.model_for(attempt_index), chars // 3 + 1, self.config.max_tokens) or 0.0
 
-    async def _worker(self, queue, context, sink, client, recorder: "GroupRecorder", state: RoundState) -> None:  # noqa: ANN001
+    async def _worker(self, queue, context, sink, client, recorder: GroupRecorder, state: RoundState) -> None:
         """Take calls until the queue is empty. A completed call is handed to the group recorder
         and the worker sends its next call while the commit runs; it waits for that commit
         before handing over the next record. So a worker has at most one call sent and one
@@ -250,7 +256,7 @@ class OpenAIAnnotator:
             if committing is not None:
                 await committing
 
-    async def _commit(self, record: CallRecord, recorder: "GroupRecorder", state: RoundState) -> None:
+    async def _commit(self, record: CallRecord, recorder: GroupRecorder, state: RoundState) -> None:
         await recorder.record(record)
         stats = state.stats
         stats.calls_recorded += 1
@@ -259,7 +265,7 @@ class OpenAIAnnotator:
             stats.invalid += 1
             stats.error_classes[record.error_class or "?"] = stats.error_classes.get(record.error_class or "?", 0) + 1
 
-    async def _one_call(self, pair, attempt, queue, context, sink, client, state: RoundState) -> CallRecord | None:  # noqa: ANN001
+    async def _one_call(self, pair, attempt, queue, context, sink, client, state: RoundState) -> CallRecord | None:
         """Send one call, budget permitting; None when the budget stopped the round."""
         reserve = 0.0
         answered_by_cache = self.config.use_cache and self.cache_key(pair, attempt) in state.cached
@@ -327,7 +333,7 @@ class OpenAIAnnotator:
             return None
         return text.replace(self._api_key, "[redacted]")[:MAX_STORED_TEXT]
 
-    async def _call(self, pair, attempt, context, sink, client, state: RoundState) -> CallRecord:  # noqa: ANN001
+    async def _call(self, pair, attempt, context, sink, client, state: RoundState) -> CallRecord:
         config = self.config
         model = config.model_for(attempt)
         seed = per_call_seed(config.seed, pair.pair_key, attempt) if config.send_seed else None
@@ -393,7 +399,7 @@ class OpenAIAnnotator:
             label_prob=outcome.label_prob if valid else None,
         )
 
-    async def _send_with_retries(self, client, call_id, params, messages, state: RoundState):  # noqa: ANN001
+    async def _send_with_retries(self, client, call_id, params, messages, state: RoundState):
         """Send one call until it has an outcome. Returns (outcome, retries, http_requests, format)."""
         config = self.config
         retries = 0

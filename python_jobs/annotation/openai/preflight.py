@@ -18,7 +18,12 @@ import openai
 
 from python_jobs.annotation import prompt
 from python_jobs.annotation.openai.client import OpenAIAnnotator
-from python_jobs.annotation.openai.protocol import next_format, rejects_response_format, response_format_for, sanitize_url
+from python_jobs.annotation.openai.protocol import (
+    next_format,
+    rejects_response_format,
+    response_format_for,
+    sanitize_url,
+)
 from python_jobs.errors import KarlError
 
 try:

@@ -7,12 +7,13 @@ import json
 import shutil
 
 import pytest
+from llm_fixtures import calls, fast_annotator, synthetic_pair
 from typer.testing import CliRunner
 
-from llm_fixtures import calls, fast_annotator, synthetic_pair
 from python_jobs import warehouse
 from python_jobs.annotation import prompt
 from python_jobs.annotation.base import CallContext
+from python_jobs.annotation.call_log import DuckDBCallSink
 from python_jobs.annotation.evaluation_pairs import evaluation_pair_keys
 from python_jobs.annotation.few_shot import (
     BalancedSelector,
@@ -23,9 +24,8 @@ from python_jobs.annotation.few_shot import (
     NearestSelector,
 )
 from python_jobs.annotation.openai.client import OpenAIAnnotator
-from python_jobs.config import LLMSettings
-from python_jobs.annotation.call_log import DuckDBCallSink
 from python_jobs.cli import app
+from python_jobs.config import LLMSettings
 from python_jobs.testing.fake_llm_server import FakeLLMServer
 
 TOPICS = ["stapler", "staples", "printer", "toner", "pen", "ink", "desk", "chair", "lamp", "bulb"]
@@ -44,7 +44,7 @@ def test_the_pool_refuses_an_evaluation_pair() -> None:
 
 
 @pytest.mark.parametrize("selector_class", [FixedSelector, BalancedSelector, NearestSelector])
-def test_a_selection_is_deterministic_and_never_the_pair_itself(selector_class) -> None:  # noqa: ANN001
+def test_a_selection_is_deterministic_and_never_the_pair_itself(selector_class) -> None:
     pool = toy_pool()
     pair = synthetic_pair("ex5", "Made-up printer 5", "Made-up toner")  # the same key as pool pair ex5
     first = selector_class(pool, 3).select(pair)
@@ -61,7 +61,7 @@ def test_balanced_gives_one_example_per_class_and_nearest_the_most_similar() -> 
     assert nearest[0].pair.item_a_title == "Made-up toner 13"
 
 
-def test_examples_are_in_the_prompt_recorded_with_the_call_and_in_the_cache_key(tmp_path) -> None:  # noqa: ANN001
+def test_examples_are_in_the_prompt_recorded_with_the_call_and_in_the_cache_key(tmp_path) -> None:
     pool = toy_pool()
     pair = synthetic_pair("asked", "Made-up stapler 0", "Made-up staples")
     plain = fast_annotator("http://127.0.0.1:9/v1")
@@ -81,7 +81,7 @@ def test_examples_are_in_the_prompt_recorded_with_the_call_and_in_the_cache_key(
 
 
 @pytest.fixture(scope="module")
-def few_shot_run(tmp_path_factory, fbl_warehouse_template):  # noqa: ANN001, ANN201
+def few_shot_run(tmp_path_factory, fbl_warehouse_template):
     tmp = tmp_path_factory.mktemp("few_shot_run")
     db_path = tmp / "karl.duckdb"
     shutil.copyfile(fbl_warehouse_template, db_path)
@@ -103,7 +103,7 @@ def few_shot_run(tmp_path_factory, fbl_warehouse_template):  # noqa: ANN001, ANN
     con.close()
 
 
-def test_no_evaluation_pair_is_ever_in_a_prompt_over_a_whole_run(few_shot_run) -> None:  # noqa: ANN001
+def test_no_evaluation_pair_is_ever_in_a_prompt_over_a_whole_run(few_shot_run) -> None:
     con, bodies = few_shot_run
     evaluation = evaluation_pair_keys(con)
     test_half = {r[0] for r in con.execute("select pair_key from marts.fct_eval_sets where eval_set = 'test'").fetchall()}

@@ -9,12 +9,11 @@ import shutil
 from collections import Counter
 
 import pytest
+from llm_fixtures import fast_annotator
 from typer.testing import CliRunner
 
-from llm_fixtures import fast_annotator
 from python_jobs import warehouse
-from python_jobs.annotation import prompt
-from python_jobs.annotation import judge
+from python_jobs.annotation import judge, prompt
 from python_jobs.annotation.evaluation_pairs import is_judge_reserved
 from python_jobs.cli import app
 from python_jobs.testing.fake_llm_server import FakeLLMServer
@@ -23,7 +22,7 @@ SETTINGS = judge.JudgeSettings(per_class=3, k_calls=3, seed=0)
 CODE_OF_RELATION = {"substitute": 1, "complement": 7, "other": 8}
 
 
-def _human_answers(con) -> dict[str, int]:  # noqa: ANN001
+def _human_answers(con) -> dict[str, int]:
     """The human label of each sampled pair, keyed by its prompt data block."""
     answers = {}
     for sampled in judge.sample_pairs(con, SETTINGS):
@@ -45,7 +44,7 @@ def _server_answering(answers: dict[str, int], reverse: bool = False) -> FakeLLM
 
 
 @pytest.fixture(scope="module")
-def judged(tmp_path_factory, fbl_warehouse_template):  # noqa: ANN001, ANN201
+def judged(tmp_path_factory, fbl_warehouse_template):
     tmp = tmp_path_factory.mktemp("judge")
     db_path = tmp / "karl.duckdb"
     shutil.copyfile(fbl_warehouse_template, db_path)
@@ -64,7 +63,7 @@ def judged(tmp_path_factory, fbl_warehouse_template):  # noqa: ANN001, ANN201
     con.close()
 
 
-def test_the_sample_is_stratified_deterministic_and_never_the_test_half(judged) -> None:  # noqa: ANN001
+def test_the_sample_is_stratified_deterministic_and_never_the_test_half(judged) -> None:
     con, _, _ = judged
     sample = judge.sample_pairs(con, SETTINGS)
     assert sample == judge.sample_pairs(con, SETTINGS)
@@ -75,7 +74,7 @@ def test_the_sample_is_stratified_deterministic_and_never_the_test_half(judged) 
     assert all(is_judge_reserved(s.pair.pair_key) for s in sample if s.dataset == "FBL2023")
 
 
-def test_an_oracle_scores_perfect_agreement(judged) -> None:  # noqa: ANN001
+def test_an_oracle_scores_perfect_agreement(judged) -> None:
     con, ids, _ = judged
     rows = {(r["level"], r["class_label"]): r for r in judge.agreement(con, ids["oracle"])}
     for level in ("relation3", "fbl9"):
@@ -88,7 +87,7 @@ def test_an_oracle_scores_perfect_agreement(judged) -> None:  # noqa: ANN001
     assert all(n == 0 for (h, m), n in cells.items() if h != m)
 
 
-def test_a_model_reading_pairs_backwards_is_right_on_relations_and_reversed_on_direction(judged) -> None:  # noqa: ANN001
+def test_a_model_reading_pairs_backwards_is_right_on_relations_and_reversed_on_direction(judged) -> None:
     con, ids, _ = judged
     rows = {(r["level"], r["class_label"]): r for r in judge.agreement(con, ids["backwards"])}
     assert rows[("relation3", "all")]["accuracy"] == 1.0  # a reversed code keeps its relation
@@ -99,7 +98,7 @@ def test_a_model_reading_pairs_backwards_is_right_on_relations_and_reversed_on_d
     assert judged_calls == (36 * 3, 36 * 3)
 
 
-def test_a_killed_judge_resumes_without_resending(judged) -> None:  # noqa: ANN001
+def test_a_killed_judge_resumes_without_resending(judged) -> None:
     con, ids, db_path = judged
     answers = _human_answers(con)
     with _server_answering(answers) as server:
@@ -107,7 +106,7 @@ def test_a_killed_judge_resumes_without_resending(judged) -> None:  # noqa: ANN0
         assert again == ids["oracle"] and server.request_counts() == {}
 
 
-def test_require_judge_accepts_a_measured_setting_and_refuses_others(judged) -> None:  # noqa: ANN001
+def test_require_judge_accepts_a_measured_setting_and_refuses_others(judged) -> None:
     con, ids, db_path = judged
     found = judge.require_judge(con, fast_annotator("http://127.0.0.1:9/v1", model="fake-oracle"))
     assert found["judge_id"] == ids["oracle"] and found["accuracy"] == 1.0
@@ -124,7 +123,7 @@ def test_require_judge_accepts_a_measured_setting_and_refuses_others(judged) -> 
     assert json.loads(con.execute("select config_json from raw.judge_runs limit 1").fetchone()[0])["model"].startswith("fake-")
 
 
-def test_the_report_has_a_judge_section_with_both_confusion_grids(judged, tmp_path) -> None:  # noqa: ANN001
+def test_the_report_has_a_judge_section_with_both_confusion_grids(judged, tmp_path) -> None:
     from python_jobs.reporting.report import write_report
 
     con, ids, _ = judged

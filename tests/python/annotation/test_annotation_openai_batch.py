@@ -7,26 +7,25 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from llm_fixtures import calls, fast_annotator, first_call_id, synthetic_pair
+
 from python_jobs import warehouse
-from python_jobs.annotation.base import CallContext
-from python_jobs.annotation.base import BatchFailed, BatchPending
-from python_jobs.annotation.openai.batch import BATCH_PRICE_FACTOR, BatchAnnotator
+from python_jobs.annotation.base import BatchFailed, BatchPending, CallContext
 from python_jobs.annotation.call_log import DuckDBCallSink
-from python_jobs.testing.fake_llm_server import BatchScript, FakeLLMServer, Fault
+from python_jobs.annotation.openai.batch import BATCH_PRICE_FACTOR, BatchAnnotator
 from python_jobs.annotation.pricing import ModelPrice, PriceTable
+from python_jobs.testing.fake_llm_server import BatchScript, FakeLLMServer, Fault
 
 PRICES = PriceTable({"fake-llm": ModelPrice(1.0, 2.0)})
 PAIRS = [synthetic_pair(f"batch{i}") for i in range(4)]
 
 
-def batch_annotator(server: FakeLLMServer, con, **kwargs) -> BatchAnnotator:  # noqa: ANN001
+def batch_annotator(server: FakeLLMServer, con, **kwargs) -> BatchAnnotator:
     live = fast_annotator(server.base_url, prices=PRICES)
     return BatchAnnotator(live, con, poll_interval_s=0.02, **kwargs)
 
 
-def test_a_batch_round_trip_records_every_call_once_at_the_batch_price(tmp_path) -> None:  # noqa: ANN001
+def test_a_batch_round_trip_records_every_call_once_at_the_batch_price(tmp_path) -> None:
     con = warehouse.connect(tmp_path / "w.duckdb")
     with FakeLLMServer() as server:
         annotator = batch_annotator(server, con)
@@ -45,7 +44,7 @@ def test_a_batch_round_trip_records_every_call_once_at_the_batch_price(tmp_path)
     assert con.execute("select status, provider_status from raw.llm_batches").fetchall() == [("recorded", "completed")]
 
 
-def test_a_kill_after_submit_resumes_by_polling_the_same_batch(tmp_path) -> None:  # noqa: ANN001
+def test_a_kill_after_submit_resumes_by_polling_the_same_batch(tmp_path) -> None:
     con = warehouse.connect(tmp_path / "w.duckdb")
     with FakeLLMServer(batch_delay_s=0.3) as server:
         with pytest.raises(BatchPending):
@@ -60,14 +59,14 @@ def test_a_kill_after_submit_resumes_by_polling_the_same_batch(tmp_path) -> None
 class _KilledAfterCreate(BatchAnnotator):
     """Dies right after the provider created the batch, before its id reaches the journal."""
 
-    def _set(self, batch_key, **values):  # noqa: ANN001, ANN003
+    def _set(self, batch_key, **values):
         if values.get("status") == "submitted" and not getattr(self, "_dead", False):
             self._dead = True
             raise SystemExit("killed")
         super()._set(batch_key, **values)
 
 
-def test_a_kill_before_the_batch_id_is_journalled_adopts_the_batch_by_its_metadata(tmp_path) -> None:  # noqa: ANN001
+def test_a_kill_before_the_batch_id_is_journalled_adopts_the_batch_by_its_metadata(tmp_path) -> None:
     con = warehouse.connect(tmp_path / "w.duckdb")
     with FakeLLMServer() as server:
         live = fast_annotator(server.base_url, prices=PRICES)
@@ -79,7 +78,7 @@ def test_a_kill_before_the_batch_id_is_journalled_adopts_the_batch_by_its_metada
     assert len(calls(con, "b3")) == 12
 
 
-def test_an_expired_batch_records_its_answers_and_the_rest_go_into_one_new_batch(tmp_path) -> None:  # noqa: ANN001
+def test_an_expired_batch_records_its_answers_and_the_rest_go_into_one_new_batch(tmp_path) -> None:
     con = warehouse.connect(tmp_path / "w.duckdb")
     with FakeLLMServer(batch_scripts=[BatchScript("expired", partial_lines=5)]) as server:
         batch_annotator(server, con).annotate(PAIRS, CallContext("b4", 1, 3), DuckDBCallSink(con))
@@ -91,7 +90,7 @@ def test_an_expired_batch_records_its_answers_and_the_rest_go_into_one_new_batch
     assert len(calls(con, "b4")) == 12
 
 
-def test_a_failed_batch_records_nothing_and_says_why(tmp_path) -> None:  # noqa: ANN001
+def test_a_failed_batch_records_nothing_and_says_why(tmp_path) -> None:
     con = warehouse.connect(tmp_path / "w.duckdb")
     with FakeLLMServer(batch_scripts=[BatchScript("failed")]) as server:
         with pytest.raises(BatchFailed, match="scripted validation failure"):
@@ -100,7 +99,7 @@ def test_a_failed_batch_records_nothing_and_says_why(tmp_path) -> None:  # noqa:
     assert con.execute("select status from raw.llm_batches").fetchall() == [("failed",)]
 
 
-def test_a_line_answered_with_an_http_error_is_an_invalid_vote(tmp_path) -> None:  # noqa: ANN001
+def test_a_line_answered_with_an_http_error_is_an_invalid_vote(tmp_path) -> None:
     con = warehouse.connect(tmp_path / "w.duckdb")
     with FakeLLMServer() as server:
         server.script(first_call_id("b6", 1, PAIRS[0]), Fault.http(500))
@@ -109,10 +108,36 @@ def test_a_line_answered_with_an_http_error_is_an_invalid_vote(tmp_path) -> None
     assert not row["is_valid"] and row["error_class"] == "http_500"
 
 
-def test_a_second_run_asking_the_same_calls_is_answered_by_the_cache_without_a_batch(tmp_path) -> None:  # noqa: ANN001
+def test_a_second_run_asking_the_same_calls_is_answered_by_the_cache_without_a_batch(tmp_path) -> None:
     con = warehouse.connect(tmp_path / "w.duckdb")
     with FakeLLMServer() as server:
         batch_annotator(server, con).annotate(PAIRS, CallContext("b7", 1, 3), DuckDBCallSink(con))
         again = batch_annotator(server, con)
         again.annotate(PAIRS, CallContext("b7-again", 1, 3), DuckDBCallSink(con))
         assert server.batch_count() == 1 and again.last_stats.cache_hits == 12
+
+
+def test_karl_run_batch_annotates_a_round_through_one_batch(tmp_path, fbl_warehouse_template, monkeypatch) -> None:
+    import shutil
+
+    from typer.testing import CliRunner
+
+    from python_jobs.cli import app
+
+    db_path = tmp_path / "karl.duckdb"
+    shutil.copyfile(fbl_warehouse_template, db_path)
+    monkeypatch.setenv("KARL_DUCKDB_PATH", str(db_path))
+    monkeypatch.setenv("KARL_DBT_TARGET_PATH", str(tmp_path / "target"))
+    with FakeLLMServer(noise=0.2) as server:
+        monkeypatch.setenv("OPENAI_BASE_URL", server.base_url)
+        monkeypatch.setenv("KARL_LLM_MODEL", "fake-llm")
+        result = CliRunner().invoke(app, ["run", "--annotator", "openai", "--batch", "--rounds", "1", "--budget", "5",
+                                          "--members", "3", "--tuning-trials", "2", "--run-id", "batch-run",
+                                          "--db", str(db_path)])
+        assert result.exit_code == 0, f"{result.output}\n{result.exception!r}"
+        assert server.batch_count() == 1
+    con = warehouse.connect(db_path)
+    rows = con.execute("select count(*), bool_and(json_extract(request_params, '$.batch')::boolean) "
+                       "from raw.llm_calls where run_id = 'batch-run'").fetchone()
+    assert rows == (15, True)
+    assert con.execute("select count(*) from marts.fct_consensus_labels where run_id = 'batch-run'").fetchone()[0] == 5

@@ -6,12 +6,14 @@ import json
 import math
 
 from llm_fixtures import calls, fast_annotator, first_call_id, synthetic_pair
+
 from python_jobs import warehouse
 from python_jobs.annotation import prompt
 from python_jobs.annotation.base import CallContext
-from python_jobs.annotation.openai.logprobs import label_probability
 from python_jobs.annotation.call_log import DuckDBCallSink
-from python_jobs.testing.fake_llm_server import FakeLLMServer, Fault, label_probability as server_probability
+from python_jobs.annotation.openai.logprobs import label_probability
+from python_jobs.testing.fake_llm_server import FakeLLMServer, Fault
+from python_jobs.testing.fake_llm_server import label_probability as server_probability
 
 
 def test_label_probability_is_the_probability_of_the_label_digit_token() -> None:
@@ -25,7 +27,7 @@ def test_label_probability_is_the_probability_of_the_label_digit_token() -> None
     assert label_probability(merged, 3) is None  # a token wider than the digit: no confidence
 
 
-def test_each_vote_records_the_label_probability_the_server_gave(tmp_path) -> None:  # noqa: ANN001
+def test_each_vote_records_the_label_probability_the_server_gave(tmp_path) -> None:
     pairs = [synthetic_pair(f"conf{i}") for i in range(3)]
     con = warehouse.connect(tmp_path / "w.duckdb")
     with FakeLLMServer() as server:
@@ -38,14 +40,14 @@ def test_each_vote_records_the_label_probability_the_server_gave(tmp_path) -> No
         assert [round(rows[(pair.pair_key, k)]["label_prob"], 4) for k in (1, 2, 3)] == [expected] * 3
 
 
-def test_a_server_without_logprobs_leaves_confidence_null(tmp_path) -> None:  # noqa: ANN001
+def test_a_server_without_logprobs_leaves_confidence_null(tmp_path) -> None:
     con = warehouse.connect(tmp_path / "w.duckdb")
     with FakeLLMServer(supports_logprobs=False) as server:
         fast_annotator(server.base_url).annotate([synthetic_pair("nolp")], CallContext("nolp", 1, 3), DuckDBCallSink(con))
     assert all(row["label_prob"] is None and row["is_valid"] for row in calls(con, "nolp").values())
 
 
-def test_x_should_retry_overrules_the_status_code(tmp_path) -> None:  # noqa: ANN001
+def test_x_should_retry_overrules_the_status_code(tmp_path) -> None:
     retry_400, stop_503 = synthetic_pair("retry400"), synthetic_pair("stop503")
     con = warehouse.connect(tmp_path / "w.duckdb")
     with FakeLLMServer() as server:

@@ -7,10 +7,10 @@ import socket
 import time
 
 import pytest
+from llm_fixtures import fast_annotator
 
 from python_jobs.annotation.openai.preflight import PreflightError, preflight
 from python_jobs.testing.fake_llm_server import FakeLLMServer
-from llm_fixtures import fast_annotator
 
 
 def test_preflight_passes_and_reports_format_and_logprobs() -> None:
@@ -42,9 +42,8 @@ def test_an_unknown_model_fails_naming_the_model() -> None:
 
 
 def test_a_wrong_path_fails_saying_the_url_should_be_the_api_root() -> None:
-    with FakeLLMServer() as server:
-        with pytest.raises(PreflightError, match="/v1"):
-            preflight(fast_annotator(server.base_url.removesuffix("/v1") + "/nope"))
+    with FakeLLMServer() as server, pytest.raises(PreflightError, match="/v1"):
+        preflight(fast_annotator(server.base_url.removesuffix("/v1") + "/nope"))
 
 
 def test_an_unreachable_endpoint_fails_in_seconds() -> None:

@@ -18,7 +18,7 @@ from python_jobs.warehouse.keys import pair_key
 PRICES = PriceTable({"fake-llm": ModelPrice(1.0, 4.0)})
 
 
-def _seed_run(con, run_id: str, n_pairs: int) -> None:  # noqa: ANN001
+def _seed_run(con, run_id: str, n_pairs: int) -> None:
     for i in range(2 * n_pairs):
         con.execute("insert into raw.catalog_items values ('synthetic', ?, ?, 'Office', 'Desk', null, 'b1', now()::timestamp)",
                     [f"syn:{i}", f"Made-up desk item number {i} with a longer descriptive title"])
@@ -69,7 +69,11 @@ def test_exact_counts_are_the_tokenizer_counts_plus_the_chat_framing() -> None:
     from llm_fixtures import synthetic_pair
 
     from python_jobs.annotation import prompt
-    from python_jobs.annotation.tokens import REPLY_PRIMING, TOKENS_PER_MESSAGE, counter_for
+    from python_jobs.annotation.tokens import (
+        REPLY_PRIMING,
+        TOKENS_PER_MESSAGE,
+        counter_for,
+    )
 
     messages = prompt.build_messages(synthetic_pair("tok", "ホッチキス 針 1000本入り", "Made-up staples"))
     encoding = bpe_openai.encoding_for_model("gpt-4o-mini")
