@@ -21,6 +21,7 @@ import json
 import math
 from collections import Counter
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from python_jobs.prompt import FblClass, load_classes
 
@@ -303,3 +304,24 @@ def reason_of(raw_response: str | None) -> str | None:
         return None
     reason = value.get("reason") if isinstance(value, dict) else None
     return reason.strip() if isinstance(reason, str) and reason.strip() else None
+
+
+ARGILLA_DIR = ".argilla"  # Argilla's Dataset.to_disk layout: <folder>/.argilla/{dataset,settings}.json, records.json
+
+
+def write_argilla_folder(items: list[ReviewItem], folder: Path, name: str = "karl-review-queue") -> Path:
+    """The review queue as the folder `rg.Dataset.to_disk` writes, so that
+    `rg.Dataset.from_disk(folder, name=..., workspace=...)` creates the dataset (settings) and
+    logs the records as they are. Returns the folder."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / ARGILLA_DIR).mkdir(exist_ok=True)
+    model = {"id": None, "inserted_at": None, "updated_at": None, "name": name, "status": "draft",
+             "guidelines": GUIDELINES, "allow_extra_metadata": False,
+             "distribution": {"strategy": "overlap", "min_submitted": 1}, "workspace_id": None,
+             "last_activity_at": None}
+    (folder / ARGILLA_DIR / "dataset.json").write_text(json.dumps(model, indent=1), encoding="utf-8")
+    (folder / ARGILLA_DIR / "settings.json").write_text(json.dumps(argilla_settings(items), indent=1, ensure_ascii=False),
+                                                         encoding="utf-8")
+    (folder / "records.json").write_text(json.dumps(argilla_records(items), indent=1, ensure_ascii=False),
+                                         encoding="utf-8")
+    return folder

@@ -105,3 +105,28 @@ def test_labelstudio_config_is_valid_and_tasks_and_predictions_pass_the_sdk_vali
     assert "A refills B." in tasks[0]["data"]["llm_votes"]
     choices = {r["from_name"]: r["value"]["choices"][0] for r in tasks[0]["predictions"][0]["result"]}
     assert choices[QUESTION] == "complement" and choices[FBL_QUESTION].startswith("3 ")
+
+
+def test_argilla_folder_is_what_dataset_from_disk_reads(tmp_path: Path, offline_argilla) -> None:
+    """`rg.Dataset.from_disk` = load these three files, then create + log on the server: the
+    loading half runs here with the SDK's own readers."""
+    from argilla.records._io import JsonIO
+
+    from python_jobs.reporting.review_tools import write_argilla_folder
+
+    folder = write_argilla_folder(items(), tmp_path / "queue", name="karl-review")
+    dataset_path, settings_path, records_path = rg.Dataset._define_child_paths(folder)
+    model = rg.Dataset._load_dataset_model(dataset_path)
+    dataset = rg.Dataset.from_model(model=model, client=offline_argilla)
+    dataset.settings = rg.Settings.from_json(settings_path)
+    records = JsonIO._records_from_json(records_path)
+    assert model.name == "karl-review" and len(records) == 2
+    assert {q.name for q in dataset.settings.questions} == {QUESTION, FBL_QUESTION, "note"}
+
+
+def test_labelstudio_refuses_what_it_should(tmp_path: Path) -> None:
+    """The SDK's check bites: a choice outside the config or a score above 1 is an error."""
+    interface = label_interface.LabelInterface(labelstudio_config())
+    bad = {"score": 1.5, "result": [{"from_name": QUESTION, "to_name": "item_a", "type": "choices",
+                                     "value": {"choices": ["bogus"]}}]}
+    assert len(interface.validate_prediction(bad, return_errors=True)) == 2
