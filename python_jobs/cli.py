@@ -424,7 +424,7 @@ def status(db: Optional[Path] = DbOption) -> None:
 @export_app.command("review-queue")
 def export_review_queue_command(
     format: ExportFormat = typer.Option("csv", "--format", help="File format."),
-    out: Path = typer.Option(..., "--out", help="File to write (.csv or .json)."),
+    out: Path = typer.Option(..., "--out", help="csv: a .csv file; labelstudio: a .json task list (+ .labeling_config.xml); argilla: a folder (rg.Dataset.from_disk)."),
     include_reviewed: bool = typer.Option(False, help="Also export pairs a human already reviewed."),
     run_ids: Optional[list[str]] = typer.Option(None, "--run", help="Only pairs queued by this run (repeat)."),
     sort: str = typer.Option("uncertainty", "--sort", help="uncertainty (the model's most uncertain first) or confidence (the LLM's least confident votes first)."),

@@ -35,7 +35,7 @@ from typing import Any
 
 import pandas as pd
 
-from python_jobs.validation import Check, Failure, TableResult, Validator, _plain
+from python_jobs.ingest.validation import Check, Failure, TableResult, Validator, _plain
 
 DEFAULT_ROOT = Path(__file__).resolve().parent  # GX creates <root>/gx/
 DATASOURCE = "karl_frames"

@@ -4,10 +4,9 @@ Accepted files (as `karl export review-queue` writes them, after review):
 - CSV with columns pair_key, item_a_id, item_b_id, relation_label, and optionally fbl_label,
   reviewer_id, note. Rows with neither relation_label nor fbl_label are not reviewed yet and are
   skipped (counted, not quarantined).
-- Label Studio JSON export: tasks with `data` (pair_key, item_a_id, item_b_id) and `annotations`
-  whose `choices` result names the relation label; one review per annotation.
-- Argilla JSON: `{"records": [...]}` or a list of records with `metadata` (pair_key, item ids)
-  and `responses` {"relation_label": [{"value": ..., "user_id": ...}]}.
+- Label Studio's JSON export and Argilla's record exports (`to_list(flatten=True)`, `to_json`):
+  one review per submitted answer; drafts, discarded responses and skipped annotations are not
+  decisions (ingest/review_responses.py), they are counted in the summary.
 
 A review is a human judgement (annotator kind 'human'): staging maps it through the class seeds
 and fct_training_labels trains on the latest review of a pair (label_source 'review').
@@ -23,6 +22,7 @@ import hashlib
 import io
 import json
 import time
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,6 +38,7 @@ from python_jobs.ingest.common import (
     reason,
     stored_outcome,
 )
+from python_jobs.ingest.review_responses import parse_json
 from python_jobs.ingest.validation import Validator, in_set, matches, non_blank
 from python_jobs.warehouse.keys import pair_key as make_pair_key
 
@@ -46,7 +47,6 @@ RELATION_LABELS = ["substitute", "complement", "other"]
 # FBL code -> 3-class label (seeds/fbl_classes.csv); used to fill relation_label when only the code is given
 FBL_RELATION = {1: "substitute", 2: "complement", 3: "complement", 4: "complement", 5: "complement",
                 6: "complement", 7: "complement", 8: "other", 9: "other"}
-QUESTION = "relation_label"
 
 
 @dataclass(frozen=True)
@@ -93,76 +93,19 @@ def parse_csv(data: bytes, default_reviewer: str) -> tuple[list[ReviewRow], int]
     return rows, skipped
 
 
-def _labelstudio_choice(annotation: dict) -> tuple[str, str]:
-    label, note = "", ""
-    for result in annotation.get("result") or []:
-        value = result.get("value") or {}
-        if result.get("from_name") == QUESTION and value.get("choices"):
-            label = _text(value["choices"][0]).lower()
-        elif result.get("from_name") == "note" and value.get("text"):
-            note = _text(" ".join(value["text"]) if isinstance(value["text"], list) else value["text"])
-    return label, note
-
-
-def parse_labelstudio(tasks: list[dict], default_reviewer: str) -> tuple[list[ReviewRow], int]:
-    rows: list[ReviewRow] = []
-    skipped = 0
-    for position, task in enumerate(tasks, start=1):
-        data = task.get("data") or {}
-        annotations = [a for a in task.get("annotations") or [] if not a.get("was_cancelled")]
-        if not annotations:
-            skipped += 1
-            continue
-        for annotation in annotations:
-            label, note = _labelstudio_choice(annotation)
-            completed_by = annotation.get("completed_by")
-            if isinstance(completed_by, dict):
-                completed_by = completed_by.get("email") or completed_by.get("id")
-            rows.append(ReviewRow(
-                source_line=position, raw_line=json.dumps(task, ensure_ascii=False)[:2000],
-                pair_key=_text(data.get("pair_key")), item_a_id=_text(data.get("item_a_id")),
-                item_b_id=_text(data.get("item_b_id")),
-                reviewer_id=_text(completed_by) or default_reviewer,
-                relation_label=label, fbl_label="", note=note,
-            ))
-    return rows, skipped
-
-
-def parse_argilla(records: list[dict], default_reviewer: str) -> tuple[list[ReviewRow], int]:
-    rows: list[ReviewRow] = []
-    skipped = 0
-    for position, record in enumerate(records, start=1):
-        metadata = record.get("metadata") or {}
-        responses = (record.get("responses") or {}).get(QUESTION) or []
-        if isinstance(responses, dict):
-            responses = [responses]
-        if not responses:
-            skipped += 1
-            continue
-        for response in responses:
-            rows.append(ReviewRow(
-                source_line=position, raw_line=json.dumps(record, ensure_ascii=False)[:2000],
-                pair_key=_text(metadata.get("pair_key") or record.get("id")),
-                item_a_id=_text(metadata.get("item_a_id")), item_b_id=_text(metadata.get("item_b_id")),
-                reviewer_id=_text(response.get("user_id")) or default_reviewer,
-                relation_label=_text(response.get("value")).lower(), fbl_label="", note="",
-            ))
-    return rows, skipped
-
-
-def parse_file(path: Path, data: bytes, default_reviewer: str) -> tuple[list[ReviewRow], int]:
-    """Dispatch on the content: JSON list -> Label Studio, JSON with records -> Argilla, else CSV."""
+def parse_file(path: Path, data: bytes, default_reviewer: str) -> tuple[list[ReviewRow], Counter]:
+    """(decisions as rows, what was passed over and why). JSON is an Argilla or Label Studio
+    export (ingest/review_responses.py: submitted responses only); anything else is the CSV."""
     stripped = data.lstrip()
     if path.suffix.lower() == ".json" or stripped[:1] in (b"[", b"{"):
-        payload = json.loads(data.decode("utf-8-sig"))
-        if isinstance(payload, dict):
-            return parse_argilla(payload.get("records") or [], default_reviewer)
-        if payload and isinstance(payload[0], dict) and "annotations" in payload[0]:
-            return parse_labelstudio(payload, default_reviewer)
-        if payload and isinstance(payload[0], dict) and ("responses" in payload[0] or "metadata" in payload[0]):
-            return parse_argilla(payload, default_reviewer)
-        return parse_labelstudio(payload, default_reviewer)
-    return parse_csv(data, default_reviewer)
+        parsed = parse_json(json.loads(data.decode("utf-8-sig")))
+        rows = [ReviewRow(source_line=d.position, raw_line=d.raw, pair_key=d.pair_key, item_a_id=d.item_a_id,
+                          item_b_id=d.item_b_id, reviewer_id=d.reviewer_id or default_reviewer,
+                          relation_label=d.relation_label, fbl_label=d.fbl_label, note=d.note)
+                for d in parsed.decisions]
+        return rows, parsed.not_decided
+    rows, skipped = parse_csv(data, default_reviewer)
+    return rows, Counter({"csv row not reviewed yet": skipped} if skipped else {})
 
 
 def validate_rows(rows: list[ReviewRow], validator: Validator) -> tuple[list[ReviewRow], list[QuarantinedRow]]:
@@ -250,6 +193,6 @@ def ingest_reviews(con, path: Path | str, reviewer: str = "reviewer",  # noqa: A
     outcome.quarantined = quarantined
     outcome.records_in_file = len(rows)
     outcome.records_withheld = len(rows) - len(good)
-    outcome.details = {"rows not reviewed yet (skipped)": skipped}
+    outcome.details = {f"not a decision: {why} (skipped)": n for why, n in sorted(skipped.items())}
     outcome.seconds = time.perf_counter() - started
     return outcome

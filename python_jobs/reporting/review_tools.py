@@ -23,7 +23,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from python_jobs.prompt import FblClass, load_classes
+from python_jobs.annotation.prompt import FblClass, load_classes
 
 RELATION_LABELS = ("substitute", "complement", "other")
 QUESTION = "relation_label"

@@ -21,7 +21,7 @@ from python_jobs.reporting.review_tools import (
     labelstudio_config,
     labelstudio_tasks,
 )
-from python_jobs.prompt import load_classes
+from python_jobs.annotation.prompt import load_classes
 
 rg = pytest.importorskip("argilla")
 label_interface = pytest.importorskip("label_studio_sdk.label_interface")

@@ -224,26 +224,28 @@ def test_docs_generate_shows_the_loop_through_exposures(built: Built) -> None:
 def test_review_queue_export_review_ingest_and_train(built: Built, tmp_path: Path) -> None:
     runner = CliRunner()
     db = ["--db", str(built.db_path)]
-    outputs = {"csv": tmp_path / "queue.csv", "argilla": tmp_path / "queue_argilla.json",
+    outputs = {"csv": tmp_path / "queue.csv", "argilla": tmp_path / "queue_argilla",
                "labelstudio": tmp_path / "queue_ls.json"}
     for fmt, out in outputs.items():
         result = runner.invoke(app, ["export", "review-queue", "--format", fmt, "--out", str(out), *db])
         assert result.exit_code == 0, result.output
         assert "12 pairs written" in result.output
 
-    # Label Studio: tasks + labeling config whose choice names match the task predictions
+    # Label Studio: tasks + labeling config; every prediction scored and naming a choice of the config
     tasks = json.loads(outputs["labelstudio"].read_text())
     config = ElementTree.fromstring((tmp_path / "queue_ls.labeling_config.xml").read_text())
-    choices = config.find("Choices")
-    assert choices is not None and [c.get("value") for c in choices] == ["substitute", "complement", "other"]
-    assert len(tasks) == 12 and {"pair_key", "item_a_title", "item_b_title", "votes"} <= set(tasks[0]["data"])
-    predicted = [t for t in tasks if "predictions" in t]
-    assert predicted and all(p["predictions"][0]["result"][0]["from_name"] == choices.get("name") for p in predicted)
-    # Argilla: settings + records with fields, metadata and majority suggestions
-    argilla = json.loads(outputs["argilla"].read_text())
-    assert argilla["settings"]["questions"][0]["labels"] == ["substitute", "complement", "other"]
-    assert len(argilla["records"]) == 12
-    assert set(argilla["records"][0]["fields"]) == set(argilla["settings"]["fields"])
+    choices = {c.get("name"): [choice.get("value") for choice in c] for c in config.iter("Choices")}
+    assert choices["relation_label"] == ["substitute", "complement", "other"] and len(choices["fbl_label"]) == 9
+    assert len(tasks) == 12 and {"pair_key", "item_a_title", "item_b_title", "llm_votes"} <= set(tasks[0]["data"])
+    for task in tasks:
+        (prediction,) = task["predictions"]
+        assert 0.0 <= prediction["score"] <= 1.0
+        assert all(r["value"]["choices"][0] in choices[r["from_name"]] for r in prediction["result"])
+    # Argilla: the folder rg.Dataset.from_disk reads (the SDK round trip is in test_review_tools_sdk.py)
+    settings = json.loads((outputs["argilla"] / ".argilla" / "settings.json").read_text())
+    records = json.loads((outputs["argilla"] / "records.json").read_text())
+    assert settings["questions"][0]["settings"]["options"][0]["value"] == "substitute"
+    assert len(records) == 12 and set(records[0]["fields"]) == {f["name"] for f in settings["fields"]}
 
     # a reviewer fills three rows of the CSV: two good decisions, one unknown label
     with outputs["csv"].open(newline="") as handle:
