@@ -33,8 +33,11 @@ class Output:
     err_console: Console = field(init=False)
 
     def __post_init__(self) -> None:
-        self.console = Console(file=self.stdout) if self.stdout else Console()
-        self.err_console = Console(file=self.stderr, stderr=self.stderr is None)
+        # Off a terminal (CI, pipes) rich would wrap tables at 80 columns.
+        out_tty = (self.stdout or sys.stdout).isatty()
+        err_tty = (self.stderr or sys.stderr).isatty()
+        self.console = Console(file=self.stdout, width=None if out_tty else 160)
+        self.err_console = Console(file=self.stderr, stderr=self.stderr is None, width=None if err_tty else 160)
 
     @property
     def json(self) -> bool:

@@ -231,3 +231,81 @@ class ProjectValidator(Validator):
             validated_at=datetime.now(timezone.utc).replace(tzinfo=None),
             seconds=round(time.perf_counter() - started, 3), result_json=json.dumps(details)))
         return result
+
+
+def land_results(con: Any, summaries: list[ValidationSummary], batch_of: dict[str, str] | None = None,
+                 run_id: str | None = None) -> int:
+    """Keep each validation in raw.gx_validation_results (idempotent on checkpoint, suite and
+    GX run time); `batch_of` maps a suite to the ingest batch it validated."""
+    import hashlib
+
+    for summary in summaries:
+        key = hashlib.sha256(f"{summary.checkpoint}\0{summary.suite}\0{summary.gx_run_id}".encode()).hexdigest()[:32]
+        con.execute(
+            "insert into raw.gx_validation_results values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+            "on conflict do nothing",
+            [key, summary.checkpoint, summary.suite, (batch_of or {}).get(summary.suite), run_id, summary.success,
+             summary.evaluated_expectations, summary.successful_expectations, summary.unsuccessful_expectations,
+             summary.unexpected_rows, summary.n_rows, summary.gx_run_id, summary.result_json, summary.seconds,
+             summary.validated_at])
+    return len(summaries)
+
+
+def batches_of(summaries: list[ValidationSummary], outcomes: list[Any]) -> dict[str, str]:
+    """suite -> batch_id of the ingest outcome it validated: the only one, or (FBL: one file per
+    dataset) the one whose file name starts with the suite's dataset."""
+    found: dict[str, str] = {}
+    for summary in summaries:
+        if len(outcomes) == 1:
+            found[summary.suite] = outcomes[0].batch_id
+            continue
+        dataset = summary.suite.split("_")[0]
+        for outcome in outcomes:
+            if Path(str(outcome.source_file)).name.startswith(dataset):
+                found[summary.suite] = outcome.batch_id
+    return found
+
+
+CALLS_QUERY = """
+    select call_id, run_id, round_index, attempt_index, relation_label, fbl_label, is_valid, error_class,
+           retries, tokens_in, tokens_out, cost_usd, latency_ms
+    from raw.llm_calls {where}
+"""
+
+
+def call_checks() -> list[Check]:
+    """The annotator's output, as dbt will consume it: a known class or none, a code 1..9, an
+    invalid call without a label and a valid one with one, no negative counts, cost or latency."""
+
+    def between(kind: str, column: str, low: float, high: float | None, what: str) -> Check:
+        return Check(kind, column,
+                     lambda e, c=column, lo=low, hi=high: e.ExpectColumnValuesToBeBetween(column=c, min_value=lo,
+                                                                                           max_value=hi),
+                     lambda value, w=what: f"{w} {value!r} is out of range")
+
+    return [
+        Check("unknown_relation_label", "relation_label",
+              lambda e: e.ExpectColumnValuesToBeInSet(column="relation_label",
+                                                      value_set=["substitute", "complement", "other"]),
+              lambda value: f"relation_label {value!r} is not a class"),
+        between("fbl_label_out_of_range", "fbl_label", 1, 9, "fbl_label"),
+        between("bad_attempt_index", "attempt_index", 1, None, "attempt_index"),
+        between("negative_retries", "retries", 0, None, "retries"),
+        between("negative_tokens", "tokens_in", 0, None, "tokens_in"),
+        between("negative_tokens", "tokens_out", 0, None, "tokens_out"),
+        between("negative_cost", "cost_usd", 0, None, "cost_usd"),
+        between("negative_latency", "latency_ms", 0, None, "latency_ms"),
+        Check("label_contradicts_validity", "label_matches_validity",
+              lambda e: e.ExpectColumnValuesToBeInSet(column="label_matches_validity", value_set=[True]),
+              lambda value: "a valid call without a label, or an invalid one with a label"),
+    ]
+
+
+def validate_calls(con: Any, validator: ProjectValidator, run_id: str | None = None) -> TableResult:
+    """Run the annotator_calls checkpoint over raw.llm_calls (one run's, or all)."""
+    where, params = ("where run_id = ?", [run_id]) if run_id else ("", [])
+    frame = con.execute(CALLS_QUERY.format(where=where), params).df()
+    frame["label_matches_validity"] = frame["is_valid"] == frame["relation_label"].notna()
+    for column in ("fbl_label", "attempt_index", "retries", "tokens_in", "tokens_out"):
+        frame[column] = frame[column].astype("float64")  # nullable ints -> floats GX compares as numbers
+    return validator.validate("llm_calls", frame, ["call_id", "relation_label", "is_valid"], call_checks(), ["call_id"])

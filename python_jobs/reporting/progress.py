@@ -21,7 +21,8 @@ import time
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable
+from contextlib import contextmanager
+from typing import Callable, Iterator
 
 RUNNING, COMPLETED, STOPPED, ABORTED = "running", "completed", "stopped", "aborted"
 
@@ -89,20 +90,23 @@ class RunSnapshot:
         return self.state
 
 
-class RunProgress:
-    """The run's side: one line per phase start/end through `log`, the JSON after every step.
+Emit = Callable[..., None]  # emit(message, event=..., **fields): cli_output.Output.info, or a list's append
 
-    `log` is the console (silent under --quiet). Timing starts at construction, so the first
+
+class RunProgress:
+    """The run's side: one line per phase start/end through `emit`, the JSON after every step.
+
+    `emit(message, event=..., run_id=..., phase=..., step=..., seconds=...)` is the CLI's output
+    (text, silent under --quiet, or a JSON line). Timing starts at construction, so the first
     line appears in the run's first second, before any set-up work."""
 
-    def __init__(self, db_path: Path | str | None, snapshot: RunSnapshot,
-                 log: Callable[[str], None] | None = None) -> None:
+    def __init__(self, db_path: Path | str | None, snapshot: RunSnapshot, emit: Emit | None = None) -> None:
         self.path = progress_dir(db_path) / f"{snapshot.run_id}.json" if db_path else None
         self.snapshot = snapshot
         self.snapshot.pid = os.getpid()
         self.snapshot.started_at = self.snapshot.started_at or _now()
         self.snapshot.state = RUNNING
-        self.log = log or (lambda _line: None)
+        self.emit = emit or (lambda *_args, **_fields: None)
         self._t0 = time.perf_counter()
         self._step_started = self._t0
         self.publish()
@@ -115,7 +119,8 @@ class RunProgress:
         self.snapshot.current_since = _now()
         self._step_started = time.perf_counter()
         if say:
-            self.log(f"{self._elapsed()} {phase}: {step} …")
+            self.emit(f"{self._elapsed()} {phase}: {step} …", event="step_started",
+                      run_id=self.snapshot.run_id, phase=phase, step=step)
         self.publish()
 
     def end(self, phase: str, step: str, seconds: float | None = None, say: bool = True, detail: str = "") -> None:
@@ -123,7 +128,8 @@ class RunProgress:
         self.snapshot.steps.append(Step(phase, step, round(seconds, 3), _now()))
         self.snapshot.current = ""
         if say:
-            self.log(f"{self._elapsed()} {phase}: {step} done in {seconds:.1f} s{detail}")
+            self.emit(f"{self._elapsed()} {phase}: {step} done in {seconds:.1f} s{detail}", event="step_done",
+                      run_id=self.snapshot.run_id, phase=phase, step=step, seconds=round(seconds, 3))
         self.publish()
 
     def evaluated(self, round_index: int, metrics: dict, n_accepted_labels: int | None = None,
@@ -136,6 +142,13 @@ class RunProgress:
         if spend_usd is not None:
             self.snapshot.spend_usd = float(spend_usd)
         self.publish()
+
+    @contextmanager
+    def phase(self, phase: str, step: str, say: bool = True) -> Iterator[None]:
+        """begin ... end around a block (end only when the block completes)."""
+        self.begin(phase, step, say)
+        yield
+        self.end(phase, step, say=say)
 
     def finish(self, state: str, message: str = "") -> None:
         self.snapshot.state = state

@@ -26,7 +26,11 @@ DEFAULT_DB_RELATIVE = Path("warehouse") / "karl.duckdb"
 
 
 class WarehouseLockedError(KarlError):
-    """Another process holds the DuckDB file."""
+    """Another process holds the DuckDB file; `holder` describes it (pid and command)."""
+
+    def __init__(self, message: str, holder: str = "another process") -> None:
+        super().__init__(message)
+        self.holder = holder
 
 
 def default_db_path() -> Path:
@@ -59,10 +63,11 @@ def connect(db_path: Path | str | None = None, read_only: bool = False) -> duckd
         text = str(error)
         if "lock" not in text.lower():
             raise
+        holder = _holder_description(text)
         raise WarehouseLockedError(
-            f"The warehouse {path} is in use by {_holder_description(text)}. "
+            f"The warehouse {path} is in use by {holder}. "
             "karl lets one process own the DuckDB file at a time: wait for it to finish or stop it, "
-            "or point KARL_DUCKDB_PATH at another file."
+            "or point KARL_DUCKDB_PATH at another file.", holder
         ) from error
     if not read_only:
         create_raw_tables(con)

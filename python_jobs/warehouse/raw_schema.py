@@ -19,6 +19,24 @@ RAW_TABLES: dict[str, str] = {
             rows_quarantined  integer not null,
             ingested_at       timestamp not null
         )""",
+    "gx_validation_results": """
+        create table if not exists raw.gx_validation_results (
+            validation_id              varchar primary key,  -- hash(checkpoint, suite, GX run time)
+            checkpoint                 varchar not null,     -- fbl | catalogue | baskets | reviews | annotator_calls
+            suite                      varchar not null,     -- python_jobs/ingest/gx/expectations/<suite>.json
+            batch_id                   varchar,              -- the ingest batch validated; null for annotator calls
+            run_id                     varchar,              -- the run whose calls were validated
+            success                    boolean not null,
+            evaluated_expectations     integer not null,
+            successful_expectations    integer not null,
+            unsuccessful_expectations  integer not null,
+            unexpected_rows            integer not null,     -- rows failing at least one expectation
+            n_rows                     integer not null,
+            gx_run_id                  varchar not null,     -- GX's run time: the stored result in gx/uncommitted/validations
+            result_json                varchar not null,     -- per expectation: type, column, success, unexpected_count
+            seconds                    double not null,
+            validated_at               timestamp not null
+        )""",
     "quarantine": """
         create table if not exists raw.quarantine (
             batch_id     varchar not null,

@@ -8,9 +8,9 @@ import sys
 from pathlib import Path
 
 
-from python_jobs.reporting.figures import CHANCE_MACRO_F1, metric_range
+from python_jobs.reporting.plots import CHANCE_MACRO_F1, metric_range
 from python_jobs.reporting.progress import ABORTED, COMPLETED, RUNNING, RunProgress, RunSnapshot, progress_dir, read_snapshots
-from python_jobs.reporting.run_status import merge_runs
+from python_jobs.reporting.status import merge_runs
 
 
 def test_a_small_change_is_drawn_on_an_axis_at_least_0_2_wide() -> None:
@@ -31,7 +31,7 @@ def test_the_range_stays_inside_zero_and_one() -> None:
 def test_progress_is_published_after_every_step_and_read_back(tmp_path: Path) -> None:
     db = tmp_path / "karl.duckdb"
     lines: list[str] = []
-    progress = RunProgress(db, RunSnapshot("run-a", strategy="margin", rounds=2), log=lines.append)
+    progress = RunProgress(db, RunSnapshot("run-a", strategy="margin", rounds=2), emit=lambda line, **_: lines.append(line))
     progress.begin("set-up", "features")
     assert read_snapshots(db)[0].current == "set-up: features"  # visible while the step works
     progress.end("set-up", "features", seconds=1.5)
