@@ -472,16 +472,25 @@ def report(
             if not run_ids:
                 raise UnknownRunError(f"no runs of experiment {experiment_id!r} in this warehouse")
         try:
-            path = write_report(con, out, run_ids=run_ids or None, title=title)
+            path = write_report(con, out, run_ids=run_ids or None, title=title, gx_docs=_data_docs_link(out))
         except ValueError as error:
             raise KarlError(str(error)) from error
     _out().result(f"report written to {path}", event="report_written", path=str(path))
+
+
+def _data_docs_link(out: Path) -> str | None:
+    """The GX Data Docs index relative to the report's folder, when it has been built."""
+    from python_jobs.ingest.gx_project import GxProject
+
+    index = GxProject().gx_dir / "uncommitted" / "data_docs" / "local_site" / "index.html"
+    return os.path.relpath(index, Path(out).resolve()) if index.exists() else None
 
 
 @app.command()
 def status(db: Optional[Path] = DbOption) -> None:
     """Runs (with their state: running, completed, aborted...), rounds, stopping verdict, labels, spend.
     While a run holds the warehouse, shows what the runs publish after every step."""
+    from python_jobs.reporting.progress import marts_copy_path
     from python_jobs.reporting.status import collect_status, render, status_record
 
     path = Path(db) if db else warehouse.default_db_path()
@@ -489,7 +498,12 @@ def status(db: Optional[Path] = DbOption) -> None:
         with warehouse.connection(path, read_only=path.exists()) as con:
             result = collect_status(con, path)
     except warehouse.WarehouseLockedError as locked:
-        result = collect_status(None, path, locked_by=locked.holder)
+        copy = marts_copy_path(path)  # the marts as the run's last build left them
+        if copy.exists():
+            with warehouse.connection(copy, read_only=True) as con:
+                result = collect_status(con, path, locked_by=locked.holder)
+        else:
+            result = collect_status(None, path, locked_by=locked.holder)
     out = _out()
     if out.json:
         out.result(event="status", **status_record(result))

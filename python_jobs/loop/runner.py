@@ -46,7 +46,14 @@ from python_jobs.loop.steps import (
     Step,
 )
 from python_jobs.loop.stopping import should_stop
-from python_jobs.reporting.progress import ABORTED, COMPLETED, STOPPED, RunProgress, RunSnapshot
+from python_jobs.reporting.progress import (
+    ABORTED,
+    COMPLETED,
+    STOPPED,
+    RunProgress,
+    RunSnapshot,
+    publish_marts,
+)
 
 PREPARE_ROUND = -1
 
@@ -221,6 +228,7 @@ class Orchestrator:
         if self.closing_build:
             with self.progress.phase("closing", "build the marts (dbt)"):
                 self.build(RUN_BUILD_ARGS)
+                publish_marts(self.con, self.progress.db_path)
 
     def _run_round(self, round_index: int, done: set[tuple[int, str]], progress: tqdm) -> None:
         state = RoundState()
@@ -235,6 +243,8 @@ class Orchestrator:
             step(self, round_index, state)
             self.store.mark_done(round_index, name, time.perf_counter() - started)
             self.progress.end(f"round {round_index}", name, time.perf_counter() - started, say=not self.show_progress)
+            if name == "build":
+                publish_marts(self.con, self.progress.db_path)
         if state.metrics:
             self.progress.evaluated(round_index, state.metrics,
                                     n_accepted_labels=state.metrics.get("n_added_labels"),

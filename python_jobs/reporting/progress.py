@@ -4,7 +4,9 @@ DuckDB allows one writing process per file and no reader next to it, and a run h
 from start to end. Rather than weaken that (no second connection, no lock juggling), the run
 publishes its progress to a small JSON file next to the warehouse after every step:
 ``<warehouse>.runs/<run_id>.json``, written to a temporary file and renamed, so a reader never
-sees half a file. `karl status` reads these files when the warehouse is locked (and always, to
+sees half a file; and after each of its dbt builds it copies the marts into
+``<warehouse>.runs/latest_marts.duckdb`` (`publish_marts`), which anyone can open read-only meanwhile.
+`karl status` reads these files when the warehouse is locked (and always, to
 show runs the marts do not know yet: running, aborted).
 
 A file says ``state``: running, completed, stopped (a clean stop: budget, stopping signal,
@@ -22,7 +24,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from contextlib import contextmanager
-from typing import Callable, Iterator
+from typing import Any, Callable, Iterator
 
 RUNNING, COMPLETED, STOPPED, ABORTED = "running", "completed", "stopped", "aborted"
 
@@ -31,6 +33,39 @@ def progress_dir(db_path: Path | str) -> Path:
     """Where the runs of `db_path` publish their progress: `<db file>.runs/`."""
     path = Path(db_path)
     return path.with_name(path.name + ".runs")
+
+
+MARTS_COPY = "latest_marts.duckdb"  # not marts.duckdb: its catalog would clash with the schema
+
+
+def marts_copy_path(db_path: Path | str) -> Path:
+    """The read-only copy of the marts a run refreshes after each of its dbt builds."""
+    return progress_dir(db_path) / MARTS_COPY
+
+
+def publish_marts(con: Any, db_path: Path | str | None) -> float:
+    """Copy every relation of the marts schema into `<db>.runs/latest_marts.duckdb` (a new file renamed
+    into place), so readers can query the marts while the run holds the warehouse. Returns the
+    seconds it took (the marts are small next to the raw and feature tables)."""
+    if db_path is None:
+        return 0.0
+    started = time.perf_counter()
+    target = marts_copy_path(db_path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    temporary = target.with_name(f"{target.stem}.{os.getpid()}.tmp.duckdb")
+    temporary.unlink(missing_ok=True)
+    names = [row[0] for row in con.execute(
+        "select table_name from information_schema.tables where table_schema = 'marts' "
+        "and table_catalog = current_database() order by table_name").fetchall()]
+    con.execute(f"attach '{temporary}' as karl_marts_copy")
+    try:
+        con.execute("create schema karl_marts_copy.marts")
+        for name in names:
+            con.execute(f'create table karl_marts_copy.marts."{name}" as select * from marts."{name}"')
+    finally:
+        con.execute("detach karl_marts_copy")
+    os.replace(temporary, target)
+    return time.perf_counter() - started
 
 
 def _now() -> str:
@@ -101,6 +136,7 @@ class RunProgress:
     line appears in the run's first second, before any set-up work."""
 
     def __init__(self, db_path: Path | str | None, snapshot: RunSnapshot, emit: Emit | None = None) -> None:
+        self.db_path = db_path
         self.path = progress_dir(db_path) / f"{snapshot.run_id}.json" if db_path else None
         self.snapshot = snapshot
         self.snapshot.pid = os.getpid()

@@ -2,8 +2,9 @@
 
 With the warehouse free, the marts answer (as before) and the runs' published progress
 (`reporting.progress`) adds what the marts do not know yet: a run still working, a run that
-aborted before its closing build. With the warehouse locked by a run, only the published
-progress is read: the table says so and shows every run's state, current step, last metrics.
+aborted before its closing build. With the warehouse locked by a run, the marts are read from
+the copy the run refreshes after each build (`<db>.runs/latest_marts.duckdb`) and the progress
+files add each run's state and current step; the output says so.
 Run ids are printed whole (they are what `karl run --resume` takes).
 """
 
@@ -131,8 +132,10 @@ def _fmt(value: object, digits: int = 3) -> str:
 
 def render(status: Status, console: Console) -> None:
     if status.locked_by:
-        console.print(f"The warehouse is in use by {status.locked_by}; showing what its runs publish after "
-                      "every step (the marts are read again once it is free).")
+        source = ("the marts as its run's last dbt build left them (<warehouse>.runs/latest_marts.duckdb)"
+                  if status.labels else "what its runs publish after every step")
+        console.print(f"The warehouse is in use by {status.locked_by}; showing {source}, with each run's "
+                      "state and current step.", soft_wrap=True)
     elif status.missing and not status.runs:
         console.print(f"The marts are not built yet ({', '.join(status.missing)} missing): run `karl build`.")
         return
@@ -155,7 +158,7 @@ def render(status: Status, console: Console) -> None:
             why = f": {run['message']}" if run.get("message") else ""
             console.print(f"{run['run_id']} {run['state']}{why} — continue it with `karl run --resume {run['run_id']}`",
                           soft_wrap=True)
-    if status.locked_by:
+    if status.locked_by and not status.labels:
         return
     labels = Table(title="Training labels")
     for column in ("source", "class", "labels"):

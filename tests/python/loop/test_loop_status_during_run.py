@@ -49,6 +49,7 @@ def test_status_during_a_run_shows_its_step_then_aborted_after_kill_9(fbl_wareho
         assert any(step.startswith("set-up") or step.startswith("round") for step in seen_steps), seen_steps
         text = _status(env)
         assert "in use by process" in text.stdout and run_id in text.stdout and "running (" in text.stdout
+        assert "Training labels" in text.stdout or "what its runs publish" in text.stdout
     finally:
         run.send_signal(signal.SIGKILL)
         run.wait(timeout=60)
