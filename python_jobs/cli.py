@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import sys
+from contextvars import ContextVar
 from datetime import datetime, timezone
 from enum import Enum
 from importlib.metadata import version as package_version
@@ -32,11 +33,13 @@ from python_jobs.reporting.export import FORMATS as EXPORT_FORMATS
 RUN_DEFAULTS = RunConfig(run_id="defaults")
 
 
+# How this invocation speaks (--quiet, --log-format): set once by the root options. A context
+# variable, not a module global: CliRunner invocations in one test process do not leak into each other.
+_OUTPUT: ContextVar[Output | None] = ContextVar("karl_output", default=None)
+
+
 def _out() -> Output:
-    """How this invocation speaks (--quiet, --log-format), set by the root options."""
-    context = click.get_current_context(silent=True)
-    root = context.find_root() if context else None
-    return ((root.obj or {}) if root else {}).get("out") or Output()
+    return _OUTPUT.get() or Output()
 
 
 class KarlGroup(TyperGroup):
@@ -90,7 +93,8 @@ def main_options(
                                          help="text for people; json: one JSON object per line on stderr "
                                               "(ts, level, event, message, fields), results as JSON on stdout."),
 ) -> None:
-    ctx.obj = {"debug": debug, "out": Output(quiet=quiet, log_format=log_format)}
+    ctx.obj = {"debug": debug}
+    _OUTPUT.set(Output(quiet=quiet, log_format=log_format))
 
 
 @app.command()

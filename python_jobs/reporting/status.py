@@ -117,9 +117,15 @@ def _from_snapshot(snapshot: RunSnapshot) -> dict:
 def status_record(status: Status) -> dict:
     """The status as plain data (for --log-format json)."""
     return {"locked_by": status.locked_by, "missing_marts": status.missing,
-            "runs": [{k: v for k, v in run.items()} for run in status.runs],
+            "runs": [{k: _plain(v) for k, v in run.items()} for run in status.runs],
             "labels": [{"source": s, "relation_label": l, "n": n} for s, l, n in status.labels],
             "review_queue": {"queued": status.review_queue[0], "reviewed": status.review_queue[1]}}
+
+
+def _plain(value: object) -> object:
+    """NaN -> None (JSON has no NaN), numpy scalars -> Python ones."""
+    value = value.item() if hasattr(value, "item") else value
+    return None if isinstance(value, float) and value != value else value
 
 
 def _fmt(value: object, digits: int = 3) -> str:
