@@ -57,7 +57,8 @@ def metric_range(values: list[float] | pd.Series, min_span: float = MIN_SPAN, st
         low, high = floor, max(high, floor + min_span)
     if ceiling is not None and high > ceiling:
         low, high = min(low, ceiling - min_span), ceiling
-    return AxisRange(round(low, 4), round(high, 4))
+    # whole hundredths, so the stated range is the drawn one
+    return AxisRange(math.floor(round(low * 100, 6)) / 100, math.ceil(round(high * 100, 6)) / 100)
 
 
 def _png(figure: plt.Figure) -> bytes:

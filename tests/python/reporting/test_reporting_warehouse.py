@@ -210,6 +210,21 @@ def test_report_and_status_commands(built: Built, tmp_path: Path) -> None:
     assert "run_qbc" in result.output and "Review queue: 12 pairs" in result.output
 
 
+def test_quiet_and_json_output_modes(built: Built, tmp_path: Path) -> None:
+    runner = CliRunner()
+    db = ["--db", str(built.db_path)]
+    quiet = runner.invoke(app, ["--quiet", "report", "--out", str(tmp_path), *db])
+    assert quiet.exit_code == 0 and quiet.output.strip().startswith("report written to")
+    as_json = runner.invoke(app, ["--log-format", "json", "status", *db])
+    assert as_json.exit_code == 0, as_json.output
+    status = json.loads(as_json.stdout)
+    assert status["event"] == "status" and {"run_qbc", "run_random"} <= {r["run_id"] for r in status["runs"]}
+    failed = runner.invoke(app, ["--log-format", "json", "report", "--run", "nope", "--out", str(tmp_path), *db])
+    assert failed.exit_code == 1
+    error = json.loads(failed.stderr.strip().splitlines()[-1])
+    assert error["level"] == "error" and "unknown run" in error["message"]
+
+
 def test_docs_generate_shows_the_loop_through_exposures(built: Built) -> None:
     warehouse.run_dbt(["docs", "generate"], db_path=built.db_path, target_path=built.target_path)
     manifest = json.loads((built.target_path / "manifest.json").read_text())
