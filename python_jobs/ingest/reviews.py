@@ -13,6 +13,14 @@ and fct_training_labels trains on the latest review of a pair (label_source 'rev
 Validation (great-expectations over the parsed rows) quarantines bad rows: unknown label, FBL
 code outside 1..9, FBL code that contradicts the relation label, pair key not matching the item
 ids, blank ids. review_id = hash(pair_key, reviewer, batch), so re-ingesting a file is a no-op.
+
+References are checked against the warehouse before anything lands (ingest/references.py): a
+review whose item is in no catalogue or FBL file, or whose pair was never judged nor selected,
+is quarantined (`unknown_item`, `unknown_pair`): it used to land and fail every later build.
+Two rows of one reviewer that label one pair differently are both quarantined
+(`conflicting_review`): "last row wins" hid the disagreement. A file whose JSON is not a list of
+objects (or `{"records": [...]}`), a CSV that names a column twice, or bytes that are no text
+are rejected as a whole with one sentence.
 """
 
 from __future__ import annotations
@@ -21,11 +29,13 @@ import csv
 import hashlib
 import io
 import json
+import re
 import time
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
+import duckdb
 import pandas as pd
 
 from python_jobs.ingest.common import (
@@ -38,7 +48,10 @@ from python_jobs.ingest.common import (
     reason,
     stored_outcome,
 )
+from python_jobs.ingest.catalog import csv_field_limit, duplicated_columns
+from python_jobs.ingest.references import known_items, known_pairs, unknown_reference
 from python_jobs.ingest.review_responses import parse_json
+from python_jobs.ingest.sniff import as_utf8, sniff
 from python_jobs.ingest.validation import Validator, in_set, matches, non_blank
 from python_jobs.warehouse.keys import pair_key as make_pair_key
 
@@ -70,11 +83,19 @@ def _text(value: object) -> str:
     return "" if value is None else str(value).strip()
 
 
+class ReviewFileError(ValueError):
+    """The file as a whole is not a review file karl can read (its message says why)."""
+
+
 def parse_csv(data: bytes, default_reviewer: str) -> tuple[list[ReviewRow], int]:
-    """Rows of a review CSV (reviewed ones only) and how many were left unreviewed."""
-    text = data.decode("utf-8-sig")
+    """Rows of a review CSV (reviewed ones only) and how many were left unreviewed. NUL bytes
+    are stripped; a header that names a column twice rejects the file."""
+    text = data.decode("utf-8-sig").replace("\x00", "")
     lines = text.splitlines()
-    reader = csv.DictReader(io.StringIO(text))
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    problem = duplicated_columns([name.strip() for name in reader.fieldnames or []])
+    if problem:
+        raise ReviewFileError(problem)
     rows: list[ReviewRow] = []
     skipped = 0
     for record in reader:
@@ -93,19 +114,77 @@ def parse_csv(data: bytes, default_reviewer: str) -> tuple[list[ReviewRow], int]
     return rows, skipped
 
 
+def _shape(value: object) -> str:
+    if value is None:
+        return "JSON null"
+    if isinstance(value, str):
+        return "a JSON string"
+    if isinstance(value, list):
+        kinds = sorted({type(item).__name__ for item in value if not isinstance(item, dict)})
+        return f"a list of {', '.join(kinds)}"
+    return f"a JSON {type(value).__name__}"
+
+
+def check_json_shape(payload: object) -> None:
+    """ReviewFileError naming what was found unless `payload` is a list of objects or
+    {"records": [objects]} (a list of numbers, a string or null used to raise deep in parsing)."""
+    expected = "expected a Label Studio task list or Argilla records (a list of JSON objects or {\"records\": [...]})"
+    if isinstance(payload, dict):
+        if "records" not in payload:
+            raise ReviewFileError(f"{expected}, found an object without records")
+        records = payload["records"]
+        if not isinstance(records, list):
+            raise ReviewFileError(f"{expected}, found records is {type(records).__name__}")
+        payload = records
+    if not isinstance(payload, list) or not all(isinstance(item, dict) for item in payload):
+        raise ReviewFileError(f"{expected}, found {_shape(payload)}")
+
+
 def parse_file(path: Path, data: bytes, default_reviewer: str) -> tuple[list[ReviewRow], Counter]:
     """(decisions as rows, what was passed over and why). JSON is an Argilla or Label Studio
     export (ingest/review_responses.py: submitted responses only); anything else is the CSV."""
+    kind = sniff(data)
+    if kind.kind != "text":
+        raise ReviewFileError(f"{path.name} looks binary ({kind.detail or 'a Parquet file'}), not a review CSV or JSON")
+    data = as_utf8(data, kind)
     stripped = data.lstrip()
     if path.suffix.lower() == ".json" or stripped[:1] in (b"[", b"{"):
-        parsed = parse_json(json.loads(data.decode("utf-8-sig")))
+        payload = json.loads(data.decode("utf-8-sig"))
+        check_json_shape(payload)
+        parsed = parse_json(payload)
         rows = [ReviewRow(source_line=d.position, raw_line=d.raw, pair_key=d.pair_key, item_a_id=d.item_a_id,
                           item_b_id=d.item_b_id, reviewer_id=d.reviewer_id or default_reviewer,
                           relation_label=d.relation_label, fbl_label=d.fbl_label, note=d.note)
                 for d in parsed.decisions]
         return rows, parsed.not_decided
-    rows, skipped = parse_csv(data, default_reviewer)
+    with csv_field_limit():
+        rows, skipped = parse_csv(data, default_reviewer)
     return rows, Counter({"csv row not reviewed yet": skipped} if skipped else {})
+
+
+def effective_label(row: ReviewRow) -> str:
+    """The 3-class label a row means: its relation_label, else its FBL code's class."""
+    if row.relation_label or not re.fullmatch(r"[1-9]", row.fbl_label):
+        return row.relation_label
+    return FBL_RELATION[int(row.fbl_label)]
+
+
+def conflicting_reviews(rows: list[ReviewRow]) -> dict[int, str]:
+    """Rows (by position) of one reviewer that label one pair differently, with the reason:
+    each names the other lines' labels. Identical repeats are no conflict (the last one lands)."""
+    groups: dict[tuple[str, str], list[int]] = {}
+    for number, row in enumerate(rows):
+        groups.setdefault((row.pair_key, row.reviewer_id), []).append(number)
+    problems: dict[int, str] = {}
+    for (pair, reviewer), numbers in groups.items():
+        labels = {(effective_label(rows[n]), rows[n].fbl_label) for n in numbers}
+        if len(labels) < 2:
+            continue
+        for number in numbers:
+            others = ", ".join(f"{effective_label(rows[n])} on line {rows[n].source_line}" for n in numbers if n != number)
+            problems[number] = reason("conflicting_review", f"reviewer {reviewer} labels pair {pair} "
+                                                            f"{effective_label(rows[number])} here and {others}")
+    return problems
 
 
 def validate_rows(rows: list[ReviewRow], validator: Validator) -> tuple[list[ReviewRow], list[QuarantinedRow]]:
@@ -115,10 +194,7 @@ def validate_rows(rows: list[ReviewRow], validator: Validator) -> tuple[list[Rev
     frame = pd.DataFrame([row.__dict__ for row in rows])
     frame["row_number"] = range(len(frame))
     # relation_label may be blank when an FBL code is given: check the effective label
-    frame["effective_label"] = [
-        row.relation_label or FBL_RELATION.get(int(row.fbl_label), "") if row.fbl_label.isdigit()
-        else row.relation_label for row in rows
-    ]
+    frame["effective_label"] = [effective_label(row) for row in rows]
     checks = [
         non_blank("blank_pair_key", "pair_key", "pair_key"),
         non_blank("blank_item_id", "item_a_id", "item_a_id"),
@@ -141,11 +217,30 @@ def validate_rows(rows: list[ReviewRow], validator: Validator) -> tuple[list[Rev
             problems[number] = [reason("label_conflict",
                                        f"fbl_label {row.fbl_label} means {FBL_RELATION[int(row.fbl_label)]}, "
                                        f"not {row.relation_label}")]
+    candidates = {number: row for number, row in enumerate(rows) if number not in problems}
+    conflicts = conflicting_reviews(list(candidates.values()))
+    for position, number in enumerate(candidates):
+        if position in conflicts:
+            problems[number] = [conflicts[position]]
     good = [row for number, row in enumerate(rows) if number not in problems]
     quarantined = [
         QuarantinedRow(source_line=rows[number].source_line, raw_line=rows[number].raw_line, reason=text)
         for number, texts in sorted(problems.items()) for text in texts
     ]
+    return good, quarantined
+
+
+def check_references(con: duckdb.DuckDBPyConnection, rows: list[ReviewRow]) -> tuple[list[ReviewRow], list[QuarantinedRow]]:
+    """(rows whose pair and items the warehouse holds, quarantine rows for the others)."""
+    items = known_items(con, {row.item_a_id for row in rows} | {row.item_b_id for row in rows})
+    pairs = known_pairs(con, {row.pair_key for row in rows})
+    good, quarantined = [], []
+    for row in rows:
+        problem = unknown_reference(row.item_a_id, row.item_b_id, row.pair_key, items, pairs)
+        if problem:
+            quarantined.append(QuarantinedRow(source_line=row.source_line, raw_line=row.raw_line, reason=problem))
+        else:
+            good.append(row)
     return good, quarantined
 
 
@@ -181,12 +276,15 @@ def ingest_reviews(con, path: Path | str, reviewer: str = "reviewer",  # noqa: A
     outcome = IngestOutcome(source=SOURCE, source_file=str(path), batch_id=batch.batch_id)
     try:
         rows, skipped = parse_file(path, data, reviewer)
-    except (json.JSONDecodeError, UnicodeDecodeError, csv.Error) as error:
-        outcome.error = reason("unreadable_file", str(error))
+    except (json.JSONDecodeError, UnicodeDecodeError, csv.Error, ReviewFileError, RecursionError) as error:
+        detail = str(error) if isinstance(error, ReviewFileError) else f"{type(error).__name__}: {error}"
+        outcome.error = detail if detail.startswith("duplicate_column:") else reason("unreadable_file", detail)
         outcome.quarantined = [QuarantinedRow(source_line=0, raw_line=None, reason=outcome.error)]
         land_batch(con, batch, outcome.quarantined, lambda _con: 0)
         return outcome
     good, quarantined = validate_rows(rows, validator or Validator())
+    good, unknown = check_references(con, good)
+    quarantined = sorted(quarantined + unknown, key=lambda row: (row.source_line, row.reason))
     frame = reviews_frame(good, batch)
     outcome.rows_loaded = land_batch(con, batch, quarantined,
                                      lambda connection: insert_frame(connection, "raw.human_reviews", frame))

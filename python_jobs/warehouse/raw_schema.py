@@ -48,6 +48,12 @@ RAW_TABLES: dict[str, str] = {
             ingested_at  timestamp not null,
             primary key (batch_id, source_line, reason)
         )""",
+    "ingest_retractions": """
+        create table if not exists raw.ingest_retractions (
+            batch_id      varchar primary key,      -- a raw.ingest_batches batch taken back by `karl ingest undo`
+            reason        varchar not null,
+            retracted_at  timestamp not null
+        )""",
     "fbl_judgements": """
         create table if not exists raw.fbl_judgements (
             dataset          varchar not null,      -- FBL2023 | FBL2024 (file stem)
@@ -76,7 +82,7 @@ RAW_TABLES: dict[str, str] = {
             category_l3   varchar,
             batch_id      varchar not null,
             ingested_at   timestamp not null,
-            primary key (catalog, item_id)
+            primary key (catalog, item_id, batch_id)  -- a changed row of a re-ingested catalogue is a new version
         )""",
     "basket_lines": """
         create table if not exists raw.basket_lines (
@@ -291,3 +297,27 @@ def create_raw_tables(con) -> None:  # noqa: ANN001 - duckdb connection
         con.execute(ddl)
     for statement in RAW_MIGRATIONS:
         con.execute(statement)
+    _version_catalog_items(con)
+
+
+def _version_catalog_items(con) -> None:  # noqa: ANN001 - duckdb connection
+    """Warehouses created before catalogue items were versioned key raw.catalog_items by
+    (catalog, item_id), which refuses a second version. DuckDB cannot change a primary key, so
+    the table is copied once into the new key (rows unchanged, raw stays append-only)."""
+    (key,) = con.execute("""
+        select coalesce(any_value(constraint_column_names), [])
+        from duckdb_constraints()
+        where schema_name = 'raw' and table_name = 'catalog_items' and constraint_type = 'PRIMARY KEY'
+    """).fetchone()
+    if list(key) != ["catalog", "item_id"]:
+        return
+    con.execute("begin transaction")
+    try:
+        con.execute("alter table raw.catalog_items rename to catalog_items_unversioned")
+        con.execute(RAW_TABLES["catalog_items"])
+        con.execute("insert into raw.catalog_items select * from raw.catalog_items_unversioned")
+        con.execute("drop table raw.catalog_items_unversioned")
+        con.execute("commit")
+    except BaseException:
+        con.execute("rollback")
+        raise

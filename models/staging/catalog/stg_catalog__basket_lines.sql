@@ -1,7 +1,21 @@
 with
 
-basket_lines as (
+basket_lines_all as (
     select * from {{ source('catalog', 'basket_lines') }}
+),
+
+retractions as (
+    select * from {{ source('karl', 'ingest_retractions') }}
+),
+
+-- Rows of a batch retracted by `karl ingest undo` are left out (raw stays append-only).
+basket_lines as (
+    select basket_lines_all.*
+    from basket_lines_all
+    where not exists (
+        select 1 from retractions
+        where retractions.batch_id = basket_lines_all.batch_id
+    )
 ),
 
 final as (

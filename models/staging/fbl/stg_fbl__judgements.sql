@@ -1,7 +1,21 @@
 with
 
-judgements as (
+judgements_all as (
     select * from {{ source('fbl', 'fbl_judgements') }}
+),
+
+retractions as (
+    select * from {{ source('karl', 'ingest_retractions') }}
+),
+
+-- Rows of a batch retracted by `karl ingest undo` are left out (raw stays append-only).
+judgements as (
+    select judgements_all.*
+    from judgements_all
+    where not exists (
+        select 1 from retractions
+        where retractions.batch_id = judgements_all.batch_id
+    )
 ),
 
 fbl_classes as (
