@@ -226,6 +226,23 @@ def ingest_reviews_command(
     _print_ingest_summary([outcome], "reviews")
 
 
+@ingest_app.command("undo")
+def ingest_undo_command(
+    batch_id: str = typer.Argument(..., help="The batch id (or its first 12 characters, as the ingest summary prints it)."),
+    db: Optional[Path] = DbOption,
+) -> None:
+    """Retract an ingest batch: raw keeps its rows (append-only), staging leaves them out from the next `karl build`."""
+    from python_jobs.ingest.retraction import retract_batch
+
+    with warehouse.connection(db) as con:
+        retraction = retract_batch(con, batch_id)
+    what = f"batch {retraction.batch_id[:12]} ({retraction.source} {retraction.source_file}, {retraction.rows_loaded} {retraction.source if retraction.source == 'reviews' else 'rows'})"
+    if retraction.already_retracted:
+        console.print(f"{what} was already retracted: nothing changed.", highlight=False, soft_wrap=True)
+    else:
+        console.print(f"{what} retracted; `karl build` takes its rows out of the marts.", highlight=False, soft_wrap=True)
+
+
 # --- loop commands ---------------------------------------------------------------------------
 
 
@@ -276,6 +293,7 @@ def run(
 ) -> None:
     """Run the KARL loop: train, select the most uncertain pairs, annotate K times, accept unanimous labels."""
     from python_jobs.errors import UsageError
+    from python_jobs.loop.preflight import refuse_existing_run
     from python_jobs.loop.run_store import load_run_config, save_run_config
 
     if resume:
@@ -296,6 +314,9 @@ def run(
                                **({"run_id": run_id} if run_id else {}))
         except ValueError as error:
             raise UsageError(str(error)) from error
+        if run_id:
+            with warehouse.connection(db) as con:
+                refuse_existing_run(con, run_id)
         _out().info(f"Run {config.run_id}: {config.strategy}, {rounds} rounds, {config.annotator} annotator, "
                     f"budget {budget}.", event="run_started", run_id=config.run_id)
     if config.annotator == "openai":
@@ -468,8 +489,10 @@ def report(
 ) -> None:
     """Write a self-contained HTML report (plots and key tables) from the reporting marts."""
     from python_jobs.loop.run_store import UnknownRunError, run_ids_of_experiment
-    from python_jobs.reporting.report import write_report
+    from python_jobs.reporting.report import REPORT_FILE, write_report
 
+    if out.exists() and not out.is_dir():
+        raise KarlError(f"--out {out} is a file: give a folder (karl writes {REPORT_FILE} into it)")
     with warehouse.connection(db) as con:
         if experiment_id:
             run_ids = run_ids_of_experiment(con, experiment_id) + list(run_ids or [])
@@ -550,6 +573,8 @@ def export_review_queue_command(
     """Export pairs whose K votes disagreed or were invalid, for human review."""
     from python_jobs.reporting.export import export_review_queue
 
+    if out.is_dir():
+        raise KarlError(f"--out {out} is a folder: give a file to write (e.g. {out / ('review_queue.' + ('csv' if format.value == 'csv' else 'json'))})")
     with warehouse.connection(db) as con:
         n_pairs = export_review_queue(con, format.value, out, include_reviewed=include_reviewed, run_ids=run_ids or None,
                                       sort=sort)

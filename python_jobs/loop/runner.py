@@ -36,6 +36,7 @@ from python_jobs.learning.ensemble import BaggedEnsemble, tune_hyperparameters
 from python_jobs.loop import data, run_store
 from python_jobs.loop.builds import FULL_BUILD_ARGS, RUN_BUILD_ARGS, run_build
 from python_jobs.loop.id_cv import IdCrossValidation, MemberWeights
+from python_jobs.loop.preflight import check_annotator
 from python_jobs.loop.pool import CandidatePoolMemo
 from python_jobs.loop.reference import reference_labels_for
 from python_jobs.loop.steps import (
@@ -204,6 +205,7 @@ class Orchestrator:
                 "(`karl ingest fbl`, then `karl build`), or point KARL_DUCKDB_PATH at a warehouse that has them.")
 
     def _run(self) -> None:
+        check_annotator(self.con, self.config)  # before anything is built, registered or spent
         with self.progress.phase("set-up", "check the marts"):
             self._require_human_labels()
         self.store.register(self.config)

@@ -36,6 +36,7 @@ from python_jobs.reporting.review_tools import (
     reason_of,
     write_argilla_folder,
 )
+from python_jobs.warehouse.connection import require_marts
 
 FORMATS = ("csv", "argilla", "labelstudio")
 
@@ -138,6 +139,7 @@ def export_review_queue(con: duckdb.DuckDBPyConnection, fmt: str, out: Path | st
     if fmt not in FORMATS:
         raise ValueError(f"unknown format {fmt!r}: choose one of {', '.join(FORMATS)}")
     out = Path(out)
+    require_marts(con, "fct_review_queue")
     out.parent.mkdir(parents=True, exist_ok=True)
     pairs = load_queue(con, include_reviewed=include_reviewed, run_ids=run_ids, sort=sort)
     if fmt == "csv":

@@ -24,6 +24,7 @@ import pandas as pd
 
 from python_jobs.reporting import plots
 from python_jobs.reporting.judge import JudgeFrames, judge_section, load_judge_frames
+from python_jobs.warehouse.connection import require_marts
 
 REPORT_FILE = "karl_report.html"
 EXAMPLE_PAIRS = 12
@@ -440,6 +441,7 @@ def write_report(con: duckdb.DuckDBPyConnection, out_dir: Path | str, run_ids: l
                  title: str = "karl report", gx_docs: str | None = None) -> Path:
     """Write `<out_dir>/karl_report.html` for the given runs (all runs when none given)."""
     out = Path(out_dir)
+    require_marts(con, "rpt_round_metrics")
     out.mkdir(parents=True, exist_ok=True)
     path = out / REPORT_FILE
     path.write_text(render_html(load_report_data(con, run_ids, gx_docs), title), encoding="utf-8")

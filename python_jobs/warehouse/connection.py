@@ -100,3 +100,16 @@ def insert_rows(con: duckdb.DuckDBPyConnection, table: str, columns: list[str], 
         ).fetchall()
     finally:
         cursor.close()
+
+
+class MartsMissingError(KarlError):
+    """A command reads marts that no `karl build` has made yet."""
+
+
+def require_marts(con: duckdb.DuckDBPyConnection, *tables: str) -> None:
+    """Raise MartsMissingError unless every `marts.<table>` exists (a fresh warehouse has none)."""
+    found = {name for (name,) in con.execute(
+        "select table_name from information_schema.tables where table_schema = 'marts'").fetchall()}
+    missing = [name for name in tables if name not in found]
+    if missing:
+        raise MartsMissingError(f"the warehouse has no marts.{missing[0]} yet: run `karl build` first")
