@@ -73,6 +73,6 @@ def check_annotator(con: duckdb.DuckDBPyConnection, config: RunConfig, env: Mapp
         from python_jobs.annotation.openai.client import OpenAIAnnotator
 
         try:
-            OpenAIAnnotator.from_env(config, env=env)
-        except ValueError as error:
+            OpenAIAnnotator.from_env({"max_cost_usd": config.max_cost_usd}, env=env)
+        except (KarlError, ValueError) as error:
             raise AnnotatorCannotLabelError(f"the openai annotator cannot start: {error}") from error

@@ -9,9 +9,10 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from hostile_fixtures import LockHolder, karl, one_line
+from hostile_fixtures import LockHolder, karl, one_line, runner
+from python_jobs.cli import app
 from python_jobs.config import RunConfig
-from python_jobs.warehouse.connection import connect
+from python_jobs.warehouse.connection import WarehouseLockedError, connect
 
 # Every command that opens the warehouse, with arguments that would otherwise be valid.
 COMMANDS_THAT_OPEN_THE_WAREHOUSE = [
@@ -56,9 +57,8 @@ def test_a_locked_warehouse_gets_the_message_naming_its_holder_from_every_comman
 
 def test_debug_shows_the_traceback_of_a_known_error(locked_warehouse: tuple[Path, Path, int]) -> None:
     _, db, _ = locked_warehouse
-    result = karl("--debug", "status", "--db", db)
-    assert result.exit_code != 0
-    assert result.exception is not None and not isinstance(result.exception, SystemExit)
+    result = runner.invoke(app, ["--debug", "status", "--db", str(db)])
+    assert isinstance(result.exception, WarehouseLockedError)
 
 
 def test_report_out_an_existing_file_is_refused_with_a_message(tmp_path: Path, db_path: Path) -> None:

@@ -95,28 +95,39 @@ def test_ingest_undo_of_an_unknown_batch_is_a_message(db_path: Path) -> None:
 # --- case 2: catalogue items keyed by catalogue and id ---------------------------------------
 
 
-def test_two_catalogues_with_overlapping_ids_keep_all_their_items(tmp_path: Path, db_path: Path) -> None:
-    (tmp_path / "shop_a.csv").write_text("id,title,cat\n1,Red pen,pens\n2,Blue pen,pens\n")
-    (tmp_path / "shop_b.csv").write_text("id,title,cat\n1,Stapler,office\n2,Paper,office\n")
-    ingest_catalog(tmp_path / "shop_a.csv", db_path)
-    ingest_catalog(tmp_path / "shop_b.csv", db_path)
-    build_passes(db_path, "stg_catalog__items+")
-    assert query(db_path, "select item_id, title from marts.dim_items order by 1") == [
+@pytest.fixture(scope="module")
+def catalogue_warehouse(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    """Two catalogues with overlapping ids, and one catalogue re-ingested with a changed row, an
+    unchanged one and a new one; built once (`karl build`, ~60 s) for the tests below."""
+    folder = tmp_path_factory.mktemp("catalogues")
+    db = folder / "karl.duckdb"
+    (folder / "shop_a.csv").write_text("id,title,cat\n1,Red pen,pens\n2,Blue pen,pens\n")
+    (folder / "shop_b.csv").write_text("id,title,cat\n1,Stapler,office\n2,Paper,office\n")
+    ingest_catalog(folder / "shop_a.csv", db)
+    ingest_catalog(folder / "shop_b.csv", db)
+    path = folder / "shop.csv"
+    path.write_text("id,title,cat\n1,Red pen,pens\n2,Blue pen,pens\n")
+    ingest_catalog(path, db)
+    path.write_text("id,title,cat\n1,Red pen,pens\n2,Blue gel pen,pens\n3,Eraser,office\n")
+    summary = one_line(ingest_catalog(path, db).output)
+    result = karl("build", "--db", db)
+    assert result.exit_code == 0, result.output
+    return db, summary
+
+
+def test_two_catalogues_with_overlapping_ids_keep_all_their_items(catalogue_warehouse: tuple[Path, str]) -> None:
+    db, _ = catalogue_warehouse
+    assert query(db, "select item_id, title from marts.dim_items where catalog like 'shop_%' order by 1") == [
         ("shop_a:1", "Red pen"), ("shop_a:2", "Blue pen"), ("shop_b:1", "Stapler"), ("shop_b:2", "Paper")]
 
 
-def test_a_changed_row_of_a_re_ingested_catalogue_becomes_a_new_version(tmp_path: Path, db_path: Path) -> None:
-    path = tmp_path / "shop.csv"
-    path.write_text("id,title,cat\n1,Red pen,pens\n2,Blue pen,pens\n")
-    ingest_catalog(path, db_path)
-    path.write_text("id,title,cat\n1,Red pen,pens\n2,Blue gel pen,pens\n3,Eraser,office\n")
-    text = one_line(ingest_catalog(path, db_path).output)
-    assert "2 items loaded" in text
-    assert "changed (new version): 1" in text and "new: 1" in text and "unchanged: 1" in text
-    build_passes(db_path, "stg_catalog__items+")
-    assert query(db_path, "select item_id, title from marts.dim_items order by 1") == [
+def test_a_changed_row_of_a_re_ingested_catalogue_becomes_a_new_version(catalogue_warehouse: tuple[Path, str]) -> None:
+    db, summary = catalogue_warehouse
+    assert "2 items loaded" in summary
+    assert "new: 1" in summary and "changed (new version): 1" in summary and "unchanged: 1" in summary
+    assert query(db, "select item_id, title from marts.dim_items where catalog = 'shop' order by 1") == [
         ("shop:1", "Red pen"), ("shop:2", "Blue gel pen"), ("shop:3", "Eraser")]
-    assert query(db_path, "select count(*) from raw.catalog_items where item_id = 'shop:2'") == [(2,)]
+    assert query(db, "select count(*) from raw.catalog_items where item_id = 'shop:2'") == [(2,)]
 
 
 # --- case 3: files that used to raise --------------------------------------------------------
