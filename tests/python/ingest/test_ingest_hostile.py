@@ -22,8 +22,9 @@ def ingest_catalog(path: Path, db: Path, *flags: str, expect: int | None = 0):  
     return karl("ingest", "catalog", path, *(flags or CATALOG_FLAGS), "--db", db, expect=expect)
 
 
-def quarantine_reasons(db: Path) -> list[str]:
-    return [reason for (reason,) in query(db, "select reason from raw.quarantine order by source_line, reason")]
+def quarantine_reasons(db: Path, source: str = "catalog") -> list[str]:
+    return [reason for (reason,) in query(
+        db, "select reason from raw.quarantine where source = ? order by source_line, reason", [source])]
 
 
 def build_passes(db: Path, select: str) -> None:
@@ -49,10 +50,10 @@ def test_a_review_of_a_pair_not_in_the_warehouse_is_quarantined_and_the_build_pa
                        + f"{min(a, 'askul:NOPE3')}~{max(a, 'askul:NOPE3')},{a},askul:NOPE3,other\n")
     result = karl("ingest", "reviews", reviews, "--db", fbl_warehouse, expect=0)
     assert "1 reviews loaded" in one_line(result.output)
-    reasons = quarantine_reasons(fbl_warehouse)
+    reasons = quarantine_reasons(fbl_warehouse, "reviews")
     assert reasons == ["unknown_item: item askul:NOPE1 is in no ingested catalogue or FBL file",
                        "unknown_item: item askul:NOPE3 is in no ingested catalogue or FBL file"]
-    assert query(fbl_warehouse, "select source_line from raw.quarantine order by 1") == [(2,), (4,)]
+    assert query(fbl_warehouse, "select source_line from raw.quarantine where source = 'reviews' order by 1") == [(2,), (4,)]
     build_passes(fbl_warehouse, "stg_karl__human_reviews+")
 
 
@@ -238,7 +239,7 @@ def test_conflicting_duplicate_reviews_of_one_pair_are_quarantined(tmp_path: Pat
     reviews.write_text(REVIEW_HEADER + f"{key},{a},{b},substitute\n{key},{a},{b},other\n")
     text = one_line(karl("ingest", "reviews", reviews, "--db", fbl_warehouse, expect=0).output)
     assert "0 reviews loaded" in text and "conflicting_review: 2" in text
-    assert quarantine_reasons(fbl_warehouse) == [
+    assert quarantine_reasons(fbl_warehouse, "reviews") == [
         f"conflicting_review: reviewer reviewer labels pair {key} substitute here and other on line 3",
         f"conflicting_review: reviewer reviewer labels pair {key} other here and substitute on line 2",
     ]
