@@ -12,7 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from hostile_fixtures import karl, one_line, raw_consistency
-from ingest_fixtures import query
+from ingest_fixtures import fbl_text, good_2023, query, write_pair_of_files
 
 CATALOG_FLAGS = ("--id-column", "id", "--title-column", "title", "--category-columns", "cat")
 REVIEW_HEADER = "pair_key,item_a_id,item_b_id,relation_label\n"
@@ -243,3 +243,21 @@ def test_conflicting_duplicate_reviews_of_one_pair_are_quarantined(tmp_path: Pat
         f"conflicting_review: reviewer reviewer labels pair {key} substitute here and other on line 3",
         f"conflicting_review: reviewer reviewer labels pair {key} other here and substitute on line 2",
     ]
+
+
+def test_nul_bytes_in_an_fbl_line_quarantine_that_line(tmp_path: Path, db_path: Path) -> None:
+    rows = good_2023(3)
+    text = fbl_text(rows).replace("Test item T001", "Test\x00item T001")
+    folder = write_pair_of_files(tmp_path / "fbl", text_2023=text)
+    output = one_line(karl("ingest", "fbl", "--dir", folder, "--db", db_path, expect=0).output)
+    assert "FBL2023.tsv: 6 judgements loaded" in output and "nul_byte: 1" in output
+    assert query(db_path, "select count(*) from raw.fbl_judgements where contains(item_a_title, chr(0))") == [(0,)]
+
+
+def test_a_binary_file_named_like_an_fbl_file_is_rejected(tmp_path: Path, db_path: Path) -> None:
+    folder = write_pair_of_files(tmp_path / "fbl")
+    (folder / "FBL2023.tsv").write_bytes(bytes(range(256)) * 20)
+    output = one_line(karl("ingest", "fbl", "--dir", folder, "--db", db_path, expect=1).output)
+    assert "FBL2023.tsv was not loaded: unreadable_file: FBL2023.tsv looks binary" in output
+    assert "FBL2024.tsv: 9 judgements loaded" in output
+    assert raw_consistency(db_path) == []
