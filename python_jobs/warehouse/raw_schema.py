@@ -304,12 +304,12 @@ def _version_catalog_items(con) -> None:  # noqa: ANN001 - duckdb connection
     """Warehouses created before catalogue items were versioned key raw.catalog_items by
     (catalog, item_id), which refuses a second version. DuckDB cannot change a primary key, so
     the table is copied once into the new key (rows unchanged, raw stays append-only)."""
-    (key,) = con.execute("""
-        select coalesce(any_value(constraint_column_names), [])
+    keys = con.execute("""
+        select constraint_column_names
         from duckdb_constraints()
         where schema_name = 'raw' and table_name = 'catalog_items' and constraint_type = 'PRIMARY KEY'
-    """).fetchone()
-    if list(key) != ["catalog", "item_id"]:
+    """).fetchall()  # fetchall: a half-read table-function result blocks the connection
+    if [list(key) for (key,) in keys] != [["catalog", "item_id"]]:
         return
     con.execute("begin transaction")
     try:
