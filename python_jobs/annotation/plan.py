@@ -21,6 +21,7 @@ from python_jobs.annotation.base import CallContext, PairToAnnotate
 from python_jobs.annotation.call_log import DuckDBCallSink
 from python_jobs.annotation.openai.client import OpenAIAnnotator
 from python_jobs.annotation.tokens import counter_for, heuristic_tokens  # noqa: F401 - heuristic_tokens re-exported
+from python_jobs.warehouse.raw_schema import LIVE_CATALOG_ITEMS
 
 DEFAULT_OUTPUT_TOKENS = 60
 
@@ -132,12 +133,12 @@ def _titles(con: duckdb.DuckDBPyConnection) -> dict[str, tuple[str, str | None]]
         ).fetchall()
     except duckdb.Error:
         rows = con.execute(
-            """
+            f"""
             select item_a_id, any_value(item_a_title), null from raw.fbl_judgements group by 1
             union all
             select item_b_id, any_value(item_b_title), null from raw.fbl_judgements group by 1
             union all
-            select item_id, title, concat_ws(' > ', category_l1, category_l2, category_l3) from raw.catalog_items
+            select item_id, title, concat_ws(' > ', category_l1, category_l2, category_l3) from {LIVE_CATALOG_ITEMS} as items
             """
         ).fetchall()
     return {r[0]: (r[1] or "", r[2] or None) for r in rows}

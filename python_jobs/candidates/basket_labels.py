@@ -42,6 +42,7 @@ from python_jobs.learning.scoring import (
     iter_scored_chunks,
     make_scorer,
 )
+from python_jobs.warehouse.raw_schema import LIVE_BASKET_LINES, LIVE_CATALOG_ITEMS
 
 
 @dataclass(frozen=True)
@@ -90,7 +91,7 @@ def pair_lift_sql(pairs_sql: str, rule: LiftRule = LiftRule(), key_level: int | 
         ),
         item_keys as (
             select item_id, {basket_key_sql(key_level)} as basket_key
-            from raw.catalog_items where catalog = $1
+            from {LIVE_CATALOG_ITEMS} as catalog_items where catalog = $1
         ),
         keyed_pairs as (
             select
@@ -105,7 +106,7 @@ def pair_lift_sql(pairs_sql: str, rule: LiftRule = LiftRule(), key_level: int | 
         ),
         lines as (
             select distinct basket_lines.basket_id, coalesce(item_keys.basket_key, basket_lines.item_id) as basket_key
-            from raw.basket_lines as basket_lines
+            from {LIVE_BASKET_LINES} as basket_lines
             left join item_keys on item_keys.item_id = basket_lines.item_id
             where basket_lines.catalog = $1
         ),

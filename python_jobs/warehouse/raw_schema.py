@@ -283,6 +283,20 @@ RAW_TABLES: dict[str, str] = {
 }
 
 
+# What Python jobs read instead of raw.catalog_items / raw.basket_lines (staging does the same in
+# dbt, stg_catalog__items and stg_catalog__basket_lines): rows of batches retracted by `karl ingest
+# undo` left out, and of a catalogue item only its latest version (a re-ingest adds a version).
+LIVE_CATALOG_ITEMS = """(
+    select * from raw.catalog_items
+    where batch_id not in (select batch_id from raw.ingest_retractions)
+    qualify row_number() over (partition by catalog, item_id order by ingested_at desc, batch_id desc) = 1
+)"""
+LIVE_BASKET_LINES = """(
+    select * from raw.basket_lines
+    where batch_id not in (select batch_id from raw.ingest_retractions)
+)"""
+
+
 # Additive column changes for warehouse files created before the column existed.
 RAW_MIGRATIONS: list[str] = [
     "alter table raw.llm_calls add column if not exists cache_key varchar",
