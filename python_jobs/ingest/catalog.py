@@ -27,12 +27,13 @@ import csv
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Iterator
 from pathlib import Path
+from typing import Iterator
 
 import duckdb
 import pandas as pd
 
+from python_jobs.ingest.catalog_versions import split_versions
 from python_jobs.ingest.common import (
     Batch,
     IngestOutcome,
@@ -43,11 +44,10 @@ from python_jobs.ingest.common import (
     reason,
     stored_outcome,
 )
-from python_jobs.ingest.catalog_versions import split_versions
 from python_jobs.ingest.fbl import split_lines
 from python_jobs.ingest.sniff import as_utf8, parquet_problem, sniff
 from python_jobs.ingest.validation import Validator, non_blank
-from python_jobs.warehouse.identifiers import quote_identifier, quote_literal
+from python_jobs.warehouse.identifiers import quote_identifier
 
 SOURCE = "catalog"
 LINE_COLUMN = "_line_no"
@@ -114,7 +114,7 @@ def read_csv_rows(data: bytes, delimiter: str = ",") -> SourceRows:
         return _read_csv_lines(lines, delimiter)
 
 
-def _read_csv_lines(lines: list, delimiter: str) -> SourceRows:  # noqa: ANN001 - fbl.SourceLine
+def _read_csv_lines(lines: list, delimiter: str) -> SourceRows:
     quarantined: list[QuarantinedRow] = []
     reader = csv.reader((line.text.replace("\x00", "") + "\n" for line in lines), delimiter=delimiter)
     header = [name.strip() for name in next(reader)]
@@ -146,8 +146,8 @@ def _read_csv_lines(lines: list, delimiter: str) -> SourceRows:  # noqa: ANN001 
             quarantined.append(QuarantinedRow(start, raw_text, reason("invalid_utf8", "bytes that are not UTF-8")))
             continue
         if "\x00" in raw_text:
-            # NUL is no character of a title; raw_line keeps the text without it (DuckDB's VARCHAR
-            # holds NUL, but every tool downstream would cut the title there).
+            # NUL is no character of a title (DuckDB's VARCHAR holds it, but C-string tools
+            # downstream would cut the title there); raw_line shows it as \0.
             quarantined.append(QuarantinedRow(start, raw_text.replace("\x00", "\\0"),
                                               reason("nul_byte", "the record holds a NUL byte")))
             continue
@@ -190,7 +190,7 @@ def _parquet_frame(con: duckdb.DuckDBPyConnection, path: Path, columns: list[str
     ).df()
 
 
-def wrong_types(rows: SourceRows, columns: "CatalogColumns") -> str | None:
+def wrong_types(rows: SourceRows, columns: CatalogColumns) -> str | None:
     """The reason every row of a Parquet file is withheld when a named column's type is not what
     the column means (an id: text or an integer; a title or a category: text), else None."""
     for column, what, allowed in [(columns.id_column, "item id", ID_TYPES), (columns.title_column, "title", TEXT_TYPES),

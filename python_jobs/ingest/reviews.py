@@ -38,6 +38,7 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
+from python_jobs.ingest.catalog import csv_field_limit, duplicated_columns
 from python_jobs.ingest.common import (
     Batch,
     IngestOutcome,
@@ -48,7 +49,6 @@ from python_jobs.ingest.common import (
     reason,
     stored_outcome,
 )
-from python_jobs.ingest.catalog import csv_field_limit, duplicated_columns
 from python_jobs.ingest.references import known_items, known_pairs, unknown_reference
 from python_jobs.ingest.review_responses import parse_json
 from python_jobs.ingest.sniff import as_utf8, sniff

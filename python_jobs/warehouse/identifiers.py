@@ -8,7 +8,3 @@ def quote_identifier(name: str) -> str:
     """`name` as a DuckDB identifier: in double quotes, inner double quotes doubled."""
     return '"' + name.replace('"', '""') + '"'
 
-
-def quote_literal(text: str) -> str:
-    """`text` as a SQL string literal: in single quotes, inner single quotes doubled."""
-    return "'" + text.replace("'", "''") + "'"

@@ -86,7 +86,7 @@ class LockHolder:
         self.db_path = db_path
         self.process: subprocess.Popen | None = None
 
-    def __enter__(self) -> "LockHolder":
+    def __enter__(self) -> LockHolder:
         code = ("import duckdb, sys, time; con = duckdb.connect(sys.argv[1]); print('held', flush=True); "
                 "time.sleep(120)")
         self.process = subprocess.Popen([sys.executable, "-c", code, str(self.db_path)], stdout=subprocess.PIPE, text=True)

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import duckdb
 import pytest
-
 from hostile_fixtures import LockHolder, karl, one_line, runner
+
 from python_jobs.cli import app
 from python_jobs.config import RunConfig
 from python_jobs.warehouse.connection import WarehouseLockedError, connect
@@ -33,7 +33,7 @@ COMMANDS_THAT_OPEN_THE_WAREHOUSE = [
 
 
 @pytest.fixture(scope="module")
-def locked_warehouse(tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201
+def locked_warehouse(tmp_path_factory: pytest.TempPathFactory):
     folder = tmp_path_factory.mktemp("locked")
     db = folder / "karl.duckdb"
     connect(db).close()

@@ -19,10 +19,10 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from hostile_fixtures import karl, raw_consistency
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from hostile_fixtures import karl, raw_consistency
 from python_jobs.ingest.fbl import REQUIRED_COLUMNS
 
 EXAMPLES = int(os.environ.get("KARL_FUZZ_EXAMPLES", "15"))

@@ -10,7 +10,6 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-
 from hostile_fixtures import karl, one_line, raw_consistency
 from ingest_fixtures import fbl_text, good_2023, query, write_pair_of_files
 
@@ -18,7 +17,7 @@ CATALOG_FLAGS = ("--id-column", "id", "--title-column", "title", "--category-col
 REVIEW_HEADER = "pair_key,item_a_id,item_b_id,relation_label\n"
 
 
-def ingest_catalog(path: Path, db: Path, *flags: str, expect: int | None = 0):  # noqa: ANN201
+def ingest_catalog(path: Path, db: Path, *flags: str, expect: int | None = 0):
     return karl("ingest", "catalog", path, *(flags or CATALOG_FLAGS), "--db", db, expect=expect)
 
 
