@@ -18,6 +18,7 @@ import duckdb
 
 from python_jobs.config import RunConfig
 from python_jobs.errors import KarlError
+from python_jobs.loop.steps import RunStopped
 
 LIVE = "batch_id not in (select batch_id from raw.ingest_retractions)"
 
@@ -26,8 +27,9 @@ class RunExistsError(KarlError):
     """A new run was given the id of a run the warehouse already holds."""
 
 
-class AnnotatorCannotLabelError(KarlError):
-    """The chosen annotator cannot label the chosen candidate source in this warehouse."""
+class AnnotatorCannotLabelError(RunStopped):
+    """The chosen annotator cannot label the chosen candidate source in this warehouse (the run
+    stops before round 0, so callers that handle RunStopped handle this too)."""
 
 
 def refuse_existing_run(con: duckdb.DuckDBPyConnection, run_id: str) -> None:
