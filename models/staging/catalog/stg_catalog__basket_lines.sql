@@ -5,7 +5,7 @@ basket_lines_all as (
 ),
 
 retractions as (
-    select * from {{ source('karl', 'ingest_retractions') }}
+    select * from {{ source('karl_ingest', 'ingest_retractions') }}
 ),
 
 -- Rows of a batch retracted by `karl ingest undo` are left out (raw stays append-only).

@@ -5,7 +5,7 @@ items as (
 ),
 
 retractions as (
-    select * from {{ source('karl', 'ingest_retractions') }}
+    select * from {{ source('karl_ingest', 'ingest_retractions') }}
 ),
 
 live_items as (

@@ -5,7 +5,7 @@ human_reviews as (
 ),
 
 retractions as (
-    select * from {{ source('karl', 'ingest_retractions') }}
+    select * from {{ source('karl_ingest', 'ingest_retractions') }}
 ),
 
 judgements as (
