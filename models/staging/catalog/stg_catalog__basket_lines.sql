@@ -12,10 +12,9 @@ retractions as (
 basket_lines as (
     select basket_lines_all.*
     from basket_lines_all
-    where not exists (
-        select 1 from retractions
-        where retractions.batch_id = basket_lines_all.batch_id
-    )
+    left join retractions
+        on basket_lines_all.batch_id = retractions.batch_id
+    where retractions.batch_id is null
 ),
 
 final as (

@@ -11,10 +11,9 @@ retractions as (
 live_items as (
     select items.*
     from items
-    where not exists (
-        select 1 from retractions
-        where retractions.batch_id = items.batch_id
-    )
+    left join retractions
+        on items.batch_id = retractions.batch_id
+    where retractions.batch_id is null
 ),
 
 -- A re-ingested catalogue adds a row only for an item whose content changed: the latest live

@@ -12,10 +12,9 @@ retractions as (
 judgements as (
     select judgements_all.*
     from judgements_all
-    where not exists (
-        select 1 from retractions
-        where retractions.batch_id = judgements_all.batch_id
-    )
+    left join retractions
+        on judgements_all.batch_id = retractions.batch_id
+    where retractions.batch_id is null
 ),
 
 fbl_classes as (

@@ -38,11 +38,10 @@ known_items as (
 live_reviews as (
     select human_reviews.*
     from human_reviews
+    left join retractions
+        on human_reviews.batch_id = retractions.batch_id
     where
-        not exists (
-            select 1 from retractions
-            where retractions.batch_id = human_reviews.batch_id
-        )
+        retractions.batch_id is null
         and human_reviews.item_a_id in (select known_items.item_id from known_items)
         and human_reviews.item_b_id in (select known_items.item_id from known_items)
 ),
