@@ -238,9 +238,11 @@ def ingest_undo_command(
         retraction = retract_batch(con, batch_id)
     what = f"batch {retraction.batch_id[:12]} ({retraction.source} {retraction.source_file}, {retraction.rows_loaded} {retraction.source if retraction.source == 'reviews' else 'rows'})"
     if retraction.already_retracted:
-        console.print(f"{what} was already retracted: nothing changed.", highlight=False, soft_wrap=True)
+        _out().info(f"{what} was already retracted: nothing changed.", event="ingest_undo",
+                    batch_id=retraction.batch_id, already_retracted=True)
     else:
-        console.print(f"{what} retracted; `karl build` takes its rows out of the marts.", highlight=False, soft_wrap=True)
+        _out().info(f"{what} retracted; `karl build` takes its rows out of the marts.", event="ingest_undo",
+                    batch_id=retraction.batch_id, already_retracted=False)
 
 
 # --- loop commands ---------------------------------------------------------------------------

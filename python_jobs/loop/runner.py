@@ -36,8 +36,8 @@ from python_jobs.learning.ensemble import BaggedEnsemble, tune_hyperparameters
 from python_jobs.loop import data, run_store
 from python_jobs.loop.builds import FULL_BUILD_ARGS, RUN_BUILD_ARGS, run_build
 from python_jobs.loop.id_cv import IdCrossValidation, MemberWeights
-from python_jobs.loop.preflight import check_annotator
 from python_jobs.loop.pool import CandidatePoolMemo
+from python_jobs.loop.preflight import check_annotator
 from python_jobs.loop.reference import reference_labels_for
 from python_jobs.loop.steps import (
     LAST_ROUND_SKIPS,
