@@ -215,6 +215,9 @@ def run(
     members: int = typer.Option(RUN_DEFAULTS.members, help="Bagging members M."),
     tuning_trials: int = typer.Option(RUN_DEFAULTS.tuning_trials, help="Bayesian-optimisation trials for the hyperparameters."),
     workers: int = typer.Option(RUN_DEFAULTS.workers, help="Processes for the ID cross-validation, which overlaps select/annotate/build (1: none)."),
+    features: str = typer.Option(RUN_DEFAULTS.features, "--features",
+                                 help="Pair-feature set: components svd, char13, overlap, embeddings joined by '+'."),
+    model_family: str = typer.Option(RUN_DEFAULTS.model_family, "--model-family", help="Bag members: logreg or hgb."),
     db: Optional[Path] = DbOption,
 ) -> None:
     """Run the KARL loop: train, select the most uncertain pairs, annotate K times, accept unanimous labels."""
@@ -234,8 +237,8 @@ def run(
                                seed=seed, k_calls=k_calls, candidate_source=candidate_source.value,
                                qbc_measure=qbc_measure.value,
                                max_cost_usd=max_cost, until_stable=until_stable, members=members,
-                               tuning_trials=tuning_trials, workers=workers,
-                               **({"run_id": run_id} if run_id else {}))
+                               tuning_trials=tuning_trials, workers=workers, features=features,
+                               model_family=model_family, **({"run_id": run_id} if run_id else {}))
         except ValueError as error:
             raise UsageError(str(error)) from error
         console.print(f"Run {config.run_id}: {config.strategy}, {rounds} rounds, {config.annotator} annotator, budget {budget}.")
@@ -263,6 +266,9 @@ def experiment(
     budget: int = typer.Option(RUN_DEFAULTS.budget, help="Pairs annotated per round, at most."),
     annotator: Annotator = typer.Option(RUN_DEFAULTS.annotator, help="The annotator of every cell."),
     members: int = typer.Option(RUN_DEFAULTS.members, help="Bagging members M."),
+    features: str = typer.Option(RUN_DEFAULTS.features, "--features",
+                                 help="Pair-feature set: components svd, char13, overlap, embeddings joined by '+'."),
+    model_family: str = typer.Option(RUN_DEFAULTS.model_family, "--model-family", help="Bag members: logreg or hgb."),
     experiment_id: Optional[str] = typer.Option(None, "--experiment-id", help="Name (re-use it to resume)."),
     db: Optional[Path] = DbOption,
 ) -> None:
@@ -280,9 +286,12 @@ def experiment(
     unknown = [s for s in chosen if s not in STRATEGIES]
     if unknown or not chosen:
         raise UsageError(f"unknown strategies {unknown}: choose from {', '.join(STRATEGIES)}")
-    config = ExperimentConfig(
-        experiment_id=name, strategies=chosen, seeds=tuple(range(seeds)),
-        cell=RunConfig(rounds=rounds, budget=budget, annotator=annotator.value, members=members, run_id="template"))
+    try:
+        cell = RunConfig(rounds=rounds, budget=budget, annotator=annotator.value, members=members,
+                         features=features, model_family=model_family, run_id="template")
+    except ValueError as error:
+        raise UsageError(str(error)) from error
+    config = ExperimentConfig(experiment_id=name, strategies=chosen, seeds=tuple(range(seeds)), cell=cell)
     with warehouse.connection(db) as con:
         seconds = run_experiment(con, config, log=console.print)
         print_experiment_summary(experiment_summary(con, name), console)

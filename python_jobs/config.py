@@ -14,6 +14,9 @@ STRATEGIES = ("qbc", "margin", "random")
 ANNOTATORS = ("replay", "simulated", "openai")
 QBC_MEASURES = ("variance", "vote_entropy")
 CANDIDATE_SOURCES = ("fbl_pool", "sampler")
+MODEL_FAMILIES = ("logreg", "hgb")
+# The pair-feature set of a run (python_jobs/features/sets.py): components joined by "+".
+DEFAULT_FEATURES = "char13+overlap"
 
 
 # --- the sections of a run ---------------------------------------------------------------------
@@ -72,6 +75,8 @@ class RunConfig:
     simulated_self_consistency: float = 0.989
     experiment_id: str | None = None  # set by `karl experiment` on each of its cells
     workers: int = 2                # processes for the ID cross-validation (1: in the main process)
+    features: str = DEFAULT_FEATURES  # pair-feature set (features/sets.py), e.g. svd, char13, char13+overlap
+    model_family: str = "logreg"    # bag members: logreg | hgb
     scoring: ScoringConfig = field(default_factory=lambda: ScoringConfig())
     categories: InducedConfig = field(default_factory=lambda: InducedConfig())
     run_id: str = field(default_factory=lambda: new_run_id())
@@ -83,6 +88,14 @@ class RunConfig:
             raise ValueError(f"annotator must be one of {ANNOTATORS}, not {self.annotator!r}")
         if self.candidate_source not in CANDIDATE_SOURCES:
             raise ValueError(f"candidate_source must be one of {CANDIDATE_SOURCES}")
+        if self.model_family not in MODEL_FAMILIES:
+            raise ValueError(f"model_family must be one of {MODEL_FAMILIES}, not {self.model_family!r}")
+        from python_jobs.features.sets import UnknownFeatureSet, parse_features
+
+        try:
+            parse_features(self.features)
+        except UnknownFeatureSet as error:
+            raise ValueError(str(error)) from error
         if self.rounds < 0 or self.budget < 1 or self.k_calls < 1 or self.members < 1:
             raise ValueError("rounds >= 0, budget >= 1, k_calls >= 1 and members >= 1 are required")
 
