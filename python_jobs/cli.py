@@ -21,6 +21,7 @@ from python_jobs.cli_output import LogFormat, Output
 from python_jobs.config import (
     ANNOTATORS,
     CANDIDATE_SOURCES,
+    MODEL_FAMILIES,
     QBC_MEASURES,
     STRATEGIES,
     RunConfig,
@@ -73,6 +74,7 @@ Annotator = _choices("Annotator", ANNOTATORS)
 CandidateSource = _choices("CandidateSource", CANDIDATE_SOURCES)
 QbcMeasure = _choices("QbcMeasure", QBC_MEASURES)
 ExportFormat = _choices("ExportFormat", EXPORT_FORMATS)
+ModelFamily = _choices("ModelFamily", MODEL_FAMILIES)
 
 
 def _version(value: bool) -> None:
@@ -289,6 +291,9 @@ def run(
     workers: int = typer.Option(RUN_DEFAULTS.workers, help="Processes for the ID cross-validation, which overlaps select/annotate/build (1: none)."),
     batch: bool = typer.Option(RUN_DEFAULTS.llm_batch, "--batch", help="openai: each round through the Batch API (half price; results within 24 h; resumable)."),
     require_judge: bool = typer.Option(RUN_DEFAULTS.require_judge, "--require-judge", help="openai: refuse to start unless `karl judge` measured this model, prompt and few-shot setting."),
+    features: str = typer.Option(RUN_DEFAULTS.features, "--features",
+                                 help="Pair-feature set: components svd, char13, overlap, embeddings joined by '+'."),
+    model_family: ModelFamily = typer.Option(RUN_DEFAULTS.model_family, "--model-family", help="Bag members."),
     db: Optional[Path] = DbOption,
 ) -> None:
     """Run the KARL loop: train, select the most uncertain pairs, annotate K times, accept unanimous labels."""
@@ -310,7 +315,7 @@ def run(
                                qbc_measure=qbc_measure.value,
                                max_cost_usd=max_cost, until_stable=until_stable, members=members,
                                tuning_trials=tuning_trials, workers=workers, llm_batch=batch,
-                               require_judge=require_judge,
+                               require_judge=require_judge, features=features, model_family=model_family.value,
                                **({"run_id": run_id} if run_id else {}))
         except ValueError as error:
             raise UsageError(str(error)) from error
@@ -349,6 +354,9 @@ def experiment(
     budget: int = typer.Option(RUN_DEFAULTS.budget, help="Pairs annotated per round, at most."),
     annotator: Annotator = typer.Option(RUN_DEFAULTS.annotator, help="The annotator of every cell."),
     members: int = typer.Option(RUN_DEFAULTS.members, help="Bagging members M."),
+    features: str = typer.Option(RUN_DEFAULTS.features, "--features",
+                                 help="Pair-feature set: components svd, char13, overlap, embeddings joined by '+'."),
+    model_family: ModelFamily = typer.Option(RUN_DEFAULTS.model_family, "--model-family", help="Bag members."),
     experiment_id: Optional[str] = typer.Option(None, "--experiment-id", help="Name (re-use it to resume)."),
     db: Optional[Path] = DbOption,
 ) -> None:
@@ -367,9 +375,12 @@ def experiment(
     unknown = [s for s in chosen if s not in STRATEGIES]
     if unknown or not chosen:
         raise UsageError(f"unknown strategies {unknown}: choose from {', '.join(STRATEGIES)}")
-    config = ExperimentConfig(
-        experiment_id=name, strategies=chosen, seeds=tuple(range(seeds)),
-        cell=RunConfig(rounds=rounds, budget=budget, annotator=annotator.value, members=members, run_id="template"))
+    try:
+        cell = RunConfig(rounds=rounds, budget=budget, annotator=annotator.value, members=members,
+                         features=features, model_family=model_family.value, run_id="template")
+    except ValueError as error:
+        raise UsageError(str(error)) from error
+    config = ExperimentConfig(experiment_id=name, strategies=chosen, seeds=tuple(range(seeds)), cell=cell)
     with warehouse.connection(db) as con:
         out = _out()
         path = Path(db) if db else warehouse.default_db_path()

@@ -16,6 +16,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from python_jobs.features.sets import stack_rows
 from python_jobs.learning.ensemble import (
     CLASSES,
     N_CLASSES,
@@ -30,7 +31,11 @@ FitPredict = Callable[[np.ndarray, np.ndarray, np.ndarray, int], np.ndarray]
 def classification_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict:
     """Macro-F1 over the three classes (a class absent from both truth and prediction scores 0),
     per-class F1/precision/recall, accuracy, support and the confusion counts."""
-    from sklearn.metrics import accuracy_score, confusion_matrix, precision_recall_fscore_support
+    from sklearn.metrics import (
+        accuracy_score,
+        confusion_matrix,
+        precision_recall_fscore_support,
+    )
 
     y_true = np.asarray(y_true)
     y_pred = np.asarray(y_pred)
@@ -112,8 +117,8 @@ def id_cv_inputs(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[tuple[np.ndarray, np.ndarray]]]:
     """(X_all, y_all, y_human, folds): the stacked samples and the ID-CV folds over them."""
     y_human = encode_labels(y_human)
-    n_llm = 0 if X_llm is None else len(X_llm)
-    X_all = X_human if n_llm == 0 else np.vstack([X_human, X_llm])
+    n_llm = 0 if X_llm is None else X_llm.shape[0]
+    X_all = X_human if n_llm == 0 else stack_rows([X_human, X_llm])
     y_all = y_human if n_llm == 0 else np.concatenate([y_human, encode_labels(y_llm)])
     return X_all, y_all, y_human, id_cv_splits(y_human, n_llm, n_splits, seed)
 
@@ -184,9 +189,11 @@ def diversity(X: np.ndarray, max_samples: int = 2000, seed: int = 0) -> float:
 
     Rows are subsampled (seeded) to `max_samples`. Constant rows have no correlation and are
     skipped. Identical (non-constant) rows give 0; returns nan with fewer than 2 usable rows."""
+    if X.shape[0] > max_samples:
+        X = X[np.sort(np.random.default_rng(seed).choice(X.shape[0], size=max_samples, replace=False))]
+    if hasattr(X, "toarray"):
+        return _sparse_diversity(X)
     X = np.asarray(X, dtype=np.float64)
-    if len(X) > max_samples:
-        X = X[np.sort(np.random.default_rng(seed).choice(len(X), size=max_samples, replace=False))]
     centred = X - X.mean(axis=1, keepdims=True)
     norms = np.linalg.norm(centred, axis=1)
     centred = centred[norms > 1e-12] / norms[norms > 1e-12, None]
@@ -201,3 +208,24 @@ def diversity(X: np.ndarray, max_samples: int = 2000, seed: int = 0) -> float:
 def label_mix(y: np.ndarray) -> dict[str, int]:
     y = encode_labels(y) if len(y) else np.asarray(y)
     return {name: int((y == i).sum()) for i, name in enumerate(CLASSES)}
+
+
+def _sparse_diversity(X) -> float:  # noqa: ANN001 - scipy sparse rows
+    """`diversity` of sparse rows without densifying them: Pearson r of rows i, j over F columns is
+    (x_i.x_j - F m_i m_j) / (F s_i s_j), from the Gram matrix X X^T and each row's mean and sd."""
+    import scipy.sparse as sp
+
+    X = sp.csr_matrix(X, dtype=np.float64)
+    n_columns = X.shape[1]
+    means = np.asarray(X.sum(axis=1)).ravel() / n_columns
+    squares = np.asarray(X.multiply(X).sum(axis=1)).ravel() / n_columns
+    sds = np.sqrt(np.maximum(squares - means**2, 0.0))
+    usable = sds > 1e-12
+    X, means, sds = X[usable], means[usable], sds[usable]
+    n = X.shape[0]
+    if n < 2:
+        return float("nan")
+    gram = np.asarray((X @ X.T).todense())
+    corr = np.clip((gram / n_columns - np.outer(means, means)) / np.outer(sds, sds), -1.0, 1.0)
+    off_diagonal_sum = np.abs(corr).sum() - np.trace(np.abs(corr))
+    return float(1.0 - off_diagonal_sum / (n * (n - 1)))

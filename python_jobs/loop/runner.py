@@ -26,13 +26,18 @@ from tqdm.auto import tqdm
 from python_jobs.annotation.base import Annotator
 from python_jobs.annotation.factory import make_annotator
 from python_jobs.candidates.categories import ensure_categories
-from python_jobs.config import RunConfig
+from python_jobs.config import RunConfig, TuningConfig
+from python_jobs.features.sets import PairFeatures, empty_rows, prepare_pair_features
 from python_jobs.features.vectors import (
     ItemVectors,
     ensure_item_vectors,
     load_item_vectors,
 )
-from python_jobs.learning.ensemble import BaggedEnsemble, tune_hyperparameters
+from python_jobs.learning.ensemble import (
+    BaggedEnsemble,
+    LogRegParams,
+    tune_hyperparameters,
+)
 from python_jobs.loop import data, run_store
 from python_jobs.loop.builds import FULL_BUILD_ARGS, RUN_BUILD_ARGS, run_build
 from python_jobs.loop.id_cv import IdCrossValidation, MemberWeights
@@ -87,6 +92,7 @@ class Orchestrator:
         self._reference: dict[str, str] | None = None
         self.feature_set: str | None = None
         self.vectors: ItemVectors | None = None
+        self.pair_features: PairFeatures | None = None  # the run's --features (features/sets.py)
         self.hyperparameters: dict | None = None
         # The round-0 ensemble fit, the warm start of later rounds (see loop/id_cv.py).
         self.round0_ensemble: MemberWeights | None = None
@@ -108,10 +114,13 @@ class Orchestrator:
         """(x_human, y_human, x_added, y_added) of a round's training set."""
         human = data.id_human_labels(self.con)
         added = data.added_labels(self.con, self.config.run_id, round_index)
-        x_human = self.vectors.pair_matrix(human.item_a_ids, human.item_b_ids)
-        x_added = (self.vectors.pair_matrix(added.item_a_ids, added.item_b_ids) if len(added)
-                   else np.zeros((0, x_human.shape[1]), dtype=x_human.dtype))
+        x_human = self.pair_matrix(human.item_a_ids, human.item_b_ids)
+        x_added = self.pair_matrix(added.item_a_ids, added.item_b_ids) if len(added) else empty_rows(x_human)
         return x_human, human.labels, x_added, added.labels
+
+    def pair_matrix(self, item_a_ids: np.ndarray, item_b_ids: np.ndarray):  # noqa: ANN201
+        """The run's pair rows (its --features; the dense part only for a non-linear family)."""
+        return self.pair_features.pair_matrix(item_a_ids, item_b_ids, dense=self.config.model_family != "logreg")
 
     def round0_members(self) -> MemberWeights:
         """The round-0 ensemble's weights (refitted from zeros after a resume: reproducible)."""
@@ -146,6 +155,14 @@ class Orchestrator:
         self.feature_set = artifact["feature_set"]
         with progress.phase("set-up", "load item vectors"):
             self.vectors = load_item_vectors(self.con, self.feature_set)
+        started = time.perf_counter()
+        with progress.phase("set-up", "pair features"):
+            self.pair_features = prepare_pair_features(self.con, self.config.features, seed=self.config.seed,
+                                                       dense_feature_set=self.feature_set)
+        if self.store.artifact("pair_features") is None:
+            self.store.store_artifact("pair_features", self.pair_features.artifact()
+                                      | {"model_family": self.config.model_family})
+            self.store.mark_done(PREPARE_ROUND, "pair_features", time.perf_counter() - started)
 
         if self.store.artifact("categories") is None:
             started = time.perf_counter()
@@ -169,14 +186,20 @@ class Orchestrator:
         """Runs with the same features, human labels, trials and seed share one tuning."""
         human = data.id_human_labels(self.con)
         tuning_key = hashlib.sha256(json.dumps(
-            [self.feature_set, self.config.tuning_trials, self.config.seed,
+            [self.feature_set, self.config.features, self.config.model_family, self.config.tuning_trials,
+             self.config.seed,
              sorted(zip(human.pair_keys.tolist(), human.labels.tolist()))]).encode()).hexdigest()[:16]
         shared = self.store.shared_hyperparameters(tuning_key)
         if shared is not None:
             return shared
+        if self.config.model_family == "hgb":
+            # hgb members run with sklearn's defaults at 100 iterations, 15 leaves (not tuned here).
+            return {"params": LogRegParams(family="hgb").to_dict(), "cv_macro_f1": None,
+                    "n_trials": 0, "seed": self.config.seed, "tuning_key": tuning_key}
+        c_low, c_high = self.pair_features.c_range
         return tune_hyperparameters(
-            self.vectors.pair_matrix(human.item_a_ids, human.item_b_ids), human.labels,
-            n_trials=self.config.tuning_trials, seed=self.config.seed,
+            self.pair_matrix(human.item_a_ids, human.item_b_ids), human.labels,
+            TuningConfig(n_trials=self.config.tuning_trials, seed=self.config.seed, C_low=c_low, C_high=c_high),
         ) | {"tuning_key": tuning_key}
 
     # --- the loop ---------------------------------------------------------------------------

@@ -20,8 +20,9 @@ from python_jobs.annotation.base import Annotator, BudgetExhausted, CallContext
 from python_jobs.annotation.call_log import DuckDBCallSink
 from python_jobs.config import RunConfig
 from python_jobs.errors import KarlError
+from python_jobs.features.sets import PairFeatures, stack_rows
 from python_jobs.features.vectors import ItemVectors
-from python_jobs.learning import acquisition, evaluation, scoring
+from python_jobs.learning import acquisition, evaluation, scoring, scoring_rows
 from python_jobs.learning.ensemble import BaggedEnsemble
 from python_jobs.loop import data
 from python_jobs.loop.builds import ROUND_BUILD_ARGS
@@ -52,11 +53,14 @@ class Run(Protocol):
     config: RunConfig
     store: RunStore
     vectors: ItemVectors
+    pair_features: PairFeatures
     hyperparameters: dict
     id_cv: IdCrossValidation
     round0_ensemble: MemberWeights | None
 
     def training_arrays(self, round_index: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]: ...
+
+    def pair_matrix(self, item_a_ids: np.ndarray, item_b_ids: np.ndarray) -> object: ...
 
     def round0_members(self) -> MemberWeights: ...
 
@@ -78,7 +82,7 @@ def fitted(run: Run, round_index: int, state: RoundState) -> BaggedEnsemble:
         ensemble = BaggedEnsemble(n_members=run.config.members, hyperparameters=run.hyperparameters,
                                   seed=run.config.seed * 1000 + round_index)
         warm_start = None if round_index == 0 else run.round0_members()
-        ensemble.fit(np.vstack([x_human, x_added]), np.concatenate([y_human, y_added]), warm_start=warm_start)
+        ensemble.fit(stack_rows([x_human, x_added]), np.concatenate([y_human, y_added]), warm_start=warm_start)
         if round_index == 0:
             run.round0_ensemble = (ensemble.coef_, ensemble.intercept_)
         state.ensemble = ensemble
@@ -101,9 +105,14 @@ def select(run: Run, round_index: int, state: RoundState) -> None:
     uncertainty = acquisition.strategy_uncertainty(config.strategy, config.seed * 1000 + round_index,
                                                    config.qbc_measure)
     sql, params = scoring.candidate_pairs_sql(config.run_id)
-    weights, bias = ensemble.stacked_weights()
-    kept, _ = scoring.score_candidates(run.con, sql, weights, bias, config.members, run.vectors, uncertainty,
-                                       per_category=1, config=config.scoring, params=params)
+    if _stacked_kernel_applies(run):
+        weights, bias = ensemble.stacked_weights()
+        kept, _ = scoring.score_candidates(run.con, sql, weights, bias, config.members, run.vectors, uncertainty,
+                                           per_category=1, config=config.scoring, params=params)
+    else:
+        kept, _ = scoring_rows.score_candidates_by_rows(
+            run.con, sql, run.pair_matrix, ensemble.predict_member_proba, run.vectors, uncertainty,
+            per_category=1, config=config.scoring, params=params)
     reference = run.reference_labels()
     stamp = now()
     run.store.record_selections([
@@ -115,13 +124,24 @@ def select(run: Run, round_index: int, state: RoundState) -> None:
     _record_pool_predictions(run, round_index, ensemble, stamp)
 
 
+def _stacked_kernel_applies(run: Run) -> bool:
+    """The dense stacked scorer applies to linear members on one dense featuriser's item blocks
+    (features ``svd``/``embeddings``); every other run scores through its pair rows."""
+    return run.config.model_family == "logreg" and run.pair_features.is_legacy_dense
+
+
 def _record_pool_predictions(run: Run, round_index: int, ensemble: BaggedEnsemble, stamp: object) -> None:
     """The ensemble's class for a fixed hash sample of the pool (all of it when small): the
     stopping signal compares these between rounds."""
     sample = data.pool_sample(run.con, run.config.seed, POOL_PREDICTION_SAMPLE)
     if sample.empty:
         return
-    mean_probs = scoring.score_candidate_frame(ensemble, run.vectors, sample, run.config.scoring).mean(axis=0)
+    if _stacked_kernel_applies(run):
+        member_probs = scoring.score_candidate_frame(ensemble, run.vectors, sample, run.config.scoring)
+    else:
+        member_probs = scoring_rows.score_frame_by_rows(run.pair_matrix, ensemble.predict_member_proba, sample,
+                                                        run.config.scoring.chunk_rows)
+    mean_probs = member_probs.mean(axis=0)
     frame = sample[["pair_key"]].assign(predicted_class=np.asarray(ensemble.classes_)[mean_probs.argmax(axis=1)])
     run.store.record_pool_predictions(round_index, frame, stamp)
 
@@ -155,7 +175,7 @@ def evaluate(run: Run, round_index: int, state: RoundState) -> None:
     ensemble = fitted(run, round_index, state)
     x_human, y_human, x_added, y_added = run.training_arrays(round_index)
     ood = data.ood_test_labels(run.con)
-    x_ood = run.vectors.pair_matrix(ood.item_a_ids, ood.item_b_ids)
+    x_ood = run.pair_matrix(ood.item_a_ids, ood.item_b_ids)
     running = state.id_cv
     results = run.id_cv.results(round_index, running)
     metrics: dict[str, object] = {}
@@ -163,7 +183,7 @@ def evaluate(run: Run, round_index: int, state: RoundState) -> None:
         y_human, running.folds, [predictions for predictions, _ in results], running.n_added,
         time.perf_counter() - running.started))
     metrics.update(evaluation.evaluate_ood(ensemble, x_ood, ood.labels))
-    metrics["diversity"] = evaluation.diversity(np.vstack([x_human, x_added]), seed=run.config.seed)
+    metrics["diversity"] = evaluation.diversity(stack_rows([x_human, x_added]), seed=run.config.seed)
     metrics["n_training_labels"] = int(len(y_human) + len(y_added))
     metrics["n_added_labels"] = int(len(y_added))
     metrics.update(run.store.annotation_stats(round_index))

@@ -20,10 +20,10 @@ from __future__ import annotations
 import json
 import os
 import time
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from contextlib import contextmanager
 from typing import Any, Callable, Iterator
 
 RUNNING, COMPLETED, STOPPED, ABORTED = "running", "completed", "stopped", "aborted"

@@ -17,7 +17,13 @@ import duckdb
 from rich.console import Console
 from rich.table import Table
 
-from python_jobs.reporting.progress import ABORTED, COMPLETED, RUNNING, RunSnapshot, read_snapshots
+from python_jobs.reporting.progress import (
+    ABORTED,
+    COMPLETED,
+    RUNNING,
+    RunSnapshot,
+    read_snapshots,
+)
 
 
 @dataclass

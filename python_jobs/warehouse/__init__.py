@@ -8,7 +8,12 @@ from python_jobs.warehouse.connection import (
     default_db_path,
     insert_rows,
 )
-from python_jobs.warehouse.dbt_runner import PRODUCTION_BUILD_ARGS, DbtFailedError, DbtResult, run_dbt
+from python_jobs.warehouse.dbt_runner import (
+    PRODUCTION_BUILD_ARGS,
+    DbtFailedError,
+    DbtResult,
+    run_dbt,
+)
 
 __all__ = [
     "PROJECT_DIR", "PRODUCTION_BUILD_ARGS", "DbtFailedError", "DbtResult", "WarehouseLockedError",

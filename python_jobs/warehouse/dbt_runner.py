@@ -8,8 +8,8 @@ dbt builds.
 from __future__ import annotations
 
 import json
-import time
 import os
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 

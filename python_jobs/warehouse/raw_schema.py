@@ -108,6 +108,16 @@ RAW_TABLES: dict[str, str] = {
             created_at    timestamp not null,
             primary key (feature_set, item_id)
         )""",
+    "item_sparse_vectors": """
+        create table if not exists raw.item_sparse_vectors (
+            feature_set   varchar not null,         -- version string of the sparse featuriser + its params
+            item_id       varchar not null,
+            indices       integer[] not null,       -- column indices, strictly increasing
+            vals          float[] not null,         -- the values at those columns
+            dim           integer not null,         -- number of columns (vocabulary size)
+            created_at    timestamp not null,
+            primary key (feature_set, item_id)
+        )""",
     "item_categories": """
         create table if not exists raw.item_categories (
             category_set     varchar not null,      -- e.g. 'induced:<feature_set>:k=..' or 'catalog:<name>'

@@ -101,7 +101,9 @@ def test_tuning_is_seeded_and_returns_a_plain_dict() -> None:
     first = tune_hyperparameters(X, y, config)
     again = tune_hyperparameters(X, np.array(CLASSES, dtype=object)[y], config)
     assert first["params"] == again["params"]
-    assert set(first["params"]) == {"C", "class_weight", "standardize", "max_iter", "tol"}
+    assert set(first["params"]) == {"C", "class_weight", "standardize", "max_iter", "tol", "family",
+                                    "hgb_max_iter", "hgb_learning_rate", "hgb_max_leaf_nodes"}
+    assert first["params"]["family"] == "logreg"
     assert 0.0 <= first["cv_macro_f1"] <= 1.0 and len(first["trials"]) == 3
     ensemble = BaggedEnsemble(n_members=2, hyperparameters=first, seed=0)
     assert ensemble.params.C == pytest.approx(first["params"]["C"])
