@@ -43,6 +43,8 @@ from python_jobs.features.vectors import (
     ensure_item_vectors,
     load_item_vectors,
 )
+from python_jobs.learning.scoring import DENSE_LAYOUT
+from python_jobs.learning.scoring_sparse import PairLayout
 
 VERSION = "1"
 DEFAULT_FEATURES = config.DEFAULT_FEATURES
@@ -75,10 +77,17 @@ class PairFeatures:
     def c_range(self) -> tuple[float, float]:
         return C_RANGE_SPARSE if self.is_sparse else C_RANGE_DENSE
 
-    @property
-    def is_legacy_dense(self) -> bool:
-        """Only item-vector blocks of one dense featuriser: the dense stacked scorer applies."""
-        return self.components == ("svd",)
+    def scan_kernel(self) -> tuple[ItemVectors, PairLayout] | None:
+        """The item vectors and pair layout of the stacked linear scorer (learning/scoring.py)
+        for linear members on this set, or None when the set has per-pair columns the candidate
+        pool does not carry (overlap): those score through their pair rows."""
+        if self.components == ("svd",) or self.components == ("embeddings",):
+            return self.dense_vectors, DENSE_LAYOUT
+        if self.components == ("char13",):
+            if "_scan_vectors" not in self.__dict__:
+                self.__dict__["_scan_vectors"] = ItemVectors(self.sparse_ids, self.sparse_matrix)
+            return self.__dict__["_scan_vectors"], PairLayout(blocks=("absdiff", "prod", "cos"))
+        return None
 
     def artifact(self) -> dict:
         return {"features": self.name, "features_version": VERSION, "stored": dict(self.stored),

@@ -105,10 +105,12 @@ def select(run: Run, round_index: int, state: RoundState) -> None:
     uncertainty = acquisition.strategy_uncertainty(config.strategy, config.seed * 1000 + round_index,
                                                    config.qbc_measure)
     sql, params = scoring.candidate_pairs_sql(config.run_id)
-    if _stacked_kernel_applies(run):
+    kernel = _scan_kernel(run)
+    if kernel is not None:
+        vectors, layout = kernel
         weights, bias = ensemble.stacked_weights()
-        kept, _ = scoring.score_candidates(run.con, sql, weights, bias, config.members, run.vectors, uncertainty,
-                                           per_category=1, config=config.scoring, params=params)
+        kept, _ = scoring.score_candidates(run.con, sql, weights, bias, config.members, vectors, uncertainty,
+                                           per_category=1, config=config.scoring, params=params, layout=layout)
     else:
         kept, _ = scoring_rows.score_candidates_by_rows(
             run.con, sql, run.pair_matrix, ensemble.predict_member_proba, run.vectors, uncertainty,
@@ -124,10 +126,13 @@ def select(run: Run, round_index: int, state: RoundState) -> None:
     _record_pool_predictions(run, round_index, ensemble, stamp)
 
 
-def _stacked_kernel_applies(run: Run) -> bool:
-    """The dense stacked scorer applies to linear members on one dense featuriser's item blocks
-    (features ``svd``/``embeddings``); every other run scores through its pair rows."""
-    return run.config.model_family == "logreg" and run.pair_features.is_legacy_dense
+def _scan_kernel(run: Run) -> tuple | None:
+    """(item vectors, pair layout) of the stacked linear scorer when it applies: linear members
+    on item-vector blocks only (features svd, embeddings or char13; dense or sparse kernel). Other
+    sets (overlap columns, hgb members) score through their pair rows."""
+    if run.config.model_family != "logreg":
+        return None
+    return run.pair_features.scan_kernel()
 
 
 def _record_pool_predictions(run: Run, round_index: int, ensemble: BaggedEnsemble, stamp: object) -> None:
@@ -136,8 +141,10 @@ def _record_pool_predictions(run: Run, round_index: int, ensemble: BaggedEnsembl
     sample = data.pool_sample(run.con, run.config.seed, POOL_PREDICTION_SAMPLE)
     if sample.empty:
         return
-    if _stacked_kernel_applies(run):
-        member_probs = scoring.score_candidate_frame(ensemble, run.vectors, sample, run.config.scoring)
+    kernel = _scan_kernel(run)
+    if kernel is not None:
+        vectors, layout = kernel
+        member_probs = scoring.score_candidate_frame(ensemble, vectors, sample, run.config.scoring, layout=layout)
     else:
         member_probs = scoring_rows.score_frame_by_rows(run.pair_matrix, ensemble.predict_member_proba, sample,
                                                         run.config.scoring.chunk_rows)

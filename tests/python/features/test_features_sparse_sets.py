@@ -9,9 +9,14 @@ import pytest
 import scipy.sparse as sp
 
 from python_jobs import warehouse
+from python_jobs.config import UnknownFeatureSet, parse_features
 from python_jobs.features.overlap import OVERLAP_COLUMNS, ItemSets, overlap_features
-from python_jobs.features.sets import PairFeatures, UnknownFeatureSet, parse_features, stack_rows
-from python_jobs.features.sparse import SparseCharTfidf, load_sparse_vectors, store_sparse_vectors
+from python_jobs.features.sets import PairFeatures, stack_rows
+from python_jobs.features.sparse import (
+    SparseCharTfidf,
+    load_sparse_vectors,
+    store_sparse_vectors,
+)
 from python_jobs.learning.ensemble import BaggedEnsemble, LogRegParams
 from python_jobs.learning.evaluation import diversity
 

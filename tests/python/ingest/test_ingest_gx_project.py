@@ -9,7 +9,12 @@ import os
 from pathlib import Path
 
 from python_jobs import warehouse
-from python_jobs.ingest.gx_project import GxProject, ProjectValidator, land_results, source_of
+from python_jobs.ingest.gx_project import (
+    GxProject,
+    ProjectValidator,
+    land_results,
+    source_of,
+)
 from python_jobs.ingest.reviews import parse_file, validate_rows
 from python_jobs.warehouse.keys import pair_key
 

@@ -11,6 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from python_jobs.annotation.prompt import load_classes
 from python_jobs.ingest.review_responses import parse_json
 from python_jobs.reporting.review_tools import (
     ReviewItem,
@@ -21,7 +22,6 @@ from python_jobs.reporting.review_tools import (
     labelstudio_config,
     labelstudio_tasks,
 )
-from python_jobs.annotation.prompt import load_classes
 
 rg = pytest.importorskip("argilla")
 label_interface = pytest.importorskip("label_studio_sdk.label_interface")

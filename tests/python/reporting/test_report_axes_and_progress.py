@@ -7,9 +7,16 @@ import subprocess
 import sys
 from pathlib import Path
 
-
 from python_jobs.reporting.plots import CHANCE_MACRO_F1, metric_range
-from python_jobs.reporting.progress import ABORTED, COMPLETED, RUNNING, RunProgress, RunSnapshot, progress_dir, read_snapshots
+from python_jobs.reporting.progress import (
+    ABORTED,
+    COMPLETED,
+    RUNNING,
+    RunProgress,
+    RunSnapshot,
+    progress_dir,
+    read_snapshots,
+)
 from python_jobs.reporting.status import merge_runs
 
 

@@ -1,5 +1,4 @@
-from python_jobs.warehouse.keys import item_id_from_url
-from python_jobs.warehouse.keys import pair_key
+from python_jobs.warehouse.keys import item_id_from_url, pair_key
 
 
 def test_shop_url_gives_shop_and_code() -> None:
