@@ -18,7 +18,8 @@ from matplotlib.patches import Patch  # noqa: E402
 from python_jobs.labels import RELATION_CLASSES as CLASSES
 
 CLASS_COLOURS = {"substitute": "#4C72B0", "complement": "#DD8452", "other": "#8C8C8C"}
-STRATEGY_COLOURS = {"qbc": "#C44E52", "margin": "#55A868", "random": "#4C72B0"}
+STRATEGY_COLOURS = {"qbc": "#C44E52", "margin": "#55A868", "random": "#4C72B0", "entropy": "#8172B2",
+                    "breaking_ties": "#937860", "kcenter": "#DA8BC3", "context": "#CCB974"}
 SEED_STYLES = ("-", "--", ":", "-.")
 DPI = 110
 
