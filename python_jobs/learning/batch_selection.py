@@ -159,7 +159,8 @@ class NoveltyRule:
 def novelty_weight(drift: float | None, rule: NoveltyRule = NoveltyRule()) -> float:
     if drift is None or not np.isfinite(drift):
         return rule.w_start
-    return float(rule.w_max - (rule.w_max - rule.w_min) * min(1.0, max(0.0, drift) / rule.drift_ref))
+    settled = 1.0 - min(1.0, max(0.0, drift) / rule.drift_ref)   # 1: no drift, 0: drift >= drift_ref
+    return float(rule.w_min + (rule.w_max - rule.w_min) * settled)
 
 
 def context_batch(
