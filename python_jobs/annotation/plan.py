@@ -2,8 +2,9 @@
 
 Calls: K per pair, minus calls already recorded (a resumed round) and calls the cache answers.
 Tokens per call: the mean usage of recorded calls with the same prompt template and model when
-there are any ("observed"), otherwise a heuristic on the prompt text: ~4 ASCII characters a
-token and one token per other character (Japanese titles), and `DEFAULT_OUTPUT_TOKENS` out.
+there are any ("observed"), otherwise the prompt's messages counted by the model's tokenizer when
+one ships offline ("exact", annotation/tokens.py), else a character heuristic ("estimate"); and
+`DEFAULT_OUTPUT_TOKENS` out. Few-shot examples are in the messages counted.
 Cost: tokens x the price table.
 """
 
@@ -19,6 +20,8 @@ from python_jobs.annotation import prompt
 from python_jobs.annotation.base import CallContext, PairToAnnotate
 from python_jobs.annotation.call_log import DuckDBCallSink
 from python_jobs.annotation.openai.client import OpenAIAnnotator
+from python_jobs.annotation.tokens import counter_for, heuristic_tokens  # noqa: F401 - heuristic_tokens re-exported
+from python_jobs.warehouse.raw_schema import LIVE_CATALOG_ITEMS
 
 DEFAULT_OUTPUT_TOKENS = 60
 
@@ -31,7 +34,7 @@ class ModelPlan:
     tokens_in: int
     tokens_out: int
     cost_usd: float | None  # None: no price for the model
-    token_source: str  # observed (n calls) | heuristic
+    token_source: str  # observed (n calls) | exact (tokenizer) | estimate (characters)
 
 
 @dataclass
@@ -39,6 +42,9 @@ class RoundPlan:
     description: str
     pairs: int
     models: list[ModelPlan]
+    sample_messages: list[dict[str, str]] | None = None  # one rendered prompt, as it would be sent
+    sample_tokens: int | None = None
+    sample_token_source: str = ""
 
     @property
     def calls(self) -> int:
@@ -48,11 +54,6 @@ class RoundPlan:
     def cost_usd(self) -> float | None:
         costs = [m.cost_usd for m in self.models]
         return None if any(c is None for c in costs) else sum(costs)  # type: ignore[misc]
-
-
-def heuristic_tokens(text: str) -> int:
-    ascii_chars = sum(1 for ch in text if ord(ch) < 128)
-    return ascii_chars // 4 + (len(text) - ascii_chars) + 4
 
 
 def _observed(con: duckdb.DuckDBPyConnection, model: str) -> tuple[float, float, int] | None:
@@ -81,12 +82,19 @@ def plan_calls(con: duckdb.DuckDBPyConnection, annotator: OpenAIAnnotator, calls
             tokens_out = round(observed[1] * len(to_send))
             source = f"observed ({observed[2]} calls)"
         else:
-            tokens_in = sum(heuristic_tokens("".join(m["content"] for m in prompt.build_messages(pair))) for pair, _ in to_send)
+            counter = counter_for(model)
+            tokens_in = sum(counter.messages(annotator.messages_for(pair)) for pair, _ in to_send)
             tokens_out = DEFAULT_OUTPUT_TOKENS * len(to_send)
-            source = "heuristic"
+            source = counter.source
         plans.append(ModelPlan(model, len(to_send), len(mine) - len(to_send), tokens_in, tokens_out,
                                annotator.prices.cost(model, tokens_in, tokens_out), source))
-    return RoundPlan(description, n_pairs, plans)
+    result = RoundPlan(description, n_pairs, plans)
+    if calls:
+        counter = counter_for(config.model_for(calls[0][1]))
+        result.sample_messages = annotator.messages_for(calls[0][0])
+        result.sample_tokens = counter.messages(result.sample_messages)
+        result.sample_token_source = counter.source
+    return result
 
 
 def pending_round(con: duckdb.DuckDBPyConnection, run_id: str, k_calls: int) -> tuple[int, list[PairToAnnotate]] | None:
@@ -125,12 +133,12 @@ def _titles(con: duckdb.DuckDBPyConnection) -> dict[str, tuple[str, str | None]]
         ).fetchall()
     except duckdb.Error:
         rows = con.execute(
-            """
+            f"""
             select item_a_id, any_value(item_a_title), null from raw.fbl_judgements group by 1
             union all
             select item_b_id, any_value(item_b_title), null from raw.fbl_judgements group by 1
             union all
-            select item_id, title, concat_ws(' > ', category_l1, category_l2, category_l3) from raw.catalog_items
+            select item_id, title, concat_ws(' > ', category_l1, category_l2, category_l3) from {LIVE_CATALOG_ITEMS} as items
             """
         ).fetchall()
     return {r[0]: (r[1] or "", r[2] or None) for r in rows}

@@ -18,7 +18,7 @@ import json
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 from python_jobs.annotation.base import PairToAnnotate
 
@@ -129,11 +129,18 @@ def pair_data(pair: PairToAnnotate) -> str:
     return text.replace("<", "\\u003c").replace(">", "\\u003e")
 
 
-def build_messages(pair: PairToAnnotate) -> list[dict[str, str]]:
-    return [
-        {"role": "system", "content": system_text()},
-        {"role": "user", "content": USER_TEMPLATE.format(data=pair_data(pair))},
-    ]
+EXAMPLE_REASON = "the majority label of the human annotators"
+
+
+def build_messages(pair: PairToAnnotate, examples: Sequence[Any] = ()) -> list[dict[str, str]]:
+    """System text, then one user/assistant turn per few-shot example (`.pair`, `.fbl_label`:
+    the question as it would be asked, the human majority as the answer), then the question."""
+    messages = [{"role": "system", "content": system_text()}]
+    for example in examples:
+        messages.append({"role": "user", "content": USER_TEMPLATE.format(data=pair_data(example.pair))})
+        messages.append({"role": "assistant", "content": json.dumps({"label": example.fbl_label, "reason": EXAMPLE_REASON})})
+    messages.append({"role": "user", "content": USER_TEMPLATE.format(data=pair_data(pair))})
+    return messages
 
 
 def template_hash() -> str:

@@ -39,9 +39,10 @@ from python_jobs.labels import RELATION_CLASSES as LABELS
 from python_jobs.learning.acquisition import mean_member_proba
 from python_jobs.learning.scoring import (
     ScoringConfig,
-    StackedLinearScorer,
     iter_scored_chunks,
+    make_scorer,
 )
+from python_jobs.warehouse.raw_schema import LIVE_BASKET_LINES, LIVE_CATALOG_ITEMS
 
 
 @dataclass(frozen=True)
@@ -90,7 +91,7 @@ def pair_lift_sql(pairs_sql: str, rule: LiftRule = LiftRule(), key_level: int | 
         ),
         item_keys as (
             select item_id, {basket_key_sql(key_level)} as basket_key
-            from raw.catalog_items where catalog = $1
+            from {LIVE_CATALOG_ITEMS} as catalog_items where catalog = $1
         ),
         keyed_pairs as (
             select
@@ -105,7 +106,7 @@ def pair_lift_sql(pairs_sql: str, rule: LiftRule = LiftRule(), key_level: int | 
         ),
         lines as (
             select distinct basket_lines.basket_id, coalesce(item_keys.basket_key, basket_lines.item_id) as basket_key
-            from raw.basket_lines as basket_lines
+            from {LIVE_BASKET_LINES} as basket_lines
             left join item_keys on item_keys.item_id = basket_lines.item_id
             where basket_lines.catalog = $1
         ),
@@ -214,7 +215,7 @@ def classifier_agreement(
     Predictions stream chunk by chunk (python_jobs/learning/scoring.py); only (pair_key, predicted class)
     is kept, then joined to the lift labels in DuckDB. Returns (agreement figures, confusion
     table of behaviour label x predicted class)."""
-    scorer = StackedLinearScorer.from_weights(weights, bias, vectors, n_members, ScoringConfig().dtype)
+    scorer = make_scorer(weights, bias, vectors, n_members, ScoringConfig().dtype)
     keys, predicted = [], []
     for chunk in iter_scored_chunks(con, candidates_sql, scorer, vectors, ScoringConfig()):
         keys.append(chunk.batch.column("pair_key"))

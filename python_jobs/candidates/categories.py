@@ -21,6 +21,7 @@ import pyarrow as pa
 from python_jobs.config import InducedConfig
 from python_jobs.learning.blas import single_threaded
 from python_jobs.warehouse.arrow import arrow_table
+from python_jobs.warehouse.raw_schema import LIVE_CATALOG_ITEMS
 
 # completejourney: items are its 91,692 products, path department (29) > product category (343
 # paths, 303 names) > product type (3,828 paths, 2,376 names). Fine = product category within its
@@ -87,7 +88,7 @@ def _catalog_item_ids(con: duckdb.DuckDBPyConnection, catalog: str, feature_set:
         """
         params: list = []
     else:
-        items_sql = "select item_id from raw.catalog_items where catalog = ?"
+        items_sql = f"select item_id from {LIVE_CATALOG_ITEMS} as catalog_items where catalog = ?"
         params = [catalog]
     rows = con.execute(
         f"""
@@ -168,7 +169,7 @@ def path_categories(
         f"""
         insert into raw.item_categories (category_set, item_id, fine_category, parent_category, created_at)
         select ?, item_id, {path(fine_level)}, {path(parent_level)}, ?
-        from raw.catalog_items
+        from {LIVE_CATALOG_ITEMS} as catalog_items
         where catalog = ? and {not_null}
         on conflict do nothing
         """,
@@ -179,7 +180,7 @@ def path_categories(
 
 def _deepest_level(con: duckdb.DuckDBPyConnection, catalog: str) -> int:
     row = con.execute(
-        "select count(category_l1), count(category_l2), count(category_l3) from raw.catalog_items where catalog = ?",
+        f"select count(category_l1), count(category_l2), count(category_l3) from {LIVE_CATALOG_ITEMS} as catalog_items where catalog = ?",
         [catalog],
     ).fetchone()
     filled = [level for level, count in zip((1, 2, 3), row or (0, 0, 0)) if count]
@@ -190,7 +191,7 @@ def _deepest_level(con: duckdb.DuckDBPyConnection, catalog: str) -> int:
 
 def _path_catalogs(con: duckdb.DuckDBPyConnection) -> list[str]:
     rows = con.execute(
-        "select catalog from raw.catalog_items where category_l1 is not null group by catalog order by count(*) desc"
+        f"select catalog from {LIVE_CATALOG_ITEMS} as catalog_items where category_l1 is not null group by catalog order by count(*) desc"
     ).fetchall()
     return [r[0] for r in rows]
 

@@ -3,6 +3,9 @@
 `ItemVectors` holds one feature set's vectors by position (row i is item ``ids[i]``); the loop
 builds training pair matrices from it and the scorer streams candidates against it. What it
 derives (the id -> row table, norms, the DuckDB position table) is derived once per run.
+The matrix is dense (n_items, d) or sparse CSR (n_items, V) (e.g. char n-gram TF-IDF); sparse
+matrices are kept in canonical form (sorted unique indices, float32), which the sparse scorer
+(learning/scoring_sparse.py) reads directly.
 """
 
 from __future__ import annotations
@@ -15,22 +18,48 @@ from datetime import datetime, timezone
 import duckdb
 import numpy as np
 import pyarrow as pa
+import scipy.sparse as sp
 
 from python_jobs.features.pairs import pair_features
 from python_jobs.features.text import CharTfidfSvd, Featuriser
 from python_jobs.warehouse.arrow import arrow_table
 
 
-class ItemVectors:
-    """Item vectors of one feature set by position; ``ids[i]`` is the item of row ``i`` of ``matrix``."""
+def canonical_csr(matrix, dtype: str = "float32") -> sp.csr_matrix:  # noqa: ANN001 - any scipy sparse / array
+    """A CSR copy with sorted, unique column indices (int32 where they fit, int64 row pointers) and
+    values in ``dtype``: the sparse scorer reads the raw arrays, and sklearn's TfidfVectorizer
+    returns unsorted indices."""
+    csr = sp.csr_matrix(matrix, dtype=dtype, copy=True)
+    csr.sum_duplicates()  # also sorts the indices
+    csr.indices = csr.indices.astype(np.int32 if csr.shape[1] < 2**31 else np.int64, copy=False)
+    csr.indptr = csr.indptr.astype(np.int64, copy=False)
+    return csr
 
-    def __init__(self, ids: Sequence[str] | np.ndarray, matrix: np.ndarray):
+
+def is_canonical_csr(matrix, dtype: str = "float32") -> bool:  # noqa: ANN001
+    return (isinstance(matrix, sp.csr_matrix) and matrix.dtype == np.dtype(dtype) and matrix.has_canonical_format
+            and matrix.indptr.dtype == np.int64 and matrix.indices.dtype in (np.int32, np.int64))
+
+
+class ItemVectors:
+    """Item vectors of one feature set by position; ``ids[i]`` is the item of row ``i`` of ``matrix``
+    (a dense array, or any scipy sparse matrix: kept as canonical float32 CSR)."""
+
+    def __init__(self, ids: Sequence[str] | np.ndarray, matrix: np.ndarray | sp.spmatrix | sp.sparray):
         self.ids = np.asarray(ids, dtype=object)
+        if sp.issparse(matrix) and not is_canonical_csr(matrix):
+            matrix = canonical_csr(matrix)
+        if matrix.shape[0] != len(self.ids):
+            raise ValueError(f"{len(self.ids)} item ids but {matrix.shape[0]} vectors")
         self.matrix = matrix
 
     @property
     def dim(self) -> int:
         return int(self.matrix.shape[1])
+
+    @property
+    def is_sparse(self) -> bool:
+        return sp.issparse(self.matrix)
 
     @functools.cached_property
     def index(self) -> dict[str, int]:
@@ -40,6 +69,10 @@ class ItemVectors:
     @functools.cached_property
     def norms(self) -> np.ndarray:
         """(n_items,) float64 L2 norms."""
+        if self.is_sparse:
+            n_items = self.matrix.shape[0]
+            rows = np.repeat(np.arange(n_items), np.diff(self.matrix.indptr))
+            return np.sqrt(np.bincount(rows, weights=self.matrix.data.astype(np.float64) ** 2, minlength=n_items))
         return np.sqrt(np.einsum("ij,ij->i", self.matrix, self.matrix, dtype=np.float64))
 
     @functools.cached_property
@@ -56,6 +89,8 @@ class ItemVectors:
 
     def pair_matrix(self, item_a_ids: np.ndarray, item_b_ids: np.ndarray) -> np.ndarray:
         """Training/evaluation pair features (features/pairs.py) of pairs given by item ids."""
+        if self.is_sparse:
+            raise NotImplementedError("pair features of sparse item vectors: features/pairs.py (issue 11)")
         return pair_features(self.matrix[self.rows(item_a_ids)], self.matrix[self.rows(item_b_ids)])
 
 
@@ -115,7 +150,9 @@ def load_item_vectors(con: duckdb.DuckDBPyConnection, feature_set: str,
     if not ids:
         return ItemVectors([], np.zeros((0, 0), dtype=np.float32))
     flat = table.column("vector").combine_chunks().flatten().to_numpy(zero_copy_only=False)
-    vectors = ItemVectors(ids, flat.astype(np.float32, copy=False).reshape(len(ids), -1))
+    # A copy, as numpy allocates it: BLAS float32 kernels round by alignment, and runs reproduce
+    # their scores to the bit only on the same kind of memory.
+    vectors = ItemVectors(ids, flat.astype(np.float32).reshape(len(ids), -1))
     if item_ids is None:
         return vectors
     missing = [item_id for item_id in item_ids if item_id not in vectors.index]

@@ -195,6 +195,8 @@ def summary_lines(outcomes: list[IngestOutcome], record_name: str = "rows") -> l
             f"{len(outcome.quarantined)} quarantine rows{state}"
             + (f" in {outcome.seconds:.2f} s" if outcome.seconds and not outcome.already_ingested else "")
         )
+        if not outcome.error and not outcome.already_ingested:
+            lines.append(f"    batch {outcome.batch_id[:12]} (`karl ingest undo {outcome.batch_id[:12]}` takes it back)")
         for kind, count in sorted(outcome.quarantined_by_kind().items()):
             lines.append(f"    {kind}: {count}")
         for name, count in outcome.details.items():

@@ -12,12 +12,13 @@ into pandas frames that great-expectations validates (pandas datasource).
 
 What is quarantined, and what it withholds:
 - the whole line (its 3 judgements): wrong field count (a truncated last line shows up here),
-  broken UTF-8, blank title, blank or malformed URL, a pair of an item with itself, a repeated
+  broken UTF-8, a NUL byte, blank title, blank or malformed URL, a pair of an item with itself, a repeated
   pair (same A,B as an earlier line) and a reversed repeat (B,A after A,B); the first line wins.
 - one judgement only: a blank or out-of-scheme label, a blank annotator id. The pair's other
   judgements load: they are valid votes, and the majority rule downstream decides whether two
   remaining votes still make a label. (The real FBL2023 has 136 blank labels on 64 lines.)
-- the whole file: a required column missing from the header (nothing of that file loads).
+- the whole file: a required column missing from the header, or bytes that are no text (a
+  binary or Parquet file under the .tsv name; ingest/sniff.py): nothing of that file loads.
 Every withheld judgement is in `raw.quarantine`; loaded + withheld = 3 x pair lines.
 """
 
@@ -45,6 +46,7 @@ from python_jobs.ingest.common import (
     reason,
     stored_outcome,
 )
+from python_jobs.ingest.sniff import as_utf8, sniff
 from python_jobs.ingest.validation import Validator, in_set, matches, non_blank
 from python_jobs.warehouse.keys import item_id_from_url
 
@@ -175,7 +177,11 @@ class ParsedFbl:
 
 def parse_fbl(spec: FblFile, data: bytes, validator: Validator, options: FblOptions = FblOptions()) -> ParsedFbl:
     """Parse and validate one FBL file; nothing touches the database here."""
-    lines = split_lines(data)
+    kind = sniff(data)
+    if kind.kind != "text":
+        problem = reason("unreadable_file", f"{spec.file_name} looks binary ({kind.detail or 'a Parquet file'}), not TSV text")
+        return ParsedFbl(_empty_judgements(), [QuarantinedRow(1, None, problem, 0)], 0, problem)
+    lines = split_lines(as_utf8(data, kind))
     if not lines:
         problem = reason("empty_file", f"{spec.file_name} is empty")
         return ParsedFbl(_empty_judgements(), [QuarantinedRow(1, "", problem, 0)], 0, problem)
@@ -195,6 +201,10 @@ def parse_fbl(spec: FblFile, data: bytes, validator: Validator, options: FblOpti
         pair_lines += 1
         if not line.is_utf8:
             quarantined.append(QuarantinedRow(line.number, line.text, reason("invalid_utf8", "bytes that are not UTF-8"), 3))
+            continue
+        if "\x00" in line.text:
+            problem = reason("nul_byte", "the line holds a NUL byte")
+            quarantined.append(QuarantinedRow(line.number, line.text.replace("\x00", "\\0"), problem, 3))
             continue
         n_fields = line.text.count("\t") + 1
         if n_fields != len(header):

@@ -4,16 +4,23 @@ Accepted files (as `karl export review-queue` writes them, after review):
 - CSV with columns pair_key, item_a_id, item_b_id, relation_label, and optionally fbl_label,
   reviewer_id, note. Rows with neither relation_label nor fbl_label are not reviewed yet and are
   skipped (counted, not quarantined).
-- Label Studio JSON export: tasks with `data` (pair_key, item_a_id, item_b_id) and `annotations`
-  whose `choices` result names the relation label; one review per annotation.
-- Argilla JSON: `{"records": [...]}` or a list of records with `metadata` (pair_key, item ids)
-  and `responses` {"relation_label": [{"value": ..., "user_id": ...}]}.
+- Label Studio's JSON export and Argilla's record exports (`to_list(flatten=True)`, `to_json`):
+  one review per submitted answer; drafts, discarded responses and skipped annotations are not
+  decisions (ingest/review_responses.py), they are counted in the summary.
 
 A review is a human judgement (annotator kind 'human'): staging maps it through the class seeds
 and fct_training_labels trains on the latest review of a pair (label_source 'review').
 Validation (great-expectations over the parsed rows) quarantines bad rows: unknown label, FBL
 code outside 1..9, FBL code that contradicts the relation label, pair key not matching the item
 ids, blank ids. review_id = hash(pair_key, reviewer, batch), so re-ingesting a file is a no-op.
+
+References are checked against the warehouse before anything lands (ingest/references.py): a
+review whose item is in no catalogue or FBL file, or whose pair was never judged nor selected,
+is quarantined (`unknown_item`, `unknown_pair`): it used to land and fail every later build.
+Two rows of one reviewer that label one pair differently are both quarantined
+(`conflicting_review`): "last row wins" hid the disagreement. A file whose JSON is not a list of
+objects (or `{"records": [...]}`), a CSV that names a column twice, or bytes that are no text
+are rejected as a whole with one sentence.
 """
 
 from __future__ import annotations
@@ -22,12 +29,16 @@ import csv
 import hashlib
 import io
 import json
+import re
 import time
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
+import duckdb
 import pandas as pd
 
+from python_jobs.ingest.catalog import csv_field_limit, duplicated_columns
 from python_jobs.ingest.common import (
     Batch,
     IngestOutcome,
@@ -38,6 +49,9 @@ from python_jobs.ingest.common import (
     reason,
     stored_outcome,
 )
+from python_jobs.ingest.references import known_items, known_pairs, unknown_reference
+from python_jobs.ingest.review_responses import parse_json
+from python_jobs.ingest.sniff import as_utf8, sniff
 from python_jobs.ingest.validation import Validator, in_set, matches, non_blank
 from python_jobs.warehouse.keys import pair_key as make_pair_key
 
@@ -46,7 +60,6 @@ RELATION_LABELS = ["substitute", "complement", "other"]
 # FBL code -> 3-class label (seeds/fbl_classes.csv); used to fill relation_label when only the code is given
 FBL_RELATION = {1: "substitute", 2: "complement", 3: "complement", 4: "complement", 5: "complement",
                 6: "complement", 7: "complement", 8: "other", 9: "other"}
-QUESTION = "relation_label"
 
 
 @dataclass(frozen=True)
@@ -70,11 +83,19 @@ def _text(value: object) -> str:
     return "" if value is None else str(value).strip()
 
 
+class ReviewFileError(ValueError):
+    """The file as a whole is not a review file karl can read (its message says why)."""
+
+
 def parse_csv(data: bytes, default_reviewer: str) -> tuple[list[ReviewRow], int]:
-    """Rows of a review CSV (reviewed ones only) and how many were left unreviewed."""
-    text = data.decode("utf-8-sig")
+    """Rows of a review CSV (reviewed ones only) and how many were left unreviewed. NUL bytes
+    are stripped; a header that names a column twice rejects the file."""
+    text = data.decode("utf-8-sig").replace("\x00", "")
     lines = text.splitlines()
-    reader = csv.DictReader(io.StringIO(text))
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    problem = duplicated_columns([name.strip() for name in reader.fieldnames or []])
+    if problem:
+        raise ReviewFileError(problem)
     rows: list[ReviewRow] = []
     skipped = 0
     for record in reader:
@@ -93,76 +114,77 @@ def parse_csv(data: bytes, default_reviewer: str) -> tuple[list[ReviewRow], int]
     return rows, skipped
 
 
-def _labelstudio_choice(annotation: dict) -> tuple[str, str]:
-    label, note = "", ""
-    for result in annotation.get("result") or []:
-        value = result.get("value") or {}
-        if result.get("from_name") == QUESTION and value.get("choices"):
-            label = _text(value["choices"][0]).lower()
-        elif result.get("from_name") == "note" and value.get("text"):
-            note = _text(" ".join(value["text"]) if isinstance(value["text"], list) else value["text"])
-    return label, note
+def _shape(value: object) -> str:
+    if value is None:
+        return "JSON null"
+    if isinstance(value, str):
+        return "a JSON string"
+    if isinstance(value, list):
+        kinds = sorted({type(item).__name__ for item in value if not isinstance(item, dict)})
+        return f"a list of {', '.join(kinds)}"
+    return f"a JSON {type(value).__name__}"
 
 
-def parse_labelstudio(tasks: list[dict], default_reviewer: str) -> tuple[list[ReviewRow], int]:
-    rows: list[ReviewRow] = []
-    skipped = 0
-    for position, task in enumerate(tasks, start=1):
-        data = task.get("data") or {}
-        annotations = [a for a in task.get("annotations") or [] if not a.get("was_cancelled")]
-        if not annotations:
-            skipped += 1
-            continue
-        for annotation in annotations:
-            label, note = _labelstudio_choice(annotation)
-            completed_by = annotation.get("completed_by")
-            if isinstance(completed_by, dict):
-                completed_by = completed_by.get("email") or completed_by.get("id")
-            rows.append(ReviewRow(
-                source_line=position, raw_line=json.dumps(task, ensure_ascii=False)[:2000],
-                pair_key=_text(data.get("pair_key")), item_a_id=_text(data.get("item_a_id")),
-                item_b_id=_text(data.get("item_b_id")),
-                reviewer_id=_text(completed_by) or default_reviewer,
-                relation_label=label, fbl_label="", note=note,
-            ))
-    return rows, skipped
+def check_json_shape(payload: object) -> None:
+    """ReviewFileError naming what was found unless `payload` is a list of objects or
+    {"records": [objects]} (a list of numbers, a string or null used to raise deep in parsing)."""
+    expected = "expected a Label Studio task list or Argilla records (a list of JSON objects or {\"records\": [...]})"
+    if isinstance(payload, dict):
+        if "records" not in payload:
+            raise ReviewFileError(f"{expected}, found an object without records")
+        records = payload["records"]
+        if not isinstance(records, list):
+            raise ReviewFileError(f"{expected}, found records is {type(records).__name__}")
+        payload = records
+    if not isinstance(payload, list) or not all(isinstance(item, dict) for item in payload):
+        raise ReviewFileError(f"{expected}, found {_shape(payload)}")
 
 
-def parse_argilla(records: list[dict], default_reviewer: str) -> tuple[list[ReviewRow], int]:
-    rows: list[ReviewRow] = []
-    skipped = 0
-    for position, record in enumerate(records, start=1):
-        metadata = record.get("metadata") or {}
-        responses = (record.get("responses") or {}).get(QUESTION) or []
-        if isinstance(responses, dict):
-            responses = [responses]
-        if not responses:
-            skipped += 1
-            continue
-        for response in responses:
-            rows.append(ReviewRow(
-                source_line=position, raw_line=json.dumps(record, ensure_ascii=False)[:2000],
-                pair_key=_text(metadata.get("pair_key") or record.get("id")),
-                item_a_id=_text(metadata.get("item_a_id")), item_b_id=_text(metadata.get("item_b_id")),
-                reviewer_id=_text(response.get("user_id")) or default_reviewer,
-                relation_label=_text(response.get("value")).lower(), fbl_label="", note="",
-            ))
-    return rows, skipped
-
-
-def parse_file(path: Path, data: bytes, default_reviewer: str) -> tuple[list[ReviewRow], int]:
-    """Dispatch on the content: JSON list -> Label Studio, JSON with records -> Argilla, else CSV."""
+def parse_file(path: Path, data: bytes, default_reviewer: str) -> tuple[list[ReviewRow], Counter]:
+    """(decisions as rows, what was passed over and why). JSON is an Argilla or Label Studio
+    export (ingest/review_responses.py: submitted responses only); anything else is the CSV."""
+    kind = sniff(data)
+    if kind.kind != "text":
+        raise ReviewFileError(f"{path.name} looks binary ({kind.detail or 'a Parquet file'}), not a review CSV or JSON")
+    data = as_utf8(data, kind)
     stripped = data.lstrip()
     if path.suffix.lower() == ".json" or stripped[:1] in (b"[", b"{"):
         payload = json.loads(data.decode("utf-8-sig"))
-        if isinstance(payload, dict):
-            return parse_argilla(payload.get("records") or [], default_reviewer)
-        if payload and isinstance(payload[0], dict) and "annotations" in payload[0]:
-            return parse_labelstudio(payload, default_reviewer)
-        if payload and isinstance(payload[0], dict) and ("responses" in payload[0] or "metadata" in payload[0]):
-            return parse_argilla(payload, default_reviewer)
-        return parse_labelstudio(payload, default_reviewer)
-    return parse_csv(data, default_reviewer)
+        check_json_shape(payload)
+        parsed = parse_json(payload)
+        rows = [ReviewRow(source_line=d.position, raw_line=d.raw, pair_key=d.pair_key, item_a_id=d.item_a_id,
+                          item_b_id=d.item_b_id, reviewer_id=d.reviewer_id or default_reviewer,
+                          relation_label=d.relation_label, fbl_label=d.fbl_label, note=d.note)
+                for d in parsed.decisions]
+        return rows, parsed.not_decided
+    with csv_field_limit():
+        rows, skipped = parse_csv(data, default_reviewer)
+    return rows, Counter({"csv row not reviewed yet": skipped} if skipped else {})
+
+
+def effective_label(row: ReviewRow) -> str:
+    """The 3-class label a row means: its relation_label, else its FBL code's class."""
+    if row.relation_label or not re.fullmatch(r"[1-9]", row.fbl_label):
+        return row.relation_label
+    return FBL_RELATION[int(row.fbl_label)]
+
+
+def conflicting_reviews(rows: list[ReviewRow]) -> dict[int, str]:
+    """Rows (by position) of one reviewer that label one pair differently, with the reason:
+    each names the other lines' labels. Identical repeats are no conflict (the last one lands)."""
+    groups: dict[tuple[str, str], list[int]] = {}
+    for number, row in enumerate(rows):
+        groups.setdefault((row.pair_key, row.reviewer_id), []).append(number)
+    problems: dict[int, str] = {}
+    for (pair, reviewer), numbers in groups.items():
+        labels = {(effective_label(rows[n]), rows[n].fbl_label) for n in numbers}
+        if len(labels) < 2:
+            continue
+        for number in numbers:
+            others = ", ".join(f"{effective_label(rows[n])} on line {rows[n].source_line}" for n in numbers if n != number)
+            problems[number] = reason("conflicting_review", f"reviewer {reviewer} labels pair {pair} "
+                                                            f"{effective_label(rows[number])} here and {others}")
+    return problems
 
 
 def validate_rows(rows: list[ReviewRow], validator: Validator) -> tuple[list[ReviewRow], list[QuarantinedRow]]:
@@ -172,10 +194,7 @@ def validate_rows(rows: list[ReviewRow], validator: Validator) -> tuple[list[Rev
     frame = pd.DataFrame([row.__dict__ for row in rows])
     frame["row_number"] = range(len(frame))
     # relation_label may be blank when an FBL code is given: check the effective label
-    frame["effective_label"] = [
-        row.relation_label or FBL_RELATION.get(int(row.fbl_label), "") if row.fbl_label.isdigit()
-        else row.relation_label for row in rows
-    ]
+    frame["effective_label"] = [effective_label(row) for row in rows]
     checks = [
         non_blank("blank_pair_key", "pair_key", "pair_key"),
         non_blank("blank_item_id", "item_a_id", "item_a_id"),
@@ -198,11 +217,30 @@ def validate_rows(rows: list[ReviewRow], validator: Validator) -> tuple[list[Rev
             problems[number] = [reason("label_conflict",
                                        f"fbl_label {row.fbl_label} means {FBL_RELATION[int(row.fbl_label)]}, "
                                        f"not {row.relation_label}")]
+    candidates = {number: row for number, row in enumerate(rows) if number not in problems}
+    conflicts = conflicting_reviews(list(candidates.values()))
+    for position, number in enumerate(candidates):
+        if position in conflicts:
+            problems[number] = [conflicts[position]]
     good = [row for number, row in enumerate(rows) if number not in problems]
     quarantined = [
         QuarantinedRow(source_line=rows[number].source_line, raw_line=rows[number].raw_line, reason=text)
         for number, texts in sorted(problems.items()) for text in texts
     ]
+    return good, quarantined
+
+
+def check_references(con: duckdb.DuckDBPyConnection, rows: list[ReviewRow]) -> tuple[list[ReviewRow], list[QuarantinedRow]]:
+    """(rows whose pair and items the warehouse holds, quarantine rows for the others)."""
+    items = known_items(con, {row.item_a_id for row in rows} | {row.item_b_id for row in rows})
+    pairs = known_pairs(con, {row.pair_key for row in rows})
+    good, quarantined = [], []
+    for row in rows:
+        problem = unknown_reference(row.item_a_id, row.item_b_id, row.pair_key, items, pairs)
+        if problem:
+            quarantined.append(QuarantinedRow(source_line=row.source_line, raw_line=row.raw_line, reason=problem))
+        else:
+            good.append(row)
     return good, quarantined
 
 
@@ -238,18 +276,21 @@ def ingest_reviews(con, path: Path | str, reviewer: str = "reviewer",  # noqa: A
     outcome = IngestOutcome(source=SOURCE, source_file=str(path), batch_id=batch.batch_id)
     try:
         rows, skipped = parse_file(path, data, reviewer)
-    except (json.JSONDecodeError, UnicodeDecodeError, csv.Error) as error:
-        outcome.error = reason("unreadable_file", str(error))
+    except (json.JSONDecodeError, UnicodeDecodeError, csv.Error, ReviewFileError, RecursionError) as error:
+        detail = str(error) if isinstance(error, ReviewFileError) else f"{type(error).__name__}: {error}"
+        outcome.error = detail if detail.startswith("duplicate_column:") else reason("unreadable_file", detail)
         outcome.quarantined = [QuarantinedRow(source_line=0, raw_line=None, reason=outcome.error)]
         land_batch(con, batch, outcome.quarantined, lambda _con: 0)
         return outcome
     good, quarantined = validate_rows(rows, validator or Validator())
+    good, unknown = check_references(con, good)
+    quarantined = sorted(quarantined + unknown, key=lambda row: (row.source_line, row.reason))
     frame = reviews_frame(good, batch)
     outcome.rows_loaded = land_batch(con, batch, quarantined,
                                      lambda connection: insert_frame(connection, "raw.human_reviews", frame))
     outcome.quarantined = quarantined
     outcome.records_in_file = len(rows)
     outcome.records_withheld = len(rows) - len(good)
-    outcome.details = {"rows not reviewed yet (skipped)": skipped}
+    outcome.details = {f"not a decision: {why} (skipped)": n for why, n in sorted(skipped.items())}
     outcome.seconds = time.perf_counter() - started
     return outcome

@@ -1,7 +1,8 @@
 """Evaluation of a round: pure functions on arrays, returning plain dicts (stored as JSON in
 raw.round_metrics by the orchestrator).
 
-- `classification_metrics`: macro-F1, per-class F1, accuracy, support.
+- `classification_metrics`: macro-F1, per-class F1, accuracy, support, and the confusion counts
+  (`confusion_<true>_<predicted>`, read by the rpt_confusion mart and the report).
 - `id_cross_validation`: stratified k-fold CV over the ID human labels; accepted LLM labels are
   added to every TRAINING fold and never appear in a test fold.
 - `evaluate_ood`: a fitted model on the held-out OOD test half.
@@ -28,8 +29,8 @@ FitPredict = Callable[[np.ndarray, np.ndarray, np.ndarray, int], np.ndarray]
 
 def classification_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict:
     """Macro-F1 over the three classes (a class absent from both truth and prediction scores 0),
-    per-class F1/precision/recall, accuracy and support."""
-    from sklearn.metrics import accuracy_score, precision_recall_fscore_support
+    per-class F1/precision/recall, accuracy, support and the confusion counts."""
+    from sklearn.metrics import accuracy_score, confusion_matrix, precision_recall_fscore_support
 
     y_true = np.asarray(y_true)
     y_pred = np.asarray(y_pred)
@@ -47,6 +48,10 @@ def classification_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict:
         result[f"precision_{name}"] = float(precision[i])
         result[f"recall_{name}"] = float(recall[i])
         result[f"support_{name}"] = int(support[i])
+    counts = confusion_matrix(y_true, y_pred, labels=labels) if len(y_true) else np.zeros((N_CLASSES, N_CLASSES))
+    for i, true_name in enumerate(CLASSES):
+        for j, predicted_name in enumerate(CLASSES):
+            result[f"confusion_{true_name}_{predicted_name}"] = int(counts[i, j])
     return result
 
 

@@ -46,6 +46,7 @@ class StackedLinearScorer:
     inv_norms: np.ndarray         # (n_items,)
     n_members: int
     n_classes: int
+    w_extra: np.ndarray | None = None  # (n_extra, (C-1)*M): dense per-pair columns after the blocks
     tile_rows: int = 256          # rows per GEMM tile: its (tile, 2D) features stay in L2
 
     @classmethod
@@ -56,11 +57,15 @@ class StackedLinearScorer:
         item_vectors: ItemVectors,
         n_members: int,
         dtype: str = "float64",
+        n_extra: int = 0,
     ) -> "StackedLinearScorer":
+        """``n_extra``: dense per-pair columns (e.g. title overlap) after the four blocks, given
+        with each chunk (`member_proba(..., extra)`)."""
         d = item_vectors.dim
         weights = np.asarray(weights, dtype=np.float64)
-        if weights.shape[0] != 3 * d + 1:
-            raise ValueError(f"stacked weights have {weights.shape[0]} rows; pair features of D={d} have {3 * d + 1}")
+        if weights.shape[0] != 3 * d + 1 + n_extra:
+            raise ValueError(f"stacked weights have {weights.shape[0]} rows; pair features of D={d} "
+                             f"with {n_extra} extra columns have {3 * d + 1 + n_extra}")
         if weights.shape[1] % n_members:
             raise ValueError(f"{weights.shape[1]} stacked columns do not split into {n_members} members")
         n_classes = weights.shape[1] // n_members
@@ -84,7 +89,7 @@ class StackedLinearScorer:
             w_pair[d:] += w_cos
             w_cos = None
         with single_threaded():
-            item_term = matrix @ (weights[2 * d + 1 :] + w_abs).astype(dtype)
+            item_term = matrix @ (weights[2 * d + 1 : 3 * d + 1] + w_abs).astype(dtype)
         inv_norms = np.divide(1.0, norms, out=np.zeros_like(norms), where=norms > 0)
         return cls(
             w_pair=np.ascontiguousarray(w_pair, dtype=dtype),
@@ -95,14 +100,15 @@ class StackedLinearScorer:
             inv_norms=inv_norms.astype(dtype),
             n_members=n_members,
             n_classes=n_classes,
+            w_extra=np.ascontiguousarray(weights[3 * d + 1 :], dtype=dtype) if n_extra else None,
         )
 
-    def member_proba(self, a_pos: np.ndarray, b_pos: np.ndarray) -> np.ndarray:
+    def member_proba(self, a_pos: np.ndarray, b_pos: np.ndarray, extra: np.ndarray | None = None) -> np.ndarray:
         """(M, n, C) probabilities of every member for the pairs at item positions (a_pos, b_pos)
-        (a view of `class_major_proba`)."""
-        return self.class_major_proba(a_pos, b_pos).transpose(2, 0, 1)
+        (a view of `class_major_proba`); ``extra``: the chunk's (n, n_extra) dense pair columns."""
+        return self.class_major_proba(a_pos, b_pos, extra).transpose(2, 0, 1)
 
-    def class_major_proba(self, a_pos: np.ndarray, b_pos: np.ndarray) -> np.ndarray:
+    def class_major_proba(self, a_pos: np.ndarray, b_pos: np.ndarray, extra: np.ndarray | None = None) -> np.ndarray:
         """(n, C, M) contiguous probabilities: row i, class c, member m."""
         a_pos = np.asarray(a_pos, dtype=np.intp)
         b_pos = np.asarray(b_pos, dtype=np.intp)
@@ -134,7 +140,21 @@ class StackedLinearScorer:
         logits += np.take(self.item_term, a_pos, axis=0, mode="clip")
         logits += np.take(self.item_term, b_pos, axis=0, mode="clip")
         logits += self.bias
+        add_extra_columns(logits, extra, self.w_extra)
         return _softmax_relative(logits, self.n_classes, self.n_members)
+
+
+def add_extra_columns(logits: np.ndarray, extra: np.ndarray | None, w_extra: np.ndarray | None) -> None:
+    """logits += extra @ w_extra, checking that the chunk's dense pair columns match the weights."""
+    n_extra = 0 if w_extra is None else w_extra.shape[0]
+    if extra is None or (np.size(extra) == 0 and n_extra == 0):
+        if n_extra:
+            raise ValueError(f"the pair layout has {n_extra} extra columns: pass them with each chunk")
+        return
+    extra = np.asarray(extra, dtype=logits.dtype)
+    if extra.shape != (logits.shape[0], n_extra):
+        raise ValueError(f"extra columns {extra.shape}, expected {(logits.shape[0], n_extra)}")
+    logits += extra @ w_extra
 
 
 def _softmax_relative(logits: np.ndarray, n_classes: int, n_members: int) -> np.ndarray:

@@ -15,6 +15,7 @@ from python_jobs.loop.builds import RUN_BUILD_ARGS
 from python_jobs.loop.id_cv import worker_pool
 from python_jobs.loop.pool import CandidatePoolMemo
 from python_jobs.loop.runner import Orchestrator
+from python_jobs.reporting.progress import RunProgress
 
 
 @dataclass(frozen=True)
@@ -34,8 +35,10 @@ class ExperimentConfig:
 
 
 def run_experiment(con: duckdb.DuckDBPyConnection, config: ExperimentConfig,
-                   log: Callable[[str], None] = print, show_progress: bool = True) -> float:
-    """Run (or resume) every cell; returns the seconds it took. Cells already complete are skipped."""
+                   log: Callable[[str], None] = print, show_progress: bool = True,
+                   progress_for: Callable[[RunConfig], RunProgress] | None = None) -> float:
+    """Run (or resume) every cell; returns the seconds it took. Cells already complete are skipped.
+    `progress_for(cell)` gives a cell its published progress (reporting/progress.py)."""
     started = time.perf_counter()
     cells = config.cells()
     pool = worker_pool(config.cell.workers) if config.cell.workers > 1 else None
@@ -46,7 +49,7 @@ def run_experiment(con: duckdb.DuckDBPyConnection, config: ExperimentConfig,
             log(f"[{number}/{len(cells)}] {cell.run_id}")
             # One closing build for all cells (below), not one per cell.
             Orchestrator(con, cell, show_progress=show_progress, log=log, pool=pool, closing_build=False,
-                         pool_memo=pool_memo).run()
+                         pool_memo=pool_memo, progress=progress_for(cell) if progress_for else None).run()
     except Exception:
         # The cells done so far still reach the marts; the error that stopped the experiment is
         # the one reported, not a test the same cause fails again in this build.

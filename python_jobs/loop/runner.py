@@ -37,6 +37,7 @@ from python_jobs.loop import data, run_store
 from python_jobs.loop.builds import FULL_BUILD_ARGS, RUN_BUILD_ARGS, run_build
 from python_jobs.loop.id_cv import IdCrossValidation, MemberWeights
 from python_jobs.loop.pool import CandidatePoolMemo
+from python_jobs.loop.preflight import check_annotator
 from python_jobs.loop.reference import reference_labels_for
 from python_jobs.loop.steps import (
     LAST_ROUND_SKIPS,
@@ -46,6 +47,14 @@ from python_jobs.loop.steps import (
     Step,
 )
 from python_jobs.loop.stopping import should_stop
+from python_jobs.reporting.progress import (
+    ABORTED,
+    COMPLETED,
+    STOPPED,
+    RunProgress,
+    RunSnapshot,
+    publish_marts,
+)
 
 PREPARE_ROUND = -1
 
@@ -59,9 +68,12 @@ class Orchestrator:
     def __init__(self, con: duckdb.DuckDBPyConnection, config: RunConfig,
                  annotator_factory: Callable[[Orchestrator], Annotator] | None = None,
                  show_progress: bool = True, log: Callable[[str], None] = print, pool: Executor | None = None,
-                 closing_build: bool = True, pool_memo: CandidatePoolMemo | None = None):
+                 closing_build: bool = True, pool_memo: CandidatePoolMemo | None = None,
+                 progress: RunProgress | None = None):
         self.con = con
         self.config = config
+        # What the run is doing, published after every step for `karl status` (reporting/progress.py).
+        self.progress = progress or RunProgress(None, RunSnapshot(config.run_id))
         self.store = run_store.RunStore(con, config.run_id)
         self.show_progress = show_progress
         self.log = log
@@ -123,27 +135,33 @@ class Orchestrator:
 
     # --- prepare: features, categories, candidate pool, hyperparameters ----------------------
     def prepare(self) -> None:
+        progress = self.progress
         artifact = self.store.artifact("features")
         if artifact is None:
             started = time.perf_counter()
-            artifact = {"feature_set": ensure_item_vectors(self.con, seed=self.config.seed)}
+            with progress.phase("set-up", "features"):
+                artifact = {"feature_set": ensure_item_vectors(self.con, seed=self.config.seed)}
             self.store.store_artifact("features", artifact)
             self.store.mark_done(PREPARE_ROUND, "features", time.perf_counter() - started)
         self.feature_set = artifact["feature_set"]
-        self.vectors = load_item_vectors(self.con, self.feature_set)
+        with progress.phase("set-up", "load item vectors"):
+            self.vectors = load_item_vectors(self.con, self.feature_set)
 
         if self.store.artifact("categories") is None:
             started = time.perf_counter()
-            category_set = ensure_categories(self.con, self.feature_set, seed=self.config.seed,
-                                             source=self.config.candidate_source, config=self.config.categories)
+            with progress.phase("set-up", "categories"):
+                category_set = ensure_categories(self.con, self.feature_set, seed=self.config.seed,
+                                                 source=self.config.candidate_source, config=self.config.categories)
             self.store.store_artifact("categories", {"category_set": category_set})
             self.store.mark_done(PREPARE_ROUND, "categories", time.perf_counter() - started)
-        self.pool_memo.ensure(self.con, self.dbt_vars(), self.build)
+        with progress.phase("set-up", "candidate pool (dbt)"):
+            self.pool_memo.ensure(self.con, self.dbt_vars(), self.build)
 
         self.hyperparameters = self.store.artifact("hyperparameters")
         if self.hyperparameters is None:
             started = time.perf_counter()
-            self.hyperparameters = self._tuned_hyperparameters()
+            with progress.phase("set-up", "tune hyperparameters"):
+                self.hyperparameters = self._tuned_hyperparameters()
             self.store.store_artifact("hyperparameters", self.hyperparameters)
             self.store.mark_done(PREPARE_ROUND, "tune", time.perf_counter() - started)
 
@@ -163,8 +181,18 @@ class Orchestrator:
 
     # --- the loop ---------------------------------------------------------------------------
     def run(self) -> None:
+        """Run (or resume) the run; its published state ends as completed, stopped (a clean stop,
+        RunStopped) or aborted (any other exception, Ctrl-C included)."""
         try:
             self._run()
+        except RunStopped as stop:
+            self.progress.finish(STOPPED, str(stop))
+            raise
+        except BaseException as error:  # noqa: BLE001 - recorded, then re-raised
+            self.progress.finish(ABORTED, f"{type(error).__name__}: {error}".strip().rstrip(":"))
+            raise
+        else:
+            self.progress.finish(COMPLETED)
         finally:
             self.id_cv.close()
 
@@ -177,12 +205,15 @@ class Orchestrator:
                 "(`karl ingest fbl`, then `karl build`), or point KARL_DUCKDB_PATH at a warehouse that has them.")
 
     def _run(self) -> None:
-        self._require_human_labels()
+        check_annotator(self.con, self.config)  # before anything is built, registered or spent
+        with self.progress.phase("set-up", "check the marts"):
+            self._require_human_labels()
         self.store.register(self.config)
         if (self.config.rounds, "evaluate") in self.store.completed_steps():
             # Complete already (e.g. a cell of a resumed experiment): nothing to prepare or run.
             if self.closing_build:
-                self.build(RUN_BUILD_ARGS)
+                with self.progress.phase("closing", "build the marts (dbt)"):
+                    self.build(RUN_BUILD_ARGS)
             return
         self.prepare()
         done = self.store.completed_steps()
@@ -195,8 +226,11 @@ class Orchestrator:
             if self.config.until_stable and round_index < self.config.rounds and self._stable(round_index):
                 self.log(f"Stopping after round {round_index}: the stopping signal says more rounds will not pay.")
                 break
+        progress.close()
         if self.closing_build:
-            self.build(RUN_BUILD_ARGS)
+            with self.progress.phase("closing", "build the marts (dbt)"):
+                self.build(RUN_BUILD_ARGS)
+                publish_marts(self.con, self.progress.db_path)
 
     def _run_round(self, round_index: int, done: set[tuple[int, str]], progress: tqdm) -> None:
         state = RoundState()
@@ -206,9 +240,17 @@ class Orchestrator:
                 continue
             progress.set_postfix_str(name)
             started = time.perf_counter()
+            # with a progress bar on screen the bar shows the step; otherwise (quiet, JSON) a line each
+            self.progress.begin(f"round {round_index}", name, say=not self.show_progress)
             step(self, round_index, state)
             self.store.mark_done(round_index, name, time.perf_counter() - started)
+            self.progress.end(f"round {round_index}", name, time.perf_counter() - started, say=not self.show_progress)
+            if name == "build":
+                publish_marts(self.con, self.progress.db_path)
         if state.metrics:
+            self.progress.evaluated(round_index, state.metrics,
+                                    n_accepted_labels=state.metrics.get("n_added_labels"),
+                                    spend_usd=self.progress.snapshot.spend_usd + float(state.metrics.get("cost_usd") or 0))
             progress.set_postfix(id_f1=f"{state.metrics.get('id_macro_f1', float('nan')):.3f}",
                                  ood_f1=f"{state.metrics.get('ood_macro_f1', float('nan')):.3f}")
 

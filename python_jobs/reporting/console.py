@@ -44,7 +44,12 @@ def print_experiment_summary(rows: list[dict], console: Console) -> None:
 
 
 def print_plan(result: object, console: Console, max_cost: float | None) -> None:
-    """result: annotation.plan.plan(...)."""
+    """result: annotation.plan.plan(...): one rendered prompt, then the table."""
+    if result.sample_messages:
+        console.print(f"One rendered prompt ({result.sample_tokens:,} tokens in, {result.sample_token_source}):")
+        for message in result.sample_messages:
+            console.print(f"--- {message['role']} ---", style="bold")
+            console.print(message["content"], markup=False, highlight=False, soft_wrap=True)
     table = Table(title=f"Plan: {result.description}")
     for column in ("model", "calls to send", "answered by cache", "tokens in", "tokens out", "cost (USD)", "tokens from"):
         table.add_column(column)
@@ -59,3 +64,36 @@ def print_plan(result: object, console: Console, max_cost: float | None) -> None
     if max_cost is not None and total is not None:
         verdict = "fits within" if total <= max_cost else "[red]exceeds[/red]"
         console.print(f"The plan {verdict} --max-cost ${max_cost:.4f}.")
+
+
+def print_judge(judge_id: str, header: str, rows: list[dict], grids: dict[str, tuple], console: Console) -> None:
+    """rows: annotation.judge.agreement; grids: level -> annotation.judge.confusion."""
+    console.print(f"judge {judge_id}: {header}")
+    overall = Table(title="Agreement with the human majority (rpt_judge_agreement)")
+    for column in ("level", "pairs", "accuracy", "macro-F1", "Cohen's κ", "unanimity", "unanimous precision",
+                   "same direction", "reversed", "cost (USD)", "USD / correct", "USD / correct unanimous"):
+        overall.add_column(column, justify="right")
+    per_class = Table(title="Per human class")
+    for column in ("level", "class", "pairs", "precision", "recall", "F1", "unanimous precision", "unanimous coverage"):
+        per_class.add_column(column, justify="right")
+    for r in rows:
+        if r["class_label"] == "all":
+            overall.add_row(r["level"], str(r["n_pairs"]), _fmt(r["accuracy"], ".3f"), _fmt(r["macro_f1"], ".3f"),
+                            _fmt(r["cohens_kappa"], ".3f"), _fmt(r["unanimity_rate"], ".3f"),
+                            _fmt(r["unanimous_precision"], ".3f"), _fmt(r["same_direction_rate"], ".3f"),
+                            _fmt(r["reversed_direction_rate"], ".3f"), _fmt(r["cost_usd"], ".4f"),
+                            _fmt(r["cost_per_correct_label"], ".6f"), _fmt(r["cost_per_correct_unanimous_label"], ".6f"))
+        else:
+            per_class.add_row(r["level"], r["class_label"], str(r["n_pairs"]), _fmt(r["precision"], ".3f"),
+                              _fmt(r["recall"], ".3f"), _fmt(r["f1"], ".3f"), _fmt(r["unanimous_precision"], ".3f"),
+                              _fmt(r["unanimous_coverage"], ".3f"))
+    console.print(overall)
+    console.print(per_class)
+    for level, (humans, llms, cells) in grids.items():
+        grid = Table(title=f"Confusion {level} (rpt_judge_confusion): rows human majority, columns LLM plurality")
+        grid.add_column("human \\ llm")
+        for label in llms:
+            grid.add_column(label, justify="right")
+        for human in humans:
+            grid.add_row(human, *[str(cells.get((human, label), 0)) for label in llms])
+        console.print(grid)

@@ -1,27 +1,65 @@
-"""Figures of `karl report`: pure functions from pandas frames (the marts) to PNG bytes.
+"""Figures of `karl report` that do not mislead: pure functions from mart frames to PNG bytes.
 
-matplotlib runs headless (Agg). Every figure is rendered at a fixed size and dpi so the page reads
-the same everywhere; runs keep one colour per strategy and one line style per seed throughout.
+- Fixed, stated axes: every panel of one metric shares one y-range, computed once over all runs
+  of the report (`metric_range`), padded and never narrower than `MIN_SPAN`, so a 0.009 drop is
+  drawn as 0.009 of a 0.2-wide axis, not as a cliff across the whole panel.
+- Spread over seeds: a strategy with several runs is drawn as its mean (line) ± one standard
+  deviation (band); a strategy with one run as that run.
+- Baselines on every macro-F1 panel: chance (guessing by the class mix scores a macro-F1 of 1/3
+  whatever the mix: each class's precision and recall both equal its share) and, when the report
+  holds random-acquisition runs, their mean as the acquisition baseline.
+
+matplotlib runs headless (Agg), fixed size and dpi.
 """
 
 from __future__ import annotations
 
 import io
+import math
+from dataclasses import dataclass
 
 import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
-from matplotlib.patches import Patch  # noqa: E402
 
-from python_jobs.labels import RELATION_CLASSES as CLASSES
-
-CLASS_COLOURS = {"substitute": "#4C72B0", "complement": "#DD8452", "other": "#8C8C8C"}
+CLASSES = ("substitute", "complement", "other")
 STRATEGY_COLOURS = {"qbc": "#C44E52", "margin": "#55A868", "random": "#4C72B0", "entropy": "#8172B2",
                     "breaking_ties": "#937860", "kcenter": "#DA8BC3", "context": "#CCB974"}
-SEED_STYLES = ("-", "--", ":", "-.")
+EXTRA_COLOURS = ("#8172B2", "#937860", "#DA8BC3", "#CCB974")
+CHANCE_MACRO_F1 = 1.0 / 3.0
+MIN_SPAN = 0.2
 DPI = 110
+
+
+@dataclass(frozen=True)
+class AxisRange:
+    low: float
+    high: float
+
+    def text(self) -> str:
+        return f"{self.low:.2f}–{self.high:.2f}"
+
+
+def metric_range(values: list[float] | pd.Series, min_span: float = MIN_SPAN, step: float = 0.05,
+                 floor: float | None = 0.0, ceiling: float | None = 1.0) -> AxisRange:
+    """One y-range for a metric over all runs: [min, max] widened to multiples of `step`, then
+    to at least `min_span` around its centre, kept inside [floor, ceiling]."""
+    finite = [float(v) for v in values if v is not None and not (isinstance(v, float) and math.isnan(v))]
+    if not finite:
+        return AxisRange(floor or 0.0, ceiling or 1.0)
+    low, high = math.floor(min(finite) / step) * step, math.ceil(max(finite) / step) * step
+    if high - low < min_span:
+        centre = (low + high) / 2
+        low, high = centre - min_span / 2, centre + min_span / 2
+    if floor is not None and low < floor:
+        low, high = floor, max(high, floor + min_span)
+    if ceiling is not None and high > ceiling:
+        low, high = min(low, ceiling - min_span), ceiling
+    # whole hundredths, so the stated range is the drawn one
+    return AxisRange(math.floor(round(low * 100, 6)) / 100, math.ceil(round(high * 100, 6)) / 100)
 
 
 def _png(figure: plt.Figure) -> bytes:
@@ -32,50 +70,83 @@ def _png(figure: plt.Figure) -> bytes:
     return buffer.getvalue()
 
 
-def run_styles(runs: pd.DataFrame) -> dict[str, dict[str, object]]:
-    """run_id -> line style kwargs: colour by strategy, dash pattern by position among its seeds."""
-    styles: dict[str, dict[str, object]] = {}
-    extra = ["#8172B2", "#937860", "#DA8BC3", "#CCB974"]
-    for strategy, group in runs.sort_values(["strategy", "seed", "run_id"]).groupby("strategy", sort=True):
-        colour = STRATEGY_COLOURS.get(str(strategy)) or extra[len(styles) % len(extra)]
-        for position, run_id in enumerate(group["run_id"]):
-            styles[str(run_id)] = {"color": colour, "linestyle": SEED_STYLES[position % len(SEED_STYLES)]}
-    return styles
+def strategy_colours(strategies: list[str]) -> dict[str, str]:
+    colours, extra = {}, iter(EXTRA_COLOURS * 4)
+    for strategy in sorted(set(strategies)):
+        colours[strategy] = STRATEGY_COLOURS.get(strategy) or next(extra)
+    return colours
 
 
-def _label(run: pd.Series) -> str:
-    return f"{run['strategy']} · seed {run['seed']} ({run['run_id']})"
+def spread(frame: pd.DataFrame, x: str, y: str) -> pd.DataFrame:
+    """Per x: mean, sd (0 for one run) and the number of runs of `y`."""
+    stats = frame.groupby(x)[y].agg(["mean", "std", "count"]).reset_index()
+    stats["std"] = stats["std"].fillna(0.0)
+    return stats
 
 
-def macro_f1_curves(metrics: pd.DataFrame, styles: dict[str, dict[str, object]]) -> bytes:
-    """ID and OOD macro-F1 per round, every run on one chart (ID and OOD panels, each scaled to its
-    own range: they differ by ~0.4, a shared axis would flatten the differences between runs)."""
-    figure, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+def _strategy_curves(axis: plt.Axes, frame: pd.DataFrame, x: str, y: str, colours: dict[str, str],
+                     legend: bool) -> None:
+    """Per strategy: its run's line, or (several runs, x = round) the mean ± sd band. Against
+    labels or spend the runs' x values differ, so each run is its own thin line instead."""
+    for strategy, group in frame.groupby("strategy", sort=True):
+        runs = group["run_id"].nunique()
+        colour = colours[str(strategy)]
+        if runs == 1 or x != "round_index":
+            for position, (_, run) in enumerate(group.groupby("run_id", sort=True)):
+                run = run.sort_values(x)
+                label = f"{strategy} ({runs} run{'s' if runs > 1 else ''})" if legend and position == 0 else None
+                axis.plot(run[x], run[y], marker="o", markersize=3.5 if runs == 1 else 2.5, color=colour,
+                          linewidth=1.5 if runs == 1 else 1.0, alpha=1.0 if runs == 1 else 0.8, label=label)
+            continue
+        stats = spread(group, x, y)
+        axis.plot(stats[x], stats["mean"], marker="o", markersize=3.5, color=colour,
+                  label=f"{strategy} (mean ± sd of {runs} runs)" if legend else None)
+        axis.fill_between(stats[x], stats["mean"] - stats["std"], stats["mean"] + stats["std"],
+                          color=colour, alpha=0.18, linewidth=0)
+
+
+def _baselines(axis: plt.Axes, metrics: pd.DataFrame, x: str, y: str, legend: bool) -> None:
+    axis.axhline(CHANCE_MACRO_F1, color="#999999", linestyle=":", linewidth=1.2,
+                 label="chance (guess by class mix) = 1/3" if legend else None)
+    random_runs = metrics[metrics["strategy"] == "random"]
+    if not random_runs.empty and metrics["strategy"].nunique() > 1 and x == "round_index":
+        stats = spread(random_runs, x, y)
+        axis.plot(stats[x], stats["mean"], color="#4C72B0", linestyle="--", linewidth=1,
+                  label="random acquisition (baseline)" if legend else None)
+
+
+def f1_curves(metrics: pd.DataFrame, x: str, xlabel: str, ranges: dict[str, AxisRange]) -> bytes:
+    """ID and OOD macro-F1 against `x` (round, accepted labels or spend), per strategy, on the
+    fixed ranges, with the chance and random-acquisition baselines."""
+    colours = strategy_colours(list(metrics["strategy"]))
+    figure, axes = plt.subplots(1, 2, figsize=(11, 4.0))
     for axis, prefix, title in ((axes[0], "id", "In-distribution (CV on FBL2023)"),
                                 (axes[1], "ood", "Out-of-distribution (FBL2024 test half)")):
-        for run_id, run in metrics.groupby("run_id", sort=True):
-            run = run.sort_values("round_index")
-            axis.plot(run["round_index"], run[f"{prefix}_macro_f1"], marker="o", markersize=4,
-                      label=_label(run.iloc[0]), **styles[str(run_id)])
-        axis.set_title(title)
-        axis.set_xlabel("round")
+        column = f"{prefix}_macro_f1"
+        _strategy_curves(axis, metrics, x, column, colours, legend=prefix == "ood")
+        _baselines(axis, metrics, x, column, legend=prefix == "ood")
+        axis.set_ylim(ranges[column].low, ranges[column].high)
+        axis.set_title(f"{title}; y {ranges[column].text()}", fontsize=10)
+        axis.set_xlabel(xlabel)
         axis.grid(alpha=0.3)
-        axis.xaxis.get_major_locator().set_params(integer=True)
+        if x == "round_index":
+            axis.xaxis.get_major_locator().set_params(integer=True)
     axes[0].set_ylabel("macro-F1")
     axes[1].legend(fontsize=8, loc="best")
     return _png(figure)
 
 
-def per_class_f1(metrics: pd.DataFrame, styles: dict[str, dict[str, object]]) -> bytes:
-    """F1 of each class per round: rows ID / OOD, one column per class."""
-    figure, axes = plt.subplots(2, 3, figsize=(11, 5.6), sharex=True, sharey="row")
+def per_class_f1(metrics: pd.DataFrame, ranges: dict[str, AxisRange]) -> bytes:
+    """F1 per class and round (rows ID / OOD), per strategy, every panel of a row on one range."""
+    colours = strategy_colours(list(metrics["strategy"]))
+    figure, axes = plt.subplots(2, 3, figsize=(11, 5.4), sharex=True)
     for row, prefix in enumerate(("id", "ood")):
+        key = f"{prefix}_per_class"
         for column, name in enumerate(CLASSES):
             axis = axes[row][column]
-            for run_id, run in metrics.groupby("run_id", sort=True):
-                run = run.sort_values("round_index")
-                axis.plot(run["round_index"], run[f"{prefix}_f1_{name}"], marker="o", markersize=3,
-                          label=_label(run.iloc[0]), **styles[str(run_id)])
+            _strategy_curves(axis, metrics, "round_index", f"{prefix}_f1_{name}", colours,
+                             legend=row == 0 and column == 0)
+            axis.set_ylim(ranges[key].low, ranges[key].high)
             axis.set_title(f"{prefix.upper()} F1 · {name}", fontsize=10)
             axis.grid(alpha=0.3)
             axis.xaxis.get_major_locator().set_params(integer=True)
@@ -85,121 +156,59 @@ def per_class_f1(metrics: pd.DataFrame, styles: dict[str, dict[str, object]]) ->
     return _png(figure)
 
 
-def yield_and_class_mix(metrics: pd.DataFrame, balance: pd.DataFrame,
-                        styles: dict[str, dict[str, object]]) -> bytes:
-    """Left: share of annotated pairs accepted per round. Right: accepted labels per class and
-    round, one stacked bar per run side by side."""
-    figure, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2))
-    annotated = metrics[metrics["n_annotated_pairs"].fillna(0) > 0]
-    for run_id, run in annotated.groupby("run_id", sort=True):
-        run = run.sort_values("round_index")
-        left.plot(run["round_index"], run["acceptance_yield"], marker="o", markersize=4,
-                  label=_label(run.iloc[0]), **styles[str(run_id)])
-    left.set_title("Acceptance yield (unanimous / annotated)")
-    left.set_xlabel("round")
-    left.set_ylim(0, 1.05)
-    left.xaxis.get_major_locator().set_params(integer=True)
-    left.grid(alpha=0.3)
-    left.legend(fontsize=8, loc="best")
-    run_ids = sorted(balance["run_id"].unique())
-    width = 0.8 / max(len(run_ids), 1)
-    hatches = ("", "//", "..", "xx", "\\\\", "++", "oo", "--")
-    run_handles: list[Patch] = []
-    for position, run_id in enumerate(run_ids):
-        run = balance[balance["run_id"] == run_id]
-        pivot = run.pivot_table(index="round_index", columns="relation_label", values="n_accepted_labels",
-                                aggfunc="sum", fill_value=0).sort_index()
-        bottom = pd.Series(0, index=pivot.index, dtype=float)
-        x = pivot.index.to_numpy() + (position - (len(run_ids) - 1) / 2) * width
-        for name in CLASSES:
-            values = pivot[name] if name in pivot.columns else pd.Series(0, index=pivot.index)
-            right.bar(x, values, width=width * 0.95, bottom=bottom, color=CLASS_COLOURS[name],
-                      edgecolor="white", hatch=hatches[position % len(hatches)], linewidth=0.5,
-                      label=name if position == 0 else None)
-            bottom = bottom + values.to_numpy()
-        run_handles.append(Patch(facecolor="white", edgecolor="#333333", hatch=hatches[position % len(hatches)],
-                                 label=str(run_id)))
-    right.set_title("Accepted labels per class and run")
-    right.set_xlabel("round")
-    right.set_ylabel("labels")
-    right.xaxis.get_major_locator().set_params(integer=True)
-    class_handles = [Patch(facecolor=CLASS_COLOURS[name], label=name) for name in CLASSES]
-    right.legend(handles=class_handles + run_handles, fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0),
-                 borderaxespad=0)
+def bars_per_round(frame: pd.DataFrame, y: str, title: str, ylabel: str) -> bytes:
+    """One quantity per round, per strategy (mean ± sd over its runs), from 0."""
+    colours = strategy_colours(list(frame["strategy"]))
+    figure, axis = plt.subplots(figsize=(8, 3.6))
+    strategies = sorted(frame["strategy"].unique())
+    width = 0.8 / max(len(strategies), 1)
+    for position, strategy in enumerate(strategies):
+        stats = spread(frame[frame["strategy"] == strategy], "round_index", y)
+        axis.bar(stats["round_index"] + (position - (len(strategies) - 1) / 2) * width, stats["mean"],
+                 width=width, yerr=stats["std"], color=colours[strategy], label=strategy, capsize=2)
+    axis.set_ylim(bottom=0)
+    axis.set_title(title, fontsize=10)
+    axis.set_xlabel("round")
+    axis.set_ylabel(ylabel)
+    axis.grid(alpha=0.3, axis="y")
+    axis.xaxis.get_major_locator().set_params(integer=True)
+    axis.legend(fontsize=8)
     return _png(figure)
 
 
-def diversity_against_gain(metrics: pd.DataFrame, styles: dict[str, dict[str, object]]) -> bytes:
-    """Each round as a point: training-set diversity (x) against its OOD macro-F1 gain over the
-    previous round (y)."""
-    figure, axis = plt.subplots(figsize=(7, 4.2))
-    points = metrics.dropna(subset=["ood_macro_f1_delta_to_previous", "diversity"])
-    for run_id, run in points.groupby("run_id", sort=True):
-        axis.scatter(run["diversity"], run["ood_macro_f1_delta_to_previous"], s=28,
-                     color=styles[str(run_id)]["color"], label=_label(run.iloc[0]), alpha=0.85)
-        for _, point in run.iterrows():
-            axis.annotate(str(int(point["round_index"])), (point["diversity"], point["ood_macro_f1_delta_to_previous"]),
-                          fontsize=7, xytext=(3, 3), textcoords="offset points")
-    axis.axhline(0, color="#444444", linewidth=0.8)
-    axis.set_xlabel("training-set diversity (1 − mean |Pearson r|)")
-    axis.set_ylabel("OOD macro-F1 gain over previous round")
-    axis.set_title("Diversity against gain (numbers = round)")
+def confusion_grid(matrices: list[tuple[str, pd.DataFrame]]) -> bytes:
+    """Heatmaps side by side; each frame has reference_label, predicted_label, n_pairs. Colour =
+    share of the row (the recall of the reference class), text = the count."""
+    figure, axes = plt.subplots(1, len(matrices), figsize=(3.9 * len(matrices), 3.6), squeeze=False)
+    for axis, (title, cells) in zip(axes[0], matrices):
+        rows = [c for c in CLASSES if c in set(cells["reference_label"])] or list(CLASSES)
+        columns = list(CLASSES) + sorted(set(cells["predicted_label"]) - set(CLASSES))
+        counts = np.zeros((len(rows), len(columns)))
+        for cell in cells.itertuples():
+            if cell.reference_label in rows and cell.predicted_label in columns:
+                counts[rows.index(cell.reference_label), columns.index(cell.predicted_label)] += cell.n_pairs
+        shares = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
+        axis.imshow(shares, cmap="Blues", vmin=0, vmax=1)
+        for i in range(len(rows)):
+            for j in range(len(columns)):
+                axis.text(j, i, f"{int(counts[i, j])}", ha="center", va="center", fontsize=9,
+                          color="white" if shares[i, j] > 0.6 else "#222222")
+        axis.set_xticks(range(len(columns)), [c.replace("_", " ") for c in columns], rotation=30, fontsize=8)
+        axis.set_yticks(range(len(rows)), rows, fontsize=8)
+        axis.set_xlabel("predicted", fontsize=9)
+        axis.set_ylabel("reference", fontsize=9)
+        axis.set_title(title, fontsize=10)
+    return _png(figure)
+
+
+def diversity_curves(metrics: pd.DataFrame, ranges: dict[str, AxisRange]) -> bytes:
+    colours = strategy_colours(list(metrics["strategy"]))
+    figure, axis = plt.subplots(figsize=(8, 3.4))
+    _strategy_curves(axis, metrics, "round_index", "diversity", colours, legend=True)
+    axis.set_ylim(ranges["diversity"].low, ranges["diversity"].high)
+    axis.set_title(f"Diversity of the training set (1 − mean |r|); y {ranges['diversity'].text()}", fontsize=10)
+    axis.set_xlabel("round")
     axis.grid(alpha=0.3)
-    if len(points):
-        axis.legend(fontsize=8, loc="best")
-    return _png(figure)
-
-
-def cost_per_round(costs: pd.DataFrame, styles: dict[str, dict[str, object]], runs: pd.DataFrame) -> bytes:
-    """Left: spend (or calls, for free annotators) per round. Right: latency p50 / p90 per round."""
-    figure, (left, right) = plt.subplots(1, 2, figsize=(11, 4.0))
-    labels = {str(r["run_id"]): _label(r) for _, r in runs.iterrows()}
-    has_cost = bool(len(costs)) and float(costs["cost_usd"].sum()) > 0
-    value = "cost_usd" if has_cost else "n_calls"
-    for run_id, run in costs.groupby("run_id", sort=True):
-        run = run.sort_values("round_index")
-        left.plot(run["round_index"], run[value], marker="o", markersize=4,
-                  label=labels.get(str(run_id), str(run_id)), **styles[str(run_id)])
-        right.plot(run["round_index"], run["latency_p50_ms"], marker="o", markersize=3, **styles[str(run_id)])
-        right.plot(run["round_index"], run["latency_p90_ms"], marker="^", markersize=3, alpha=0.5,
-                   color=styles[str(run_id)]["color"], linestyle=":")
-    left.set_title("Spend per round (USD)" if has_cost else "Annotator calls per round (annotator is free)")
-    left.set_ylim(bottom=0)
-    left.set_xlabel("round")
-    left.grid(alpha=0.3)
-    left.legend(fontsize=8, loc="best")
-    left.xaxis.get_major_locator().set_params(integer=True)
-    right.set_title("Call latency per round: p50 (circles), p90 (triangles), ms")
-    right.set_xlabel("round")
-    right.grid(alpha=0.3)
-    right.xaxis.get_major_locator().set_params(integer=True)
-    if costs["latency_p50_ms"].isna().all():
-        right.text(0.5, 0.5, "no call latencies recorded\n(replayed annotations)", ha="center", va="center",
-                   transform=right.transAxes, color="#666666")
-        right.set_xticks([])
-        right.set_yticks([])
-    return _png(figure)
-
-
-def experiment_view(metrics: pd.DataFrame) -> bytes:
-    """Mean and spread (± 1 std, min-max band) over seeds per strategy, ID and OOD macro-F1."""
-    figure, axes = plt.subplots(1, 2, figsize=(11, 4.2))
-    for axis, prefix in ((axes[0], "id"), (axes[1], "ood")):
-        column = f"{prefix}_macro_f1"
-        for strategy, group in metrics.groupby("strategy", sort=True):
-            stats = group.groupby("round_index")[column].agg(["mean", "std", "min", "max", "count"]).reset_index()
-            colour = STRATEGY_COLOURS.get(str(strategy), "#333333")
-            seeds = int(group["seed"].nunique())
-            axis.plot(stats["round_index"], stats["mean"], marker="o", markersize=4, color=colour,
-                      label=f"{strategy} (mean of {seeds} seed{'s' if seeds != 1 else ''})")
-            std = stats["std"].fillna(0)
-            axis.fill_between(stats["round_index"], stats["mean"] - std, stats["mean"] + std, color=colour, alpha=0.2)
-            axis.plot(stats["round_index"], stats["min"], color=colour, linewidth=0.6, alpha=0.5)
-            axis.plot(stats["round_index"], stats["max"], color=colour, linewidth=0.6, alpha=0.5)
-        axis.set_title(f"{prefix.upper()} macro-F1 per strategy over seeds")
-        axis.set_xlabel("round")
-        axis.grid(alpha=0.3)
-        axis.xaxis.get_major_locator().set_params(integer=True)
-    axes[0].set_ylabel("macro-F1")
-    axes[1].legend(fontsize=8, loc="best")
+    axis.xaxis.get_major_locator().set_params(integer=True)
+    axis.legend(fontsize=8)
     return _png(figure)

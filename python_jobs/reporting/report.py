@@ -1,14 +1,20 @@
-"""`karl report`: one self-contained HTML page from the reporting marts.
+"""`karl report`: one self-contained HTML page from the warehouse.
 
-Everything comes from the warehouse (marts.rpt_round_metrics, rpt_class_balance,
-rpt_cost_by_round, rpt_annotator_agreement, rpt_run_stopping_signal, fct_runs); plots are PNGs
-embedded as base64, so the page is one file that opens offline and can be mailed around.
+Read from the marts (fct_runs, rpt_round_metrics, rpt_cost_by_round, rpt_annotator_agreement,
+rpt_run_stopping_signal, rpt_confusion), plus three staging/intermediate views for what no mart
+carries: the run's configuration (stg_karl__runs.config_json), the K votes with their reasons
+(stg_karl__llm_calls, int_llm_votes_tallied) and the quarantine (stg_karl__quarantined_rows).
+Plots are PNGs embedded as base64, so the page is one file that opens offline.
+
+A panel with nothing to draw (no spend with a replay annotator, no confusion counts stored) is
+left out and a sentence says why, instead of an empty frame.
 """
 
 from __future__ import annotations
 
 import base64
 import html
+import json
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -16,86 +22,256 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
-from python_jobs.reporting import plots as report_plots
+from python_jobs.reporting import plots
+from python_jobs.reporting.judge import JudgeFrames, judge_section, load_judge_frames
+from python_jobs.warehouse.connection import require_marts
 
 REPORT_FILE = "karl_report.html"
+EXAMPLE_PAIRS = 12
 
 
 @dataclass
 class ReportData:
     runs: pd.DataFrame
     metrics: pd.DataFrame
-    balance: pd.DataFrame
     costs: pd.DataFrame
     agreement: pd.DataFrame
     stopping: pd.DataFrame
+    confusion: pd.DataFrame
+    examples: pd.DataFrame
+    quarantine: pd.DataFrame
+    gx_docs: str | None = None  # relative link to the GX Data Docs index, when built
+    judges: JudgeFrames | None = None
 
 
-def _frame(con: duckdb.DuckDBPyConnection, relation: str, run_ids: list[str] | None, order: str) -> pd.DataFrame:
-    where = ""
-    params: list[object] = []
-    if run_ids:
-        where = "where run_id in (" + ", ".join("?" for _ in run_ids) + ")"
+def _exists(con: duckdb.DuckDBPyConnection, schema: str, name: str) -> bool:
+    row = con.execute("select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
+                      [schema, name]).fetchone()
+    return bool(row and row[0])
+
+
+def _frame(con: duckdb.DuckDBPyConnection, relation: str, run_ids: list[str] | None, order: str,
+           columns: str = "*") -> pd.DataFrame:
+    schema, name = relation.split(".")
+    if not _exists(con, schema, name):
+        return pd.DataFrame()
+    where, params = "", []
+    if run_ids is not None:
+        where = "where run_id in (" + ", ".join("?" for _ in run_ids) + ")" if run_ids else "where false"
         params = list(run_ids)
-    return con.execute(f"select * from marts.{relation} {where} order by {order}", params).df()
+    return con.execute(f"select {columns} from {relation} {where} order by {order}", params).df()
 
 
-def load_report_data(con: duckdb.DuckDBPyConnection, run_ids: list[str] | None = None) -> ReportData:
-    data = ReportData(
-        runs=_frame(con, "fct_runs", run_ids, "strategy, seed, run_id"),
-        metrics=_frame(con, "rpt_round_metrics", run_ids, "run_id, round_index"),
-        balance=_frame(con, "rpt_class_balance", run_ids, "run_id, round_index, relation_label"),
-        costs=_frame(con, "rpt_cost_by_round", run_ids, "run_id, round_index"),
-        agreement=_frame(con, "rpt_annotator_agreement", run_ids, "run_id, round_index"),
-        stopping=_frame(con, "rpt_run_stopping_signal", run_ids, "run_id"),
+EXAMPLES_QUERY = """
+    with last_round as (
+        select * from intermediate.int_llm_votes_tallied where run_id in ({runs})
+        qualify round_index = max(round_index) over (partition by run_id)
+    ),
+    picked as (
+        -- per run: the most uncertain accepted and not accepted pairs of its last annotated round
+        select *, row_number() over (partition by run_id, is_unanimous order by uncertainty_score desc nulls last,
+                                     pair_key) as rank_in_group
+        from last_round
     )
+    select
+        picked.run_id, picked.round_index, picked.pair_key, picked.strategy, picked.uncertainty_score,
+        item_a.title as item_a_title, item_b.title as item_b_title,
+        picked.is_unanimous as accepted, picked.reference_relation_label,
+        calls.attempt_index, calls.relation_label, calls.fbl_label, calls.raw_response
+    from picked
+    left join marts.dim_items as item_a on item_a.item_id = (
+        select any_value(item_a_id) from staging.stg_karl__llm_calls as c where c.pair_key = picked.pair_key)
+    left join marts.dim_items as item_b on item_b.item_id = (
+        select any_value(item_b_id) from staging.stg_karl__llm_calls as c where c.pair_key = picked.pair_key)
+    inner join staging.stg_karl__llm_calls as calls
+        on calls.run_id = picked.run_id and calls.round_index = picked.round_index
+        and calls.pair_key = picked.pair_key
+    where picked.rank_in_group <= ?
+    order by picked.run_id, picked.is_unanimous desc, picked.uncertainty_score desc nulls last,
+        picked.pair_key, calls.attempt_index
+"""
+
+
+def _examples(con: duckdb.DuckDBPyConnection, run_ids: list[str]) -> pd.DataFrame:
+    needed = [("intermediate", "int_llm_votes_tallied"), ("staging", "stg_karl__llm_calls"), ("marts", "dim_items")]
+    if not run_ids or not all(_exists(con, s, n) for s, n in needed):
+        return pd.DataFrame()
+    per_group = max(1, EXAMPLE_PAIRS // (2 * len(run_ids)))
+    query = EXAMPLES_QUERY.format(runs=", ".join("?" for _ in run_ids))
+    return con.execute(query, [*run_ids, per_group]).df()
+
+
+def load_report_data(con: duckdb.DuckDBPyConnection, run_ids: list[str] | None = None,
+                     gx_docs: str | None = None) -> ReportData:
+    runs = _frame(con, "marts.fct_runs", run_ids, "strategy, seed, run_id")
     if run_ids:
-        unknown = sorted(set(run_ids) - set(data.runs["run_id"]))
+        unknown = sorted(set(run_ids) - set(runs.get("run_id", pd.Series(dtype=str))))
         if unknown:
             raise ValueError(f"unknown run id(s): {', '.join(unknown)}")
-    return data
+    ids = list(runs["run_id"]) if not runs.empty else []
+    configs = _frame(con, "staging.stg_karl__runs", ids, "run_id", "run_id, config_json")
+    if not configs.empty:
+        runs = runs.merge(configs, on="run_id", how="left")
+    quarantine = pd.DataFrame()
+    if _exists(con, "staging", "stg_karl__quarantined_rows"):
+        quarantine = con.execute("""
+            select source, split_part(reason, ':', 1) as kind, count(*) as n_rows,
+                   count(distinct batch_id) as n_batches, max(ingested_at) as last_seen
+            from staging.stg_karl__quarantined_rows group by all order by source, n_rows desc
+        """).df()
+    return ReportData(
+        runs=runs,
+        metrics=_frame(con, "marts.rpt_round_metrics", ids, "run_id, round_index"),
+        costs=_frame(con, "marts.rpt_cost_by_round", ids, "run_id, round_index"),
+        agreement=_frame(con, "marts.rpt_annotator_agreement", ids, "run_id, round_index"),
+        stopping=_frame(con, "marts.rpt_run_stopping_signal", ids, "run_id"),
+        confusion=_frame(con, "marts.rpt_confusion", ids, "run_id, round_index, matrix"),
+        examples=_examples(con, ids),
+        quarantine=quarantine,
+        gx_docs=gx_docs,
+        judges=load_judge_frames(con),
+    )
+
+
+# ---------------------------------------------------------------- HTML pieces
 
 
 def _img(png: bytes, alt: str) -> str:
-    encoded = base64.b64encode(png).decode("ascii")
-    return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{encoded}">'
+    return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{base64.b64encode(png).decode("ascii")}">'
 
 
-def _table(frame: pd.DataFrame, columns: dict[str, str], digits: int = 3) -> str:
-    """An HTML table of `columns` (column -> header), numbers right-aligned and rounded."""
-    head = "".join(f"<th>{html.escape(header)}</th>" for header in columns.values())
-    rows = []
-    for _, row in frame.iterrows():
-        cells = []
-        for column in columns:
-            value = row.get(column)
-            if value is None or (isinstance(value, float) and pd.isna(value)) or value is pd.NA:
-                cells.append('<td class="num">–</td>')
-            elif isinstance(value, bool):
-                cells.append(f"<td>{'yes' if value else 'no'}</td>")
-            elif isinstance(value, float):
-                value = 0.0 if abs(value) < 0.5 * 10 ** -digits else value  # no "-0.000"
-                cells.append(f'<td class="num">{value:.{digits}f}</td>')
-            elif isinstance(value, int) or hasattr(value, "is_integer"):
-                cells.append(f'<td class="num">{value}</td>')
-            else:
-                cells.append(f"<td>{html.escape(str(value))}</td>")
-        rows.append("<tr>" + "".join(cells) + "</tr>")
-    return f'<table><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
+def _note(text: str) -> str:
+    return f'<p class="note">{text}</p>'
+
+
+def _omitted(text: str) -> str:
+    return f'<p class="omitted">Not drawn: {html.escape(text)}</p>'
+
+
+def _cell(value: object, digits: int) -> str:
+    if value is None or value is pd.NA or (isinstance(value, float) and pd.isna(value)):
+        return '<td class="num">–</td>'
+    if isinstance(value, bool):
+        return f"<td>{'yes' if value else 'no'}</td>"
+    if isinstance(value, float):
+        value = 0.0 if abs(value) < 0.5 * 10 ** -digits else value
+        return f'<td class="num">{value:.{digits}f}</td>'
+    if isinstance(value, int) or hasattr(value, "is_integer"):
+        return f'<td class="num">{value}</td>'
+    return f"<td>{html.escape(str(value))}</td>"
+
+
+def table(frame: pd.DataFrame, columns: dict[str, str], digits: int = 3) -> str:
+    present = {column: header for column, header in columns.items() if column in frame.columns}
+    head = "".join(f"<th>{html.escape(header)}</th>" for header in present.values())
+    rows = ["<tr>" + "".join(_cell(row.get(column), digits) for column in present) + "</tr>"
+            for _, row in frame.iterrows()]
+    return f'<div class="scroll"><table><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table></div>'
+
+
+def axis_ranges(metrics: pd.DataFrame) -> dict[str, plots.AxisRange]:
+    """One range per metric over every run of the report (baseline included for macro-F1)."""
+    chance = [plots.CHANCE_MACRO_F1]
+    per_class = [metrics[f"{p}_f1_{c}"] for p in ("id", "ood") for c in plots.CLASSES]
+    return {
+        "id_macro_f1": plots.metric_range([*metrics["id_macro_f1"], *chance]),
+        "ood_macro_f1": plots.metric_range([*metrics["ood_macro_f1"], *chance]),
+        "id_per_class": plots.metric_range(pd.concat(per_class[:3])),
+        "ood_per_class": plots.metric_range(pd.concat(per_class[3:])),
+        "diversity": plots.metric_range(metrics["diversity"].dropna(), min_span=0.1, step=0.01),
+    }
+
+
+def with_spend_and_labels(metrics: pd.DataFrame) -> pd.DataFrame:
+    """Per round: the LLM labels the round's model trained on (training labels beyond round 0's)
+    and the spend before the round's own annotation (what that model cost)."""
+    frame = metrics.sort_values(["run_id", "round_index"]).copy()
+    first = frame.groupby("run_id")["n_training_labels"].transform("first")
+    frame["accepted_labels_trained_on"] = frame["n_training_labels"] - first
+    frame["spend_before_round_usd"] = (frame["cumulative_cost_usd"].fillna(0) - frame["cost_usd"].fillna(0))
+    return frame
 
 
 def _summary(data: ReportData) -> pd.DataFrame:
-    last = data.metrics.sort_values("round_index").groupby("run_id").tail(1)
-    first = data.metrics.sort_values("round_index").groupby("run_id").head(1)
-    summary = data.runs[["run_id", "strategy", "annotator", "seed"]].merge(
-        first[["run_id", "id_macro_f1", "ood_macro_f1"]].rename(
-            columns={"id_macro_f1": "id_round0", "ood_macro_f1": "ood_round0"}), on="run_id", how="left"
-    ).merge(
-        last[["run_id", "round_index", "id_macro_f1", "ood_macro_f1", "n_training_labels", "cumulative_cost_usd"]],
-        on="run_id", how="left",
-    ).merge(data.stopping[["run_id", "should_stop", "stop_reason"]], on="run_id", how="left")
-    accepted = data.balance.groupby("run_id")["n_accepted_labels"].sum().rename("n_accepted").reset_index()
-    return summary.merge(accepted, on="run_id", how="left")
+    ordered = data.metrics.sort_values("round_index")
+    first = ordered.groupby("run_id").head(1)[["run_id", "id_macro_f1", "ood_macro_f1"]].rename(
+        columns={"id_macro_f1": "id_round0", "ood_macro_f1": "ood_round0"})
+    last = ordered.groupby("run_id").tail(1)[["run_id", "round_index", "id_macro_f1", "ood_macro_f1",
+                                              "n_training_labels", "cumulative_cost_usd"]]
+    accepted = data.metrics.groupby("run_id")["n_accepted_pairs"].sum().rename("n_accepted").reset_index()
+    summary = data.runs[["run_id", "strategy", "annotator", "seed"]].merge(first, on="run_id", how="left")
+    summary = summary.merge(last, on="run_id", how="left").merge(accepted, on="run_id", how="left")
+    if not data.stopping.empty:
+        summary = summary.merge(data.stopping[["run_id", "should_stop", "stop_reason"]], on="run_id", how="left")
+    return summary
+
+
+def _configuration(runs: pd.DataFrame) -> str:
+    """The settings of the runs: a column per run, a row per setting; settings equal in every run
+    are listed once above."""
+    if "config_json" not in runs.columns or runs["config_json"].isna().all():
+        return _omitted("no run configuration recorded.")
+    configs = {row.run_id: json.loads(row.config_json) for row in runs.itertuples() if row.config_json}
+    flat = {run: _flatten(config) for run, config in configs.items()}
+    keys = sorted(set().union(*flat.values()))
+    same = [k for k in keys if len({json.dumps(f.get(k), sort_keys=True, default=str) for f in flat.values()}) == 1]
+    varying = [k for k in keys if k not in same]
+    first = next(iter(flat.values()))
+    parts = [table(pd.DataFrame({"setting": same, "value": [_short(first.get(k)) for k in same]}),
+                   {"setting": "setting (same in every run)", "value": "value"})]
+    if varying:
+        frame = pd.DataFrame({"setting": varying, **{run: [_short(f.get(k)) for k in varying] for run, f in flat.items()}})
+        parts.append(table(frame, {"setting": "setting (differs)", **{run: run for run in flat}}))
+    return "".join(parts)
+
+
+def _flatten(value: object, prefix: str = "") -> dict[str, object]:
+    if isinstance(value, dict):
+        out: dict[str, object] = {}
+        for key, inner in value.items():
+            out.update(_flatten(inner, f"{prefix}{key}."))
+        return out
+    return {prefix.rstrip("."): value}
+
+
+def _short(value: object) -> str:
+    text = json.dumps(value, default=str) if not isinstance(value, str) else value
+    return text if len(text) <= 80 else text[:77] + "…"
+
+
+def _examples_table(examples: pd.DataFrame) -> str:
+    rows = []
+    for (run_id, pair_key), calls in examples.groupby(["run_id", "pair_key"], sort=False):
+        first = calls.iloc[0]
+        votes = []
+        for call in calls.itertuples():
+            label = call.relation_label if isinstance(call.relation_label, str) else "invalid"
+            code = f" ({int(call.fbl_label)})" if pd.notna(call.fbl_label) else ""
+            reason = _reason(call.raw_response)
+            votes.append(f"<li><b>{html.escape(label)}{code}</b>{': ' + html.escape(reason) if reason else ''}</li>")
+        reference = first.reference_relation_label if isinstance(first.reference_relation_label, str) else "–"
+        rows.append(
+            "<tr>"
+            f"<td>{html.escape(str(run_id))}<br>round {int(first.round_index)}</td>"
+            f"<td>{html.escape(str(first.item_a_title or '–'))}</td><td>{html.escape(str(first.item_b_title or '–'))}</td>"
+            f"<td><ol class=\"votes\">{''.join(votes)}</ol></td>"
+            f"<td>{'yes' if bool(first.accepted) else 'no'}</td><td>{html.escape(reference)}</td>"
+            f"{_cell(first.uncertainty_score, 3)}"
+            "</tr>")
+    head = "".join(f"<th>{h}</th>" for h in ("run", "item A", "item B", "K votes (FBL code): reason",
+                                              "accepted", "reference", "uncertainty"))
+    return f'<div class="scroll"><table><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table></div>'
+
+
+def _reason(raw: object) -> str:
+    if not isinstance(raw, str):
+        return ""
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError:
+        return ""
+    reason = value.get("reason") if isinstance(value, dict) else None
+    return reason if isinstance(reason, str) else ""
 
 
 CSS = """
@@ -103,99 +279,170 @@ body { font-family: -apple-system, 'Segoe UI', Roboto, Helvetica, Arial, sans-se
        max-width: 1200px; padding: 1.2em 2em 3em; color: #222; line-height: 1.45; }
 h1 { font-size: 1.6em; margin-bottom: 0.1em; } h2 { margin-top: 1.8em; border-bottom: 1px solid #ddd; }
 .meta { color: #666; font-size: 0.9em; } .note { color: #555; font-size: 0.92em; max-width: 70em; }
+.omitted { color: #8a6d3b; background: #fcf8e3; padding: 0.4em 0.7em; font-size: 0.92em; max-width: 70em; }
 img { max-width: 100%; height: auto; display: block; margin: 0.6em 0; }
 table { border-collapse: collapse; font-size: 0.85em; margin: 0.6em 0; }
-th, td { border: 1px solid #ddd; padding: 0.25em 0.55em; } th { background: #f3f3f3; text-align: left; }
+th, td { border: 1px solid #ddd; padding: 0.25em 0.55em; vertical-align: top; } th { background: #f3f3f3; text-align: left; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; } tr:nth-child(even) td { background: #fafafa; }
-.scroll { overflow-x: auto; }
+.scroll { overflow-x: auto; } ol.votes { margin: 0; padding-left: 1.3em; }
 """
 
 
 def render_html(data: ReportData, title: str = "karl report") -> str:
-    styles = report_plots.run_styles(data.runs)
     generated = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    parts = [
-        "<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
-        f"<title>{html.escape(title)}</title><style>{CSS}</style></head><body>",
-        f"<h1>{html.escape(title)}</h1>",
-        f'<p class="meta">{len(data.runs)} run(s): {html.escape(", ".join(data.runs["run_id"]))} · '
-        f"generated {generated} from the warehouse marts</p>",
+    run_list = ", ".join(data.runs["run_id"]) if not data.runs.empty else "none"
+    parts = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
+             f"<title>{html.escape(title)}</title><style>{CSS}</style></head><body>",
+             f"<h1>{html.escape(title)}</h1>",
+             f'<p class="meta">{len(data.runs)} run(s): {html.escape(run_list)} · generated {generated} from the warehouse</p>']
+    if data.gx_docs:
+        parts.append(f'<p class="meta">Input validation: <a href="{html.escape(data.gx_docs)}">great-expectations '
+                     "Data Docs</a> (suites, checkpoint runs and their results).</p>")
+    if data.runs.empty or data.metrics.empty:
+        parts.append("<p>No evaluated rounds yet: run <code>karl run</code>, then <code>karl build</code>.</p>")
+        if data.judges is not None:
+            parts += judge_section(data.judges, table)
+        parts += _quarantine_section(data)
+        return "\n".join(parts + ["</body></html>"])
+    metrics = with_spend_and_labels(data.metrics)
+    ranges = axis_ranges(metrics)
+    several = metrics.groupby("strategy")["run_id"].nunique().max() > 1
+    parts += [
         "<h2>Runs</h2>",
-        '<p class="note">Macro-F1 of the model trained at the start of the first and last round; '
-        "accepted = LLM labels the run accepted (K unanimous votes); stop = the stopping signal "
-        "(rpt_run_stopping_signal).</p>",
-        '<div class="scroll">' + _table(_summary(data), {
+        _note("Macro-F1 of the model trained at the start of round 0 and of the last round; accepted = LLM "
+              "labels accepted (K unanimous votes); stop = the stopping signal."),
+        table(_summary(data), {
             "run_id": "run", "strategy": "strategy", "annotator": "annotator", "seed": "seed",
             "round_index": "last round", "id_round0": "ID F1 r0", "id_macro_f1": "ID F1 last",
             "ood_round0": "OOD F1 r0", "ood_macro_f1": "OOD F1 last", "n_accepted": "accepted",
             "n_training_labels": "training labels", "cumulative_cost_usd": "spend $",
-            "should_stop": "stop?", "stop_reason": "why"}) + "</div>",
+            "should_stop": "stop?", "stop_reason": "why"}),
     ]
-    if data.metrics.empty:
-        parts.append("<p>No evaluated rounds yet.</p></body></html>")
-        return "\n".join(parts)
+    if data.judges is not None:
+        parts += judge_section(data.judges, table)
     parts += [
         "<h2>Macro-F1 per round</h2>",
-        _img(report_plots.macro_f1_curves(data.metrics, styles), "ID and OOD macro-F1 per round"),
+        _note("Axes are fixed and shared: ID macro-F1 on " + ranges["id_macro_f1"].text() + ", OOD on "
+              + ranges["ood_macro_f1"].text() + " in every panel of this page (the runs' range, padded to "
+              "at least 0.20 so that a difference of 0.01 is drawn as 0.01). "
+              + ("Lines are the mean over a strategy's runs, bands ± one standard deviation. " if several
+                 else "One run per strategy: no spread over seeds to draw (run `karl experiment` for it). ")
+              + "Dotted: chance; guessing by the class mix scores macro-F1 1/3 whatever the mix. Dashed "
+              "(when present): the mean of the random-acquisition runs, the baseline a strategy must beat."),
+        _img(plots.f1_curves(metrics, "round_index", "round", ranges), "macro-F1 per round"),
+        "<h2>Macro-F1 against accepted labels</h2>",
+        _note("x = the LLM labels the round's model trained on (its training labels beyond round 0's)."),
+        _img(plots.f1_curves(metrics, "accepted_labels_trained_on", "accepted LLM labels trained on", ranges),
+             "macro-F1 against accepted labels"),
     ]
-    repeated = data.runs.groupby("strategy")["seed"].nunique()
-    if len(data.runs) > 1 and (repeated > 1).any():
-        parts += [
-            "<h2>Experiment view: strategies over seeds</h2>",
-            '<p class="note">Per strategy and round: the mean over its runs (line), ± one standard '
-            "deviation (band) and the lowest and highest run (thin lines).</p>",
-            _img(report_plots.experiment_view(data.metrics), "mean and spread of macro-F1 per strategy"),
-        ]
-    parts += [
-        "<h2>Per-class F1</h2>",
-        _img(report_plots.per_class_f1(data.metrics, styles), "per-class F1 per round"),
-        "<h2>Yield and class mix of accepted labels</h2>",
-        _img(report_plots.yield_and_class_mix(data.metrics, data.balance, styles), "yield and class mix"),
-        "<h2>Diversity against gain</h2>",
-        _img(report_plots.diversity_against_gain(data.metrics, styles), "diversity against gain"),
-        "<h2>Cost per round</h2>",
-    ]
-    if data.costs.empty:
-        parts.append("<p>No annotator calls recorded.</p>")
+    spent = float(metrics["cost_usd"].fillna(0).sum())
+    parts.append("<h2>Macro-F1 against spend</h2>")
+    if spent > 0:
+        parts += [_note("x = annotator spend (USD) before the round's own annotation: what that round's model cost."),
+                  _img(plots.f1_curves(metrics, "spend_before_round_usd", "spend before the round (USD)", ranges),
+                       "macro-F1 against spend")]
     else:
-        parts.append(_img(report_plots.cost_per_round(data.costs, styles, data.runs), "cost per round"))
-        parts.append('<div class="scroll">' + _table(data.costs, {
-            "run_id": "run", "round_index": "round", "n_pairs": "pairs", "n_calls": "calls",
-            "n_invalid_calls": "invalid", "n_retries": "retries", "tokens_in": "tokens in",
-            "tokens_out": "tokens out", "cost_usd": "cost $", "latency_p50_ms": "p50 ms",
-            "latency_p90_ms": "p90 ms", "latency_p99_ms": "p99 ms", "n_accepted_labels": "accepted",
-            "cost_per_accepted_label_usd": "$ / label", "cumulative_cost_usd": "cumulative $"}, digits=4) + "</div>")
-    parts += [
-        "<h2>Annotator agreement</h2>",
-        '<p class="note">Unanimity = all K votes valid and equal (the acceptance rule). Fleiss\' kappa over '
-        "the valid votes. Majority = more than K/2 equal votes: what a looser rule would have accepted, and "
-        "the accuracy of each rule against the reference label where one exists (replay: the human "
-        "majority; simulated: the known label).</p>",
-        '<div class="scroll">' + _table(data.agreement, {
-            "run_id": "run", "round_index": "round", "n_pairs": "pairs", "unanimity_rate": "unanimity",
-            "unanimity_rate_substitute": "unan. sub", "unanimity_rate_complement": "unan. comp",
-            "unanimity_rate_other": "unan. other", "fleiss_kappa": "Fleiss κ",
-            "n_majority_only_pairs": "majority-only pairs", "unanimity_accuracy": "acc. unanimous",
-            "majority_accuracy": "acc. majority", "majority_only_accuracy": "acc. majority-only",
-            "n_invalid_calls": "invalid votes"}) + "</div>",
-        "<h2>Round metrics</h2>",
-        '<div class="scroll">' + _table(data.metrics, {
-            "run_id": "run", "round_index": "round", "id_macro_f1": "ID F1", "ood_macro_f1": "OOD F1",
-            "id_macro_f1_delta_to_round0": "ID Δ r0", "ood_macro_f1_delta_to_round0": "OOD Δ r0",
-            "ood_macro_f1_delta_to_previous": "OOD Δ prev", "n_training_labels": "training labels",
-            "n_annotated_pairs": "annotated", "n_accepted_pairs": "accepted", "acceptance_yield": "yield",
-            "diversity": "diversity", "seconds_total": "seconds"}) + "</div>",
-        "</body></html>",
-    ]
-    return "\n".join(parts)
+        parts.append(_omitted("these runs spent nothing (replayed or simulated annotations cost $0), so "
+                              "curves against spend would be vertical lines."))
+    parts += ["<h2>Per-class F1</h2>",
+              _note(f"Every ID panel on {ranges['id_per_class'].text()}, every OOD panel on {ranges['ood_per_class'].text()}."),
+              _img(plots.per_class_f1(metrics, ranges), "per-class F1")]
+    parts += _confusion_section(data)
+    parts += ["<h2>Accepted labels and cost per accepted label</h2>"]
+    annotated = metrics[metrics["n_annotated_pairs"].fillna(0) > 0]
+    if annotated.empty:
+        parts.append(_omitted("no round annotated any pair."))
+    else:
+        parts.append(_img(plots.bars_per_round(annotated, "n_accepted_pairs", "LLM labels accepted per round "
+                                                 "(mean ± sd over a strategy's runs)", "labels"), "accepted per round"))
+        costs = data.costs.merge(data.runs[["run_id", "strategy"]], on="run_id", how="left") if not data.costs.empty else data.costs
+        if not costs.empty and float(costs["cost_usd"].fillna(0).sum()) > 0:
+            parts.append(_img(plots.bars_per_round(costs.dropna(subset=["cost_per_accepted_label_usd"]),
+                                                     "cost_per_accepted_label_usd", "Cost per accepted label (USD)",
+                                                     "USD / label"), "cost per accepted label"))
+        else:
+            parts.append(_omitted("cost per accepted label: the annotator was free in these runs ($0 per label)."))
+        if not costs.empty and costs["latency_p50_ms"].notna().any():
+            parts.append(table(data.costs, {
+                "run_id": "run", "round_index": "round", "n_calls": "calls", "n_invalid_calls": "invalid",
+                "n_retries": "retries", "tokens_in": "tokens in", "tokens_out": "tokens out", "cost_usd": "cost $",
+                "latency_p50_ms": "p50 ms", "latency_p90_ms": "p90 ms", "n_accepted_labels": "accepted",
+                "cost_per_accepted_label_usd": "$ / label"}, digits=4))
+        else:
+            parts.append(_omitted("call latency: replayed annotations make no calls, so there is none to show."))
+    diversity = metrics["diversity"].dropna()
+    parts.append("<h2>Diversity of the training set</h2>")
+    if diversity.empty:
+        parts.append(_omitted("no diversity measured."))
+    elif float(diversity.max() - diversity.min()) < 0.005:
+        parts.append(_omitted(f"diversity stays within {diversity.min():.4f}–{diversity.max():.4f} in every run: "
+                              "a change below 0.005 is noise of the subsample, not a signal."))
+    else:
+        parts.append(_img(plots.diversity_curves(metrics, ranges), "diversity"))
+    parts += ["<h2>Example pairs</h2>"]
+    if data.examples.empty:
+        parts.append(_omitted("no annotated pairs."))
+    else:
+        parts += [_note("From the last annotated round of each run: the most uncertain pairs the K votes accepted "
+                        "(unanimous) and did not. Reasons are the model's own one-sentence reasons (replayed "
+                        "judgements carry none)."), _examples_table(data.examples)]
+    if not data.agreement.empty:
+        parts += ["<h2>Annotator agreement</h2>",
+                  _note("Unanimity = all K votes valid and equal (the acceptance rule); accuracy against the "
+                        "reference label where one exists (replay: the human majority; simulated: the known label)."),
+                  table(data.agreement, {"run_id": "run", "round_index": "round", "n_pairs": "pairs",
+                                         "unanimity_rate": "unanimity", "fleiss_kappa": "Fleiss κ",
+                                         "unanimity_accuracy": "acc. unanimous", "majority_accuracy": "acc. majority",
+                                         "n_invalid_calls": "invalid votes"})]
+    parts += ["<h2>Run configuration</h2>", _configuration(data.runs)]
+    parts += _quarantine_section(data)
+    return "\n".join(parts + ["</body></html>"])
+
+
+def _confusion_section(data: ReportData) -> list[str]:
+    parts = ["<h2>Confusion matrices</h2>"]
+    if data.confusion.empty:
+        return parts + [_omitted("no confusion counts stored for these runs (rounds evaluated before "
+                                 "evaluation stored them; `karl build` after a new run fills rpt_confusion).")]
+    strategies = data.runs.set_index("run_id")["strategy"]
+    confusion = data.confusion.assign(strategy=data.confusion["run_id"].map(strategies))
+    last_model = confusion[confusion["matrix"].isin(["id", "ood"])]
+    last_model = last_model[last_model["round_index"] == last_model.groupby("run_id")["round_index"].transform("max")]
+    panels = []
+    for strategy, group in last_model.groupby("strategy"):
+        runs = group["run_id"].nunique()
+        for matrix in ("id", "ood"):
+            cells = group[group["matrix"] == matrix]
+            if not cells.empty:
+                panels.append((f"{matrix.upper()} · {strategy} ({runs} run{'s' if runs > 1 else ''})", cells))
+    annotator = confusion[confusion["matrix"] == "annotator"]
+    if not annotator.empty:
+        panels.append((f"annotator vs reference (all rounds, {annotator['run_id'].nunique()} runs)", annotator))
+    else:
+        parts.append(_omitted("annotator vs reference: these runs' pairs have no reference label."))
+    for start in range(0, len(panels), 3):
+        parts.append(_img(plots.confusion_grid(panels[start:start + 3]), "confusion matrices"))
+    return [parts[0], _note("Last evaluated round of each run, counts summed over a strategy's runs; colour = "
+                            "share of the reference row (recall). Annotator: the majority of the K votes "
+                            "(no_majority when none)."), *parts[1:]]
+
+
+def _quarantine_section(data: ReportData) -> list[str]:
+    parts = ["<h2>Quarantine</h2>"]
+    if data.quarantine.empty:
+        return parts + [_note("No ingested row was quarantined.")]
+    return parts + [_note("Rows that failed validation at ingest, per source and reason (raw.quarantine keeps "
+                          "each row as read)."),
+                    table(data.quarantine, {"source": "source", "kind": "reason", "n_rows": "rows",
+                                            "n_batches": "batches", "last_seen": "last seen"})]
 
 
 def write_report(con: duckdb.DuckDBPyConnection, out_dir: Path | str, run_ids: list[str] | None = None,
-                 title: str = "karl report") -> Path:
+                 title: str = "karl report", gx_docs: str | None = None) -> Path:
     """Write `<out_dir>/karl_report.html` for the given runs (all runs when none given)."""
     out = Path(out_dir)
+    require_marts(con, "rpt_round_metrics")
     out.mkdir(parents=True, exist_ok=True)
-    data = load_report_data(con, run_ids)
     path = out / REPORT_FILE
-    path.write_text(render_html(data, title), encoding="utf-8")
+    path.write_text(render_html(load_report_data(con, run_ids, gx_docs), title), encoding="utf-8")
     return path

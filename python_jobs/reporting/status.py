@@ -1,20 +1,33 @@
-"""`karl status`: runs, rounds, labels and spend at a glance, read from the marts."""
+"""`karl status`: runs, rounds, labels and spend at a glance, also while a run holds the warehouse.
+
+With the warehouse free, the marts answer (as before) and the runs' published progress
+(`reporting.progress`) adds what the marts do not know yet: a run still working, a run that
+aborted before its closing build. With the warehouse locked by a run, the marts are read from
+the copy the run refreshes after each build (`<db>.runs/latest_marts.duckdb`) and the progress
+files add each run's state and current step; the output says so.
+Run ids are printed whole (they are what `karl run --resume` takes).
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import duckdb
 from rich.console import Console
 from rich.table import Table
 
+from python_jobs.reporting.progress import ABORTED, COMPLETED, RUNNING, RunSnapshot, read_snapshots
+
 
 @dataclass
 class Status:
-    runs: list[tuple] = field(default_factory=list)
+    runs: list[dict] = field(default_factory=list)
     labels: list[tuple] = field(default_factory=list)
     review_queue: tuple[int, int] = (0, 0)  # (queued pairs, of which reviewed)
     missing: list[str] = field(default_factory=list)  # marts not built yet
+    locked_by: str | None = None  # the warehouse is held by another process: progress files only
+    snapshots: list[RunSnapshot] = field(default_factory=list)
 
 
 RUNS_QUERY = """
@@ -25,7 +38,7 @@ RUNS_QUERY = """
     )
     select
         runs.run_id, runs.strategy, runs.annotator, runs.seed,
-        runs.n_rounds_evaluated, runs.rounds_planned,
+        runs.n_rounds_evaluated, runs.rounds_planned, runs.is_complete,
         last_rounds.id_macro_f1, last_rounds.ood_macro_f1, last_rounds.ood_macro_f1_delta_to_round0,
         last_rounds.cumulative_cost_usd,
         coalesce(labels.n_llm_labels, 0) as n_llm_labels,
@@ -40,6 +53,8 @@ RUNS_QUERY = """
     order by runs.created_at, runs.run_id
 """
 
+NEEDED = ["fct_runs", "rpt_round_metrics", "fct_training_labels", "rpt_run_stopping_signal", "fct_review_queue"]
+
 
 def _relation_exists(con: duckdb.DuckDBPyConnection, schema: str, name: str) -> bool:
     row = con.execute(
@@ -48,25 +63,69 @@ def _relation_exists(con: duckdb.DuckDBPyConnection, schema: str, name: str) -> 
     return bool(row and row[0])
 
 
-def collect_status(con: duckdb.DuckDBPyConnection) -> Status:
-    status = Status()
-    needed = ["fct_runs", "rpt_round_metrics", "fct_training_labels", "rpt_run_stopping_signal", "fct_review_queue"]
-    status.missing = [name for name in needed if not _relation_exists(con, "marts", name)]
-    if status.missing:
-        return status
-    status.runs = con.execute(RUNS_QUERY).fetchall()
-    status.labels = con.execute("""
-        select label_source, relation_label, count(*)
-        from marts.fct_training_labels
-        group by label_source, relation_label
-        order by label_source, relation_label
-    """).fetchall()
-    queued = con.execute(
-        "select count(distinct pair_key), count(distinct case when is_reviewed then pair_key end) "
-        "from marts.fct_review_queue"
-    ).fetchone()
-    status.review_queue = (int(queued[0]), int(queued[1]))
+def collect_status(con: duckdb.DuckDBPyConnection | None, db_path: Path | str | None = None,
+                   locked_by: str | None = None) -> Status:
+    """From the marts when `con` is given, plus the published progress of the runs of `db_path`."""
+    status = Status(locked_by=locked_by, snapshots=read_snapshots(db_path) if db_path else [])
+    if con is not None:
+        status.missing = [name for name in NEEDED if not _relation_exists(con, "marts", name)]
+        if not status.missing:
+            cursor = con.execute(RUNS_QUERY)
+            names = [column[0] for column in cursor.description]
+            status.runs = [dict(zip(names, row)) for row in cursor.fetchall()]
+            status.labels = con.execute("""
+                select label_source, relation_label, count(*) from marts.fct_training_labels
+                group by label_source, relation_label order by label_source, relation_label
+            """).fetchall()
+            queued = con.execute(
+                "select count(distinct pair_key), count(distinct case when is_reviewed then pair_key end) "
+                "from marts.fct_review_queue").fetchone()
+            status.review_queue = (int(queued[0]), int(queued[1]))
+    status.runs = merge_runs(status.runs, status.snapshots)
     return status
+
+
+def merge_runs(mart_runs: list[dict], snapshots: list[RunSnapshot]) -> list[dict]:
+    """The marts' runs with a state from the progress files; runs only the files know (working,
+    or aborted before any build) are added from them."""
+    by_id = {snapshot.run_id: snapshot for snapshot in snapshots}
+    merged = []
+    for run in mart_runs:
+        snapshot = by_id.pop(run["run_id"], None)
+        state = snapshot.effective_state if snapshot else (COMPLETED if run.get("is_complete") else "incomplete")
+        if snapshot and state == COMPLETED and not run.get("is_complete"):
+            state = "stopped early"
+        merged.append({**run, "state": state, "current": snapshot.current if snapshot else "",
+                       "message": snapshot.message if snapshot else ""})
+    for snapshot in by_id.values():
+        merged.append(_from_snapshot(snapshot))
+    return merged
+
+
+def _from_snapshot(snapshot: RunSnapshot) -> dict:
+    evaluated = 0 if snapshot.last_round_evaluated is None else snapshot.last_round_evaluated + 1
+    return {
+        "run_id": snapshot.run_id, "strategy": snapshot.strategy, "annotator": snapshot.annotator,
+        "seed": snapshot.seed, "n_rounds_evaluated": evaluated, "rounds_planned": snapshot.rounds,
+        "id_macro_f1": snapshot.id_macro_f1, "ood_macro_f1": snapshot.ood_macro_f1,
+        "ood_macro_f1_delta_to_round0": None, "cumulative_cost_usd": snapshot.spend_usd,
+        "n_llm_labels": snapshot.n_accepted_labels, "should_stop": None, "stop_reason": None,
+        "state": snapshot.effective_state, "current": snapshot.current, "message": snapshot.message,
+    }
+
+
+def status_record(status: Status) -> dict:
+    """The status as plain data (for --log-format json)."""
+    return {"locked_by": status.locked_by, "missing_marts": status.missing,
+            "runs": [{k: _plain(v) for k, v in run.items()} for run in status.runs],
+            "labels": [{"source": s, "relation_label": l, "n": n} for s, l, n in status.labels],
+            "review_queue": {"queued": status.review_queue[0], "reviewed": status.review_queue[1]}}
+
+
+def _plain(value: object) -> object:
+    """NaN -> None (JSON has no NaN), numpy scalars -> Python ones."""
+    value = value.item() if hasattr(value, "item") else value
+    return None if isinstance(value, float) and value != value else value
 
 
 def _fmt(value: object, digits: int = 3) -> str:
@@ -78,19 +137,35 @@ def _fmt(value: object, digits: int = 3) -> str:
 
 
 def render(status: Status, console: Console) -> None:
-    if status.missing:
+    if status.locked_by:
+        source = ("the marts as its run's last dbt build left them (<warehouse>.runs/latest_marts.duckdb)"
+                  if status.labels else "what its runs publish after every step")
+        console.print(f"The warehouse is in use by {status.locked_by}; showing {source}, with each run's "
+                      "state and current step.", soft_wrap=True)
+    elif status.missing and not status.runs:
         console.print(f"The marts are not built yet ({', '.join(status.missing)} missing): run `karl build`.")
         return
     runs = Table(title="Runs")
-    for column in ("run", "strategy", "annotator", "seed", "rounds", "ID F1", "OOD F1", "OOD Δ r0",
+    runs.add_column("run", no_wrap=True, min_width=max([len(r["run_id"]) for r in status.runs] + [3]))
+    for column in ("state", "strategy", "annotator", "seed", "rounds", "ID F1", "OOD F1", "OOD Δ r0",
                    "LLM labels", "spend $", "stop?"):
-        runs.add_column(column)
-    for (run_id, strategy, annotator, seed, evaluated, planned, id_f1, ood_f1, ood_delta, spend,
-         n_llm, should_stop, reason) in status.runs:
-        stop = "-" if should_stop is None else ("yes: " if should_stop else "no: ") + str(reason)
-        runs.add_row(run_id, strategy, annotator, str(seed), f"{evaluated}/{planned + 1}", _fmt(id_f1),
-                     _fmt(ood_f1), _fmt(ood_delta), str(n_llm), _fmt(spend, 4), stop)
+        runs.add_column(column, overflow="fold")
+    for run in status.runs:
+        state = run["state"] + (f" ({run['current']})" if run.get("current") and run["state"] == RUNNING else "")
+        stop = "-" if run.get("should_stop") is None else ("yes: " if run["should_stop"] else "no: ") + str(run["stop_reason"])
+        planned = run.get("rounds_planned")
+        runs.add_row(run["run_id"], state, str(run["strategy"]), str(run["annotator"]), str(run["seed"]),
+                     f"{run['n_rounds_evaluated']}/{'-' if planned is None else planned + 1}", _fmt(run["id_macro_f1"]),
+                     _fmt(run["ood_macro_f1"]), _fmt(run["ood_macro_f1_delta_to_round0"]), str(run["n_llm_labels"]),
+                     _fmt(run["cumulative_cost_usd"], 4), stop)
     console.print(runs)
+    for run in status.runs:
+        if run["state"] in (ABORTED, "incomplete", "stopped early"):
+            why = f": {run['message']}" if run.get("message") else ""
+            console.print(f"{run['run_id']} {run['state']}{why} — continue it with `karl run --resume {run['run_id']}`",
+                          soft_wrap=True)
+    if status.locked_by and not status.labels:
+        return
     labels = Table(title="Training labels")
     for column in ("source", "class", "labels"):
         labels.add_column(column)

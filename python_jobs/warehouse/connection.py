@@ -26,7 +26,11 @@ DEFAULT_DB_RELATIVE = Path("warehouse") / "karl.duckdb"
 
 
 class WarehouseLockedError(KarlError):
-    """Another process holds the DuckDB file."""
+    """Another process holds the DuckDB file; `holder` describes it (pid and command)."""
+
+    def __init__(self, message: str, holder: str = "another process") -> None:
+        super().__init__(message)
+        self.holder = holder
 
 
 def default_db_path() -> Path:
@@ -59,10 +63,11 @@ def connect(db_path: Path | str | None = None, read_only: bool = False) -> duckd
         text = str(error)
         if "lock" not in text.lower():
             raise
+        holder = _holder_description(text)
         raise WarehouseLockedError(
-            f"The warehouse {path} is in use by {_holder_description(text)}. "
+            f"The warehouse {path} is in use by {holder}. "
             "karl lets one process own the DuckDB file at a time: wait for it to finish or stop it, "
-            "or point KARL_DUCKDB_PATH at another file."
+            "or point KARL_DUCKDB_PATH at another file.", holder
         ) from error
     if not read_only:
         create_raw_tables(con)
@@ -95,3 +100,16 @@ def insert_rows(con: duckdb.DuckDBPyConnection, table: str, columns: list[str], 
         ).fetchall()
     finally:
         cursor.close()
+
+
+class MartsMissingError(KarlError):
+    """A command reads marts that no `karl build` has made yet."""
+
+
+def require_marts(con: duckdb.DuckDBPyConnection, *tables: str) -> None:
+    """Raise MartsMissingError unless every `marts.<table>` exists (a fresh warehouse has none)."""
+    found = {name for (name,) in con.execute(
+        "select table_name from information_schema.tables where table_schema = 'marts'").fetchall()}
+    missing = [name for name in tables if name not in found]
+    if missing:
+        raise MartsMissingError(f"the warehouse has no marts.{missing[0]} yet: run `karl build` first")

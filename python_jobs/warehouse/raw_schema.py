@@ -19,6 +19,24 @@ RAW_TABLES: dict[str, str] = {
             rows_quarantined  integer not null,
             ingested_at       timestamp not null
         )""",
+    "gx_validation_results": """
+        create table if not exists raw.gx_validation_results (
+            validation_id              varchar primary key,  -- hash(checkpoint, suite, GX run time)
+            checkpoint                 varchar not null,     -- fbl | catalogue | baskets | reviews | annotator_calls
+            suite                      varchar not null,     -- python_jobs/ingest/gx/expectations/<suite>.json
+            batch_id                   varchar,              -- the ingest batch validated; null for annotator calls
+            run_id                     varchar,              -- the run whose calls were validated
+            success                    boolean not null,
+            evaluated_expectations     integer not null,
+            successful_expectations    integer not null,
+            unsuccessful_expectations  integer not null,
+            unexpected_rows            integer not null,     -- rows failing at least one expectation
+            n_rows                     integer not null,
+            gx_run_id                  varchar not null,     -- GX's run time: the stored result in gx/uncommitted/validations
+            result_json                varchar not null,     -- per expectation: type, column, success, unexpected_count
+            seconds                    double not null,
+            validated_at               timestamp not null
+        )""",
     "quarantine": """
         create table if not exists raw.quarantine (
             batch_id     varchar not null,
@@ -29,6 +47,12 @@ RAW_TABLES: dict[str, str] = {
             reason       varchar not null,
             ingested_at  timestamp not null,
             primary key (batch_id, source_line, reason)
+        )""",
+    "ingest_retractions": """
+        create table if not exists raw.ingest_retractions (
+            batch_id      varchar primary key,      -- a raw.ingest_batches batch taken back by `karl ingest undo`
+            reason        varchar not null,
+            retracted_at  timestamp not null
         )""",
     "fbl_judgements": """
         create table if not exists raw.fbl_judgements (
@@ -58,7 +82,7 @@ RAW_TABLES: dict[str, str] = {
             category_l3   varchar,
             batch_id      varchar not null,
             ingested_at   timestamp not null,
-            primary key (catalog, item_id)
+            primary key (catalog, item_id, batch_id)  -- a changed row of a re-ingested catalogue is a new version
         )""",
     "basket_lines": """
         create table if not exists raw.basket_lines (
@@ -161,7 +185,8 @@ RAW_TABLES: dict[str, str] = {
             cost_usd           double,
             latency_ms         double,
             created_at         timestamp not null,
-            cache_key          varchar               -- openai: hash of all that changes the answer (attempt included)
+            cache_key          varchar,              -- openai: hash of all that changes the answer (attempt included)
+            label_prob         double                -- exp(logprob) of the label token, when the server gave logprobs
         )""",
     "llm_call_intents": """
         create table if not exists raw.llm_call_intents (
@@ -171,6 +196,49 @@ RAW_TABLES: dict[str, str] = {
             pair_key       varchar not null,
             attempt_index  integer not null,
             sent_at        timestamp not null       -- committed before the request is sent
+        )""",
+    # The Batch API journal (annotators/openai_batch.py): a row is committed before a batch is
+    # uploaded, so a killed process resumes the same batch and never submits twice.
+    "llm_batches": """
+    create table if not exists raw.llm_batches (
+        batch_key        varchar primary key,   -- hash(run, round, sequence): one per submission
+        run_id           varchar not null,
+        round_index      integer not null,
+        sequence         integer not null,      -- 1, 2, ...: a later batch holds calls an earlier one left
+        call_ids         varchar not null,      -- JSON list of the call ids the batch asks
+        batch_id         varchar,               -- the provider's id, written as soon as known
+        status           varchar not null,      -- submitting | submitted | recorded | failed
+        provider_status  varchar,               -- the batch's last polled status
+        created_at       timestamp not null,
+        finished_at      timestamp
+    )""",
+    # `karl judge` (annotators/judge.py): one row per measurement of an annotator against the
+    # human labels, and the pairs it sampled. Its calls are raw.llm_calls rows with run_id = judge_id.
+    "judge_runs": """
+        create table if not exists raw.judge_runs (
+            judge_id        varchar primary key,
+            models          varchar not null,       -- the panel, comma-separated (one model: that model)
+            prompt_version  varchar not null,
+            prompt_hash     varchar not null,
+            few_shot        varchar not null,       -- none | fixed | balanced | nearest (with k: 'nearest:3')
+            k_calls         integer not null,
+            per_class       integer not null,       -- pairs sampled per stratum, at most
+            seed            integer not null,
+            n_pairs         integer not null,
+            status          varchar not null,       -- annotating | complete
+            config_json     varchar not null,       -- the annotator config (no secrets)
+            created_at      timestamp not null,
+            completed_at    timestamp
+        )""",
+    "judge_samples": """
+        create table if not exists raw.judge_samples (
+            judge_id        varchar not null,
+            pair_key        varchar not null,
+            dataset         varchar not null,       -- FBL2023 (judge reserve) | FBL2024 (pool half)
+            stratum         varchar not null,       -- dataset:label the sample was stratified by
+            item_a_id       varchar not null,
+            item_b_id       varchar not null,
+            primary key (judge_id, pair_key)
         )""",
     "bag_members": """
         create table if not exists raw.bag_members (
@@ -215,9 +283,24 @@ RAW_TABLES: dict[str, str] = {
 }
 
 
+# What Python jobs read instead of raw.catalog_items / raw.basket_lines (staging does the same in
+# dbt, stg_catalog__items and stg_catalog__basket_lines): rows of batches retracted by `karl ingest
+# undo` left out, and of a catalogue item only its latest version (a re-ingest adds a version).
+LIVE_CATALOG_ITEMS = """(
+    select * from raw.catalog_items
+    where batch_id not in (select batch_id from raw.ingest_retractions)
+    qualify row_number() over (partition by catalog, item_id order by ingested_at desc, batch_id desc) = 1
+)"""
+LIVE_BASKET_LINES = """(
+    select * from raw.basket_lines
+    where batch_id not in (select batch_id from raw.ingest_retractions)
+)"""
+
+
 # Additive column changes for warehouse files created before the column existed.
 RAW_MIGRATIONS: list[str] = [
     "alter table raw.llm_calls add column if not exists cache_key varchar",
+    "alter table raw.llm_calls add column if not exists label_prob double",
 ]
 
 
@@ -228,3 +311,27 @@ def create_raw_tables(con) -> None:  # noqa: ANN001 - duckdb connection
         con.execute(ddl)
     for statement in RAW_MIGRATIONS:
         con.execute(statement)
+    _version_catalog_items(con)
+
+
+def _version_catalog_items(con) -> None:  # noqa: ANN001 - duckdb connection
+    """Warehouses created before catalogue items were versioned key raw.catalog_items by
+    (catalog, item_id), which refuses a second version. DuckDB cannot change a primary key, so
+    the table is copied once into the new key (rows unchanged, raw stays append-only)."""
+    keys = con.execute("""
+        select constraint_column_names
+        from duckdb_constraints()
+        where schema_name = 'raw' and table_name = 'catalog_items' and constraint_type = 'PRIMARY KEY'
+    """).fetchall()  # fetchall: a half-read table-function result blocks the connection
+    if [list(key) for (key,) in keys] != [["catalog", "item_id"]]:
+        return
+    con.execute("begin transaction")
+    try:
+        con.execute("alter table raw.catalog_items rename to catalog_items_unversioned")
+        con.execute(RAW_TABLES["catalog_items"])
+        con.execute("insert into raw.catalog_items select * from raw.catalog_items_unversioned")
+        con.execute("drop table raw.catalog_items_unversioned")
+        con.execute("commit")
+    except BaseException:
+        con.execute("rollback")
+        raise

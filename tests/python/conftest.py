@@ -20,6 +20,19 @@ def fbl_dir() -> Path:
     return path
 
 
+@pytest.fixture(scope="session", autouse=True)
+def gx_project_copy(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The GX project (python_jobs/ingest/gx: suites, checkpoints) copied for the session, so
+    tests that ingest through the CLI never write suites or results into the repository."""
+    import shutil
+
+    source = PROJECT_DIR / "python_jobs" / "ingest" / "gx"
+    target = tmp_path_factory.mktemp("gx_project") / "gx"
+    shutil.copytree(source, target, ignore=shutil.ignore_patterns("uncommitted"))
+    os.environ["KARL_GX_DIR"] = str(target)
+    return target
+
+
 @pytest.fixture()
 def db_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A fresh DuckDB file for one test; KARL_DUCKDB_PATH points at it."""

@@ -78,7 +78,9 @@ tallies as (
         min(prompt_version) as prompt_version,
         count(distinct model) as n_models,
         max(created_at) as last_call_at,
-        array_agg(call_id order by attempt_index, call_id) as call_ids
+        array_agg(call_id order by attempt_index, call_id) as call_ids,
+        avg(case when is_valid_vote then label_prob end) as mean_label_prob,
+        count(case when is_valid_vote then label_prob end) as n_label_probs
     from oriented_calls
     group by run_id, round_index, pair_key
 ),
@@ -266,6 +268,11 @@ final as (
         cast(judged.n_models as integer) as n_models,
         judged.last_call_at,
         judged.call_ids,
+        -- The votes' mean probability of their label, when every valid vote carries one.
+        case
+            when judged.n_valid_calls > 0 and judged.n_label_probs = judged.n_valid_calls
+                then judged.mean_label_prob
+        end as label_confidence,
         judged.aggregation,
         cast(judged.n_modal_votes as integer) as n_modal_votes,
         judged.weighted_posterior

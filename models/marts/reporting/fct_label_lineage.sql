@@ -29,6 +29,10 @@ runs as (
     select * from {{ ref('fct_runs') }}
 ),
 
+consensus as (
+    select * from {{ ref('fct_consensus_labels') }}
+),
+
 label_sources as (
     select
         training_labels.*,
@@ -106,6 +110,9 @@ final as (
         calls.prompt_hash,
         calls.is_valid_vote,
         calls.cost_usd,
+        calls.label_prob as call_label_prob,
+        cast(try(json_extract(calls.request_params, '$.few_shot.pair_keys')) as varchar) as few_shot_pair_keys,
+        consensus.label_confidence,
         selections.strategy,
         selections.uncertainty_score,
         selections.fine_category,
@@ -124,6 +131,11 @@ final as (
             and label_sources.pair_key = selections.pair_key
     left join runs
         on label_sources.run_id = runs.run_id
+    left join consensus
+        on
+            label_sources.run_id = consensus.run_id
+            and label_sources.round_index = consensus.round_index
+            and label_sources.pair_key = consensus.pair_key
 )
 
 select * from final

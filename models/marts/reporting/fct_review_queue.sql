@@ -33,6 +33,10 @@ call_lists as (
         {{ dbt.listagg("coalesce(relation_label, 'invalid')", "', '", "order by attempt_index") }} as votes,
         {{ dbt.listagg("coalesce(model, '')", "', '", "order by attempt_index") }} as models,
         {{ dbt.listagg("call_id", "','", "order by attempt_index") }} as call_ids,
+        case
+            when count(case when is_valid_vote then label_prob end) = count(case when is_valid_vote then 1 end)
+                then avg(case when is_valid_vote then label_prob end)
+        end as label_confidence,
         max(created_at) as queued_at
     from calls
     group by run_id, round_index, pair_key
@@ -63,6 +67,7 @@ final as (
         votes.n_complement_votes,
         votes.n_other_votes,
         votes.majority_relation_label as suggested_relation_label,
+        call_lists.label_confidence,
         reviewed_pairs.pair_key is not null as is_reviewed,
         call_lists.queued_at
     from votes

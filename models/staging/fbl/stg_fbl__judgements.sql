@@ -1,7 +1,20 @@
 with
 
-judgements as (
+judgements_all as (
     select * from {{ source('fbl', 'fbl_judgements') }}
+),
+
+retractions as (
+    select * from {{ source('karl_ingest', 'ingest_retractions') }}
+),
+
+-- Rows of a batch retracted by `karl ingest undo` are left out (raw stays append-only).
+judgements as (
+    select judgements_all.*
+    from judgements_all
+    left join retractions
+        on judgements_all.batch_id = retractions.batch_id
+    where retractions.batch_id is null
 ),
 
 fbl_classes as (

@@ -8,9 +8,15 @@ Works with any OpenAI-compatible endpoint (OpenAI, Azure, vLLM, Ollama, llama.cp
 - Anything else is a recorded invalid vote with an `error_class`, never retried into a label:
   non-retryable HTTP errors, unparsable bodies or answers, refusals, truncated output, labels
   outside 1..9.
-- `c` workers pull the missing (pair, attempt) calls; each call is recorded through the sink as
-  soon as it completes, before the worker takes the next call. So at most `c` calls are ever
-  "sent but not recorded" - the only calls a kill -9 can make us send twice.
+- `c` workers pull the missing (pair, attempt) calls; each call is handed to the group recorder
+  as soon as it completes and committed while its worker sends the next one; the worker waits
+  for that commit before handing over another. So at most 2c calls are ever "sent but not
+  recorded" - the only calls a kill -9 can make us send twice - and a call counts only once
+  committed.
+- `x-should-retry` from the server overrules the status code's retry rule either way.
+- Token logprobs are asked for (`logprobs`), and the label's probability is recorded.
+- Few-shot examples from the human labels (annotation/few_shot.py), chosen per pair by the
+  selector, are in the messages, the cache key and the call's request_params.
 - A call cache keyed by everything that changes the answer, the attempt index included: an
   identical request made in another run reuses the recorded answer at zero cost.
 - A cost budget checked before each call against spent + in-flight estimates; when spent, the
@@ -50,6 +56,13 @@ from python_jobs.annotation.base import (
     PairToAnnotate,
     call_id_for,
 )
+from python_jobs.annotation.few_shot import (
+    ExamplePool,
+    FewShotSelector,
+    NoExamples,
+    example_keys,
+    make_selector,
+)
 from python_jobs.annotation.openai.protocol import (
     CALL_ID_HEADER,
     MAX_STORED_TEXT,
@@ -63,6 +76,7 @@ from python_jobs.annotation.openai.protocol import (
     response_text,
     retry_after_seconds,
     sanitize_url,
+    should_retry_header,
 )
 from python_jobs.annotation.openai.recorder import GroupRecorder
 from python_jobs.annotation.openai.round_state import RoundState, RoundStats
@@ -89,12 +103,16 @@ class OpenAIAnnotator:
         config: LLMSettings,
         api_key: str,
         prices: PriceTable | None = None,
+        selector: FewShotSelector | None = None,
     ):
         if not api_key:
             raise ValueError("an API key is required (OPENAI_API_KEY)")
         self.config = config
         self._api_key = api_key
         self.prices = prices or PriceTable()
+        self.selector: FewShotSelector = selector or NoExamples()
+        if config.few_shot != "none" and self.selector.name != config.few_shot:
+            raise ValueError(f"few_shot={config.few_shot!r} needs a {config.few_shot} selector (annotation/few_shot_pool.py)")
         self.last_stats: RoundStats | None = None
         if config.max_cost_usd is not None:
             unpriced = [m for m in config.models() if self.prices.price_for(m) is None]
@@ -110,12 +128,18 @@ class OpenAIAnnotator:
     # --- construction from the environment ----------------------------------------------
     @classmethod
     def from_env(cls, overrides: Mapping[str, Any] | None = None,
-                 env: Mapping[str, str] | None = None) -> OpenAIAnnotator:
+                 env: Mapping[str, str] | None = None, example_pool: ExamplePool | None = None) -> OpenAIAnnotator:
         """Settings from the environment (config.LLM_ENVIRONMENT) with `overrides` (LLMSettings
         fields, e.g. a run's max_cost_usd); the key from OPENAI_API_KEY (none needed for a
-        server on this machine); prices from KARL_LLM_PRICES."""
+        server on this machine); prices from KARL_LLM_PRICES. A few-shot setting needs
+        `example_pool` (annotation/few_shot_pool.load_pool)."""
         env = os.environ if env is None else env
         config = llm_settings_from_env(env, overrides)
+        selector = None
+        if config.few_shot != "none":
+            if example_pool is None:
+                raise ValueError(f"few_shot={config.few_shot!r} needs the human-labelled example pool")
+            selector = make_selector(config.few_shot, example_pool, config.few_shot_k, config.seed)
         api_key = env.get("OPENAI_API_KEY", "")
         if not api_key:
             if config.base_url and urlsplit(config.base_url).hostname in ("127.0.0.1", "localhost", "::1"):
@@ -123,7 +147,7 @@ class OpenAIAnnotator:
             else:
                 raise MissingApiKeyError(
                     "OPENAI_API_KEY is not set (needed unless OPENAI_BASE_URL is a local server)")
-        return cls(config, api_key=api_key, prices=PriceTable.from_env(env))
+        return cls(config, api_key=api_key, prices=PriceTable.from_env(env), selector=selector)
 
     # --- the interface ------------------------------------------------------------------
     def annotate(self, pairs: Sequence[PairToAnnotate], context: CallContext, sink: CallSink) -> None:
@@ -205,37 +229,60 @@ class OpenAIAnnotator:
 
     def estimate_call_cost(self, pair: PairToAnnotate, attempt_index: int) -> float:
         """Upper-ish estimate used to reserve budget: ~3 chars a token in, max_tokens out."""
-        chars = sum(len(m["content"]) for m in prompt.build_messages(pair))
+        chars = sum(len(m["content"]) for m in self.messages_for(pair))
         return self.prices.cost(self.config.model_for(attempt_index), chars // 3 + 1, self.config.max_tokens) or 0.0
 
-    async def _worker(self, queue, context, sink, client, recorder: "GroupRecorder", state: RoundState) -> None:  # noqa: ANN001
-        while not state.stopped_for_budget:
-            try:
-                pair, attempt = queue.get_nowait()
-            except asyncio.QueueEmpty:
-                return
-            reserve = 0.0
-            answered_by_cache = self.config.use_cache and self.cache_key(pair, attempt) in state.cached
-            if self.config.max_cost_usd is not None and not answered_by_cache:
-                reserve = self.estimate_call_cost(pair, attempt)
-                if not await self._reserve(state, reserve):
-                    queue.put_nowait((pair, attempt))
+    async def _worker(self, queue, context, sink, client, recorder: GroupRecorder, state: RoundState) -> None:
+        """Take calls until the queue is empty. A completed call is handed to the group recorder
+        and the worker sends its next call while the commit runs; it waits for that commit
+        before handing over the next record. So a worker has at most one call sent and one
+        awaiting its commit: at most 2 x concurrency calls are unrecorded at any moment, and a
+        call counts (stats, round end) only once committed. Measured: waiting for each commit
+        before the next send cost 10-20 % of c/L at c = 32-64 (docs/llm_annotator.md)."""
+        committing: asyncio.Future[None] | None = None
+        try:
+            while not state.stopped_for_budget:
+                try:
+                    pair, attempt = queue.get_nowait()
+                except asyncio.QueueEmpty:
                     return
-            record = None
-            try:
-                record = await self._call(pair, attempt, context, sink, client, state)
-            finally:
-                state.reserved_usd -= reserve
-                state.spent_usd += (record.cost_usd or 0.0) if record else 0.0
-                async with state.budget_changed:
-                    state.budget_changed.notify_all()
-            await recorder.record(record)  # committed before this worker takes another call
-            stats = state.stats
-            stats.calls_recorded += 1
-            stats.cost_usd += record.cost_usd or 0.0
-            if not record.is_valid:
-                stats.invalid += 1
-                stats.error_classes[record.error_class or "?"] = stats.error_classes.get(record.error_class or "?", 0) + 1
+                record = await self._one_call(pair, attempt, queue, context, sink, client, state)
+                if record is None:
+                    return
+                if committing is not None:
+                    await committing
+                committing = asyncio.ensure_future(self._commit(record, recorder, state))
+        finally:
+            if committing is not None:
+                await committing
+
+    async def _commit(self, record: CallRecord, recorder: GroupRecorder, state: RoundState) -> None:
+        await recorder.record(record)
+        stats = state.stats
+        stats.calls_recorded += 1
+        stats.cost_usd += record.cost_usd or 0.0
+        if not record.is_valid:
+            stats.invalid += 1
+            stats.error_classes[record.error_class or "?"] = stats.error_classes.get(record.error_class or "?", 0) + 1
+
+    async def _one_call(self, pair, attempt, queue, context, sink, client, state: RoundState) -> CallRecord | None:
+        """Send one call, budget permitting; None when the budget stopped the round."""
+        reserve = 0.0
+        answered_by_cache = self.config.use_cache and self.cache_key(pair, attempt) in state.cached
+        if self.config.max_cost_usd is not None and not answered_by_cache:
+            reserve = self.estimate_call_cost(pair, attempt)
+            if not await self._reserve(state, reserve):
+                queue.put_nowait((pair, attempt))
+                return None
+        record = None
+        try:
+            record = await self._call(pair, attempt, context, sink, client, state)
+        finally:
+            state.reserved_usd -= reserve
+            state.spent_usd += (record.cost_usd or 0.0) if record else 0.0
+            async with state.budget_changed:
+                state.budget_changed.notify_all()
+        return record
 
     async def _reserve(self, state: RoundState, reserve: float) -> bool:
         """Reserve the estimate of one call within the budget. While calls are in flight, wait
@@ -262,17 +309,22 @@ class OpenAIAnnotator:
             params["seed"] = seed
         return params
 
+    def messages_for(self, pair: PairToAnnotate) -> list[dict[str, str]]:
+        """The call's messages: the few-shot examples the selector picks for this pair, then the pair."""
+        return prompt.build_messages(pair, self.selector.select(pair))
+
     def cache_key(self, pair: PairToAnnotate, attempt_index: int) -> str:
         model = self.config.model_for(attempt_index)
         seed = per_call_seed(self.config.seed, pair.pair_key, attempt_index) if self.config.send_seed else None
         material = {
             "endpoint": sanitize_url(self.config.base_url) or "openai-default",
             "request": self._request_params(model, seed),
-            "messages": prompt.build_messages(pair),
+            "messages": self.messages_for(pair),  # the few-shot examples included
             "prompt_version": prompt.PROMPT_VERSION,
             "prompt_hash": prompt.template_hash(),
             "response_format": self.config.response_format,
             "attempt_index": attempt_index,
+            **({"logprobs": True} if self.config.logprobs else {}),
         }
         return hashlib.sha256(json.dumps(material, sort_keys=True, ensure_ascii=False).encode()).hexdigest()[:32]
 
@@ -281,11 +333,12 @@ class OpenAIAnnotator:
             return None
         return text.replace(self._api_key, "[redacted]")[:MAX_STORED_TEXT]
 
-    async def _call(self, pair, attempt, context, sink, client, state: RoundState) -> CallRecord:  # noqa: ANN001
+    async def _call(self, pair, attempt, context, sink, client, state: RoundState) -> CallRecord:
         config = self.config
         model = config.model_for(attempt)
         seed = per_call_seed(config.seed, pair.pair_key, attempt) if config.send_seed else None
-        messages = prompt.build_messages(pair)
+        examples = self.selector.select(pair)
+        messages = prompt.build_messages(pair, examples)
         call_id = self._call_id(context, pair, attempt)
         cache_key = self.cache_key(pair, attempt)
         base = self._base_record(pair, attempt, context)
@@ -295,6 +348,8 @@ class OpenAIAnnotator:
             "timeout_s": config.timeout_s,
             "messages_sha256": prompt.messages_hash(messages),
         }
+        if examples:
+            params["few_shot"] = {"selector": self.selector.name, "pair_keys": example_keys(examples)}
         if config.use_cache:
             cached = state.cached.get(cache_key)
             if cached is not None:
@@ -314,6 +369,7 @@ class OpenAIAnnotator:
                     cost_usd=0.0,
                     latency_ms=0.0,
                     cache_key=cache_key,
+                    label_prob=cached.label_prob,
                 )
         if not config.resend_in_flight:
             await asyncio.get_running_loop().run_in_executor(
@@ -340,9 +396,10 @@ class OpenAIAnnotator:
             cost_usd=self.prices.cost(model, outcome.tokens_in, outcome.tokens_out),
             latency_ms=(time.perf_counter() - started) * 1000,
             cache_key=cache_key if outcome.answered else None,
+            label_prob=outcome.label_prob if valid else None,
         )
 
-    async def _send_with_retries(self, client, call_id, params, messages, state: RoundState):  # noqa: ANN001
+    async def _send_with_retries(self, client, call_id, params, messages, state: RoundState):
         """Send one call until it has an outcome. Returns (outcome, retries, http_requests, format)."""
         config = self.config
         retries = 0
@@ -353,6 +410,8 @@ class OpenAIAnnotator:
             response_format = response_format_for(mode)
             if response_format is not None:
                 kwargs["response_format"] = response_format
+            if state.logprobs:
+                kwargs["logprobs"] = True
             http_requests += 1
             delay_hint: float | None = None
             try:
@@ -373,21 +432,30 @@ class OpenAIAnnotator:
             except openai.APIStatusError as error:
                 status = error.status_code
                 body_text = response_text(error)
+                if state.logprobs and status in (400, 422) and "logprobs" in body_text.lower():
+                    log.warning("server rejected logprobs (HTTP %d); asking without them", status)
+                    state.logprobs = False
+                    continue  # a negotiation, not a retry of a failure
+                should_retry = should_retry_header(error.response.headers)
                 if config.response_format == "auto" and mode != "none" and rejects_response_format(status, body_text):
                     next_mode = next_format(mode)
                     if next_mode and state.format_mode == mode:
                         log.warning("server rejected response_format %s (HTTP %d); falling back to %s", mode, status, next_mode)
                         state.format_mode = next_mode
                     continue  # a negotiation, not a retry of a failure
-                if status == 429:
+                retryable = status >= 500 or status in RETRYABLE_STATUS
+                if should_retry is not None:  # the server's word overrules the status code
+                    retryable = should_retry
+                if retryable and status == 429:
                     error_class = "rate_limited"
                     delay_hint = retry_after_seconds(error.response.headers)
-                elif status >= 500 or status in RETRYABLE_STATUS:
+                elif retryable:
                     error_class = "server_error" if status >= 500 else f"http_{status}"
                     delay_hint = retry_after_seconds(error.response.headers)
                 else:
+                    note = "x-should-retry: false" if should_retry is False else "non-retryable HTTP status"
                     return (
-                        Outcome(False, f"http_{status}", raw_response=body_text, note="non-retryable HTTP status"),
+                        Outcome(False, f"http_{status}", raw_response=body_text, note=note),
                         retries, http_requests, mode,
                     )
             # Retryable failure.

@@ -14,6 +14,7 @@ from urllib.parse import urlsplit, urlunsplit
 import openai
 
 from python_jobs.annotation import prompt
+from python_jobs.annotation.openai.logprobs import label_probability
 
 # Sent with every request, so a server log (the local test server's) can count calls by id.
 CALL_ID_HEADER = "X-Karl-Call-Id"
@@ -54,6 +55,13 @@ def rejects_response_format(status: int, text: str) -> bool:
     return status in (400, 422, 500) and ("response_format" in lowered or "json_schema" in lowered)
 
 
+def should_retry_header(headers: Mapping[str, str]) -> bool | None:
+    """OpenAI's `x-should-retry: true|false`: the server's own verdict, which overrules the status
+    code's usual rule (the openai client follows it too). None when absent or unreadable."""
+    value = (headers.get("x-should-retry") or "").strip().lower()
+    return {"true": True, "false": False}.get(value)
+
+
 def retry_after_seconds(headers: Mapping[str, str]) -> float | None:
     value = headers.get("retry-after-ms")
     if value:
@@ -85,6 +93,7 @@ class Outcome:
     tokens_out: int | None = None
     answered: bool = False  # the server returned a 200 body: cacheable
     note: str | None = None
+    label_prob: float | None = None  # exp(logprob) of the label token, when the server gave logprobs
 
 
 
@@ -111,4 +120,5 @@ def outcome_from_body(text: str) -> Outcome:
     if finish_reason == "length":
         return Outcome(False, "truncated_output", raw_response=text, answered=True, **tokens)
     parsed = prompt.parse_answer(message.get("content"))
-    return Outcome(parsed.is_valid, parsed.error_class, parsed.fbl_label, raw_response=text, answered=True, **tokens)
+    return Outcome(parsed.is_valid, parsed.error_class, parsed.fbl_label, raw_response=text, answered=True,
+                   label_prob=label_probability(choice, parsed.fbl_label), **tokens)

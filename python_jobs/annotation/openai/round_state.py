@@ -26,6 +26,7 @@ class RoundStats:
 class RoundState:
     def __init__(self, config: LLMSettings, n_calls: int, spent_usd: float):
         self.format_mode = "json_schema" if config.response_format == "auto" else config.response_format
+        self.logprobs = config.logprobs  # switched off for the round if the server rejects the parameter
         self.retry_budget = config.retry_budget if config.retry_budget is not None else max(10, n_calls // 5)
         self.retries_used = 0
         self.spent_usd = spent_usd

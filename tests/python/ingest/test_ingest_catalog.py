@@ -49,8 +49,8 @@ def test_csv_bad_records_are_quarantined_and_good_ones_load(tmp_path: Path, db_p
     for kind in ("blank_title: 1", "wrong_field_count: 2", "duplicate_item_id: 1", "blank_category: 1"):
         assert kind in result.output
     assert items(db_path) == [
-        ("shop", "S1", "Pen, blue", "Office", "Pens", None),
-        ("shop", "S5", 'Desk lamp "mini"', "Home", "Lights", None),
+        ("shop", "shop:S1", "Pen, blue", "Office", "Pens", None),
+        ("shop", "shop:S5", 'Desk lamp "mini"', "Home", "Lights", None),
     ]
     assert reasons(db_path) == [
         (3, "S2,,Office,Paper", "blank_title: title (name) is blank"),
@@ -90,8 +90,8 @@ def test_parquet_catalogue_with_three_levels_is_idempotent(tmp_path: Path, db_pa
     first = ingest(path, db_path, *options)
     assert first.exit_code == 0, first.output
     assert items(db_path) == [
-        ("store", "101", "Oat milk", "Food", "Dairy", "Milk"),
-        ("store", "103", "Rye bread", "Food", "Bakery", "Bread"),
+        ("store", "store:101", "Oat milk", "Food", "Dairy", "Milk"),
+        ("store", "store:103", "Rye bread", "Food", "Bakery", "Bread"),
     ]
     assert reasons(db_path) == [
         (2, '{"id":102,"label":"","l1":"Food","l2":"Dairy","l3":"Milk"}', "blank_title: title (label) is blank"),

@@ -1,4 +1,4 @@
-"""Parsing and validating review files of the three export formats (no warehouse needed)."""
+"""Parsing and validating review files (no warehouse needed)."""
 
 from __future__ import annotations
 
@@ -7,41 +7,24 @@ from pathlib import Path
 
 from python_jobs.ingest.reviews import parse_file, validate_rows
 from python_jobs.ingest.validation import Validator
-from python_jobs.reporting.export import QueuedPair, argilla_payload, labelstudio_tasks
 from python_jobs.warehouse.keys import pair_key
 
 A, B, C = "synth:0001", "synth:0002", "synth:0003"
 
 
-def queued(a: str, b: str) -> QueuedPair:
-    return QueuedPair(pair_key(a, b), a, b, f"title {a}", f"title {b}", "other, complement, substitute", None,
-                      "disagreement", "run1", 0, 0.5, "c1,c2,c3")
-
-
-def test_argilla_records_with_responses_become_reviews(tmp_path: Path) -> None:
-    payload = argilla_payload([queued(A, B), queued(A, C)])
-    payload["records"][0]["responses"] = {"relation_label": [{"value": "complement", "user_id": "u-1"}]}
+def test_a_json_export_parses_through_the_tools_formats_with_only_submitted_answers(tmp_path: Path) -> None:
+    """(The round trips through the SDKs are in test_review_responses.py.)"""
+    records = [{"id": pair_key(A, B), "status": "completed",
+                "metadata": {"pair_key": pair_key(A, B), "item_a_id": A, "item_b_id": B},
+                "responses": {"relation_label": [{"value": "complement", "user_id": "u-1"}]}},
+               {"id": pair_key(A, C), "status": "pending",
+                "metadata": {"pair_key": pair_key(A, C), "item_a_id": A, "item_b_id": C},
+                "responses": {"relation_label": [{"value": "other", "user_id": "u-2"}]}}]
     path = tmp_path / "argilla.json"
-    path.write_text(json.dumps(payload))
+    path.write_text(json.dumps(records))
     rows, skipped = parse_file(path, path.read_bytes(), "default")
-    assert skipped == 1
-    assert [(r.pair_key, r.item_a_id, r.item_b_id, r.reviewer_id, r.relation_label) for r in rows] == [
-        (pair_key(A, B), A, B, "u-1", "complement")]
-
-
-def test_labelstudio_export_skips_cancelled_and_unannotated_tasks(tmp_path: Path) -> None:
-    tasks = labelstudio_tasks([queued(A, B), queued(A, C)])
-    tasks[0]["annotations"] = [
-        {"was_cancelled": True, "result": []},
-        {"completed_by": 7, "result": [{"from_name": "relation_label", "type": "choices",
-                                        "value": {"choices": ["Substitute"]}},
-                                       {"from_name": "note", "type": "textarea", "value": {"text": ["same use"]}}]},
-    ]
-    path = tmp_path / "export.json"
-    path.write_text(json.dumps(tasks))
-    rows, skipped = parse_file(path, path.read_bytes(), "default")
-    assert skipped == 1
-    assert [(r.reviewer_id, r.relation_label, r.note) for r in rows] == [("7", "substitute", "same use")]
+    assert [(r.pair_key, r.reviewer_id, r.relation_label) for r in rows] == [(pair_key(A, B), "u-1", "complement")]
+    assert skipped == {"argilla response pending": 1}
 
 
 def test_csv_rows_are_validated_and_bad_ones_quarantined(tmp_path: Path) -> None:
@@ -57,7 +40,7 @@ def test_csv_rows_are_validated_and_bad_ones_quarantined(tmp_path: Path) -> None
     path = tmp_path / "reviewed.csv"
     path.write_text("\n".join(lines) + "\n")
     rows, skipped = parse_file(path, path.read_bytes(), "bob")
-    assert skipped == 1 and len(rows) == 5
+    assert skipped == {"csv row not reviewed yet": 1} and len(rows) == 5
     good, quarantined = validate_rows(rows, Validator())
     assert [(r.source_line, r.reviewer_id, r.relation_label, r.fbl_label) for r in good] == [
         (2, "ann", "complement", ""), (3, "bob", "", "8")]

@@ -25,6 +25,9 @@ def test_classification_metrics_hand_checked() -> None:
     assert metrics["f1_other"] == pytest.approx(2 / 3)
     assert metrics["macro_f1"] == pytest.approx((0.5 + 0.8 + 2 / 3) / 3)
     assert metrics["accuracy"] == pytest.approx(4 / 6)
+    # confusion counts, true class first: the report's and rpt_confusion's matrices
+    assert [[metrics[f"confusion_{t}_{p}"] for p in ("substitute", "complement", "other")]
+            for t in ("substitute", "complement", "other")] == [[1, 1, 0], [0, 2, 0], [1, 0, 1]]
 
 
 def test_id_cv_splits_keep_llm_samples_out_of_test_folds() -> None:

@@ -177,14 +177,27 @@ def test_report_is_one_self_contained_page(con: duckdb.DuckDBPyConnection, tmp_p
     path = report.write_report(con, tmp_path / "out")
     page = path.read_text()
     images = re.findall(r'src="data:image/png;base64,([^"]+)"', page)
-    assert len(images) == 5  # curves, per-class, yield+mix, diversity, cost (one seed per strategy: no experiment view)
+    assert len(images) >= 5
     assert all(base64.b64decode(image)[:8] == b"\x89PNG\r\n\x1a\n" for image in images)
     assert "run_qbc" in page and "run_random" in page and "Fleiss" in page
+    for section in ("Macro-F1 per round", "Macro-F1 against accepted labels", "Confusion matrices",
+                    "Example pairs", "Run configuration", "Quarantine"):
+        assert f"<h2>{section}</h2>" in page
+    assert "in every panel of this page" in page and "chance" in page  # the fixed axes are stated
     assert "http://" not in page and "https://" not in page  # nothing to fetch
     only_qbc = report.write_report(con, tmp_path / "qbc", run_ids=["run_qbc"]).read_text()
     assert "run_random" not in only_qbc
     with pytest.raises(ValueError, match="unknown run"):
         report.write_report(con, tmp_path / "bad", run_ids=["nope"])
+
+
+def test_an_empty_panel_is_left_out_with_a_sentence(con: duckdb.DuckDBPyConnection) -> None:
+    data = report.load_report_data(con)
+    data.metrics = data.metrics.assign(cost_usd=0.0, cumulative_cost_usd=0.0)
+    data.confusion = data.confusion.iloc[0:0]
+    page = report.render_html(data)
+    assert "Not drawn: these runs spent nothing" in page
+    assert "Not drawn: no confusion counts stored" in page
 
 
 def test_report_and_status_commands(built: Built, tmp_path: Path) -> None:
@@ -195,6 +208,21 @@ def test_report_and_status_commands(built: Built, tmp_path: Path) -> None:
     result = runner.invoke(app, ["status", "--db", str(built.db_path)], env={"COLUMNS": "200"})
     assert result.exit_code == 0, result.output
     assert "run_qbc" in result.output and "Review queue: 12 pairs" in result.output
+
+
+def test_quiet_and_json_output_modes(built: Built, tmp_path: Path) -> None:
+    runner = CliRunner()
+    db = ["--db", str(built.db_path)]
+    quiet = runner.invoke(app, ["--quiet", "report", "--out", str(tmp_path), *db])
+    assert quiet.exit_code == 0 and quiet.output.strip().startswith("report written to")
+    as_json = runner.invoke(app, ["--log-format", "json", "status", *db])
+    assert as_json.exit_code == 0, as_json.output
+    status = json.loads(as_json.stdout)
+    assert status["event"] == "status" and {"run_qbc", "run_random"} <= {r["run_id"] for r in status["runs"]}
+    failed = runner.invoke(app, ["--log-format", "json", "report", "--run", "nope", "--out", str(tmp_path), *db])
+    assert failed.exit_code == 1
+    error = json.loads(failed.stderr.strip().splitlines()[-1])
+    assert error["level"] == "error" and "unknown run" in error["message"]
 
 
 def test_docs_generate_shows_the_loop_through_exposures(built: Built) -> None:
@@ -224,26 +252,28 @@ def test_docs_generate_shows_the_loop_through_exposures(built: Built) -> None:
 def test_review_queue_export_review_ingest_and_train(built: Built, tmp_path: Path) -> None:
     runner = CliRunner()
     db = ["--db", str(built.db_path)]
-    outputs = {"csv": tmp_path / "queue.csv", "argilla": tmp_path / "queue_argilla.json",
+    outputs = {"csv": tmp_path / "queue.csv", "argilla": tmp_path / "queue_argilla",
                "labelstudio": tmp_path / "queue_ls.json"}
     for fmt, out in outputs.items():
         result = runner.invoke(app, ["export", "review-queue", "--format", fmt, "--out", str(out), *db])
         assert result.exit_code == 0, result.output
         assert "12 pairs written" in result.output
 
-    # Label Studio: tasks + labeling config whose choice names match the task predictions
+    # Label Studio: tasks + labeling config; every prediction scored and naming a choice of the config
     tasks = json.loads(outputs["labelstudio"].read_text())
     config = ElementTree.fromstring((tmp_path / "queue_ls.labeling_config.xml").read_text())
-    choices = config.find("Choices")
-    assert choices is not None and [c.get("value") for c in choices] == ["substitute", "complement", "other"]
-    assert len(tasks) == 12 and {"pair_key", "item_a_title", "item_b_title", "votes"} <= set(tasks[0]["data"])
-    predicted = [t for t in tasks if "predictions" in t]
-    assert predicted and all(p["predictions"][0]["result"][0]["from_name"] == choices.get("name") for p in predicted)
-    # Argilla: settings + records with fields, metadata and majority suggestions
-    argilla = json.loads(outputs["argilla"].read_text())
-    assert argilla["settings"]["questions"][0]["labels"] == ["substitute", "complement", "other"]
-    assert len(argilla["records"]) == 12
-    assert set(argilla["records"][0]["fields"]) == set(argilla["settings"]["fields"])
+    choices = {c.get("name"): [choice.get("value") for choice in c] for c in config.iter("Choices")}
+    assert choices["relation_label"] == ["substitute", "complement", "other"] and len(choices["fbl_label"]) == 9
+    assert len(tasks) == 12 and {"pair_key", "item_a_title", "item_b_title", "llm_votes"} <= set(tasks[0]["data"])
+    for task in tasks:
+        (prediction,) = task["predictions"]
+        assert 0.0 <= prediction["score"] <= 1.0
+        assert all(r["value"]["choices"][0] in choices[r["from_name"]] for r in prediction["result"])
+    # Argilla: the folder rg.Dataset.from_disk reads (the SDK round trip is in test_review_tools_sdk.py)
+    settings = json.loads((outputs["argilla"] / ".argilla" / "settings.json").read_text())
+    records = json.loads((outputs["argilla"] / "records.json").read_text())
+    assert settings["questions"][0]["settings"]["options"][0]["value"] == "substitute"
+    assert len(records) == 12 and set(records[0]["fields"]) == {f["name"] for f in settings["fields"]}
 
     # a reviewer fills three rows of the CSV: two good decisions, one unknown label
     with outputs["csv"].open(newline="") as handle:

@@ -1,0 +1,1 @@
+{{ staged_llm_calls(judge_calls=true) }}
