@@ -5,7 +5,6 @@ the traceback."""
 from __future__ import annotations
 
 import os
-import sys
 from contextvars import ContextVar
 from datetime import datetime, timezone
 from enum import Enum
@@ -15,7 +14,6 @@ from typing import Optional
 
 import click
 import typer
-from rich.console import Console
 from typer.core import TyperGroup
 
 from python_jobs import warehouse
