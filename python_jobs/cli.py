@@ -19,10 +19,12 @@ from typer.core import TyperGroup
 from python_jobs import warehouse
 from python_jobs.cli_output import LogFormat, Output
 from python_jobs.config import (
+    AGGREGATIONS,
     ANNOTATORS,
     CANDIDATE_SOURCES,
     MODEL_FAMILIES,
     QBC_MEASURES,
+    STOP_RULES,
     STRATEGIES,
     RunConfig,
 )
@@ -73,6 +75,8 @@ Strategy = _choices("Strategy", STRATEGIES)
 Annotator = _choices("Annotator", ANNOTATORS)
 CandidateSource = _choices("CandidateSource", CANDIDATE_SOURCES)
 QbcMeasure = _choices("QbcMeasure", QBC_MEASURES)
+Aggregation = _choices("Aggregation", AGGREGATIONS)
+StopRule = _choices("StopRule", STOP_RULES)
 ExportFormat = _choices("ExportFormat", EXPORT_FORMATS)
 ModelFamily = _choices("ModelFamily", MODEL_FAMILIES)
 
@@ -272,10 +276,11 @@ def run_loop(config: RunConfig, db: Optional[Path] = None, show_progress: bool =
 
 @app.command()
 def run(
-    strategy: Strategy = typer.Option(RUN_DEFAULTS.strategy, help="Acquisition strategy."),
+    strategy: Strategy = typer.Option(RUN_DEFAULTS.strategy, help="Acquisition strategy (docs/strategies.md)."),
     rounds: int = typer.Option(RUN_DEFAULTS.rounds, help="Rounds T: rounds 0..T-1 annotate, round T only evaluates."),
     annotator: Annotator = typer.Option(RUN_DEFAULTS.annotator,
-                                        help="replay (recorded human judgements), simulated or openai."),
+                                        help="replay (recorded human judgements), simulated, openai or panel "
+                                             "(simulated voters with stated error profiles, --panel)."),
     budget: int = typer.Option(RUN_DEFAULTS.budget, help="Pairs sent to the annotator per round, at most."),
     seed: int = typer.Option(RUN_DEFAULTS.seed, help="Seed of sampling, bagging and tuning."),
     k_calls: int = typer.Option(RUN_DEFAULTS.k_calls, "--k", help="Independent calls per pair; only unanimous answers become labels."),
@@ -283,7 +288,12 @@ def run(
                                                      help="fbl_pool (the FBL2024 pool half) or sampler."),
     qbc_measure: QbcMeasure = typer.Option(RUN_DEFAULTS.qbc_measure, help="QBC disagreement."),
     max_cost: Optional[float] = typer.Option(None, "--max-cost", help="Stop cleanly once LLM spend reaches this (USD)."),
-    until_stable: bool = typer.Option(False, "--until-stable", help="Stop when the stopping signal says rounds stopped paying."),
+    until_stable: bool = typer.Option(False, "--until-stable", help="Stop when the stopping rule (--stop-rule) fires."),
+    stop_rule: StopRule = typer.Option(RUN_DEFAULTS.stop_rule, "--stop-rule",
+                                       help="signal (marts.rpt_run_stopping_signal) or a rule of loop/stopping_rules.py; "
+                                            "stabilizing_predictions, overall_uncertainty and pool_change need no held-out labels."),
+    aggregation: Aggregation = typer.Option(RUN_DEFAULTS.aggregation, help="How the K votes become a label."),
+    panel: str = typer.Option(",".join(RUN_DEFAULTS.panel), help="With --annotator panel: the voters' error profiles."),
     resume: Optional[str] = typer.Option(None, "--resume", help="Continue RUN_ID from its last completed step."),
     run_id: Optional[str] = typer.Option(None, "--run-id", help="Name the run (default: run-<time>-<random>)."),
     members: int = typer.Option(RUN_DEFAULTS.members, help="Bagging members M."),
@@ -314,8 +324,11 @@ def run(
                                seed=seed, k_calls=k_calls, candidate_source=candidate_source.value,
                                qbc_measure=qbc_measure.value,
                                max_cost_usd=max_cost, until_stable=until_stable, members=members,
-                               tuning_trials=tuning_trials, workers=workers, llm_batch=batch,
-                               require_judge=require_judge, features=features, model_family=model_family.value,
+                               tuning_trials=tuning_trials, workers=workers, stop_rule=stop_rule.value,
+                               aggregation=aggregation.value,
+                               panel=tuple(p.strip() for p in panel.split(",") if p.strip()),
+                               llm_batch=batch, require_judge=require_judge, features=features,
+                               model_family=model_family.value,
                                **({"run_id": run_id} if run_id else {}))
         except ValueError as error:
             raise UsageError(str(error)) from error
@@ -358,6 +371,8 @@ def experiment(
                                  help="Pair-feature set: components svd, char13, overlap, embeddings joined by '+'."),
     model_family: ModelFamily = typer.Option(RUN_DEFAULTS.model_family, "--model-family", help="Bag members."),
     experiment_id: Optional[str] = typer.Option(None, "--experiment-id", help="Name (re-use it to resume)."),
+    aggregation: Aggregation = typer.Option(RUN_DEFAULTS.aggregation, help="How the K votes become a label."),
+    workers: int = typer.Option(RUN_DEFAULTS.workers, help="Processes for the ID cross-validation (1 on a loaded machine)."),
     db: Optional[Path] = DbOption,
 ) -> None:
     """The paper's experiment: strategies x seeds x T rounds, one run per cell, RQ1-RQ3 from the marts."""
@@ -377,7 +392,8 @@ def experiment(
         raise UsageError(f"unknown strategies {unknown}: choose from {', '.join(STRATEGIES)}")
     try:
         cell = RunConfig(rounds=rounds, budget=budget, annotator=annotator.value, members=members,
-                         features=features, model_family=model_family.value, run_id="template")
+                         features=features, model_family=model_family.value, run_id="template",
+                         aggregation=aggregation.value, workers=workers)
     except ValueError as error:
         raise UsageError(str(error)) from error
     config = ExperimentConfig(experiment_id=name, strategies=chosen, seeds=tuple(range(seeds)), cell=cell)
@@ -590,6 +606,43 @@ def export_review_queue_command(
         n_pairs = export_review_queue(con, format.value, out, include_reviewed=include_reviewed, run_ids=run_ids or None,
                                       sort=sort)
     _out().result(f"{n_pairs} pairs written to {out}", event="review_queue_exported", n_pairs=n_pairs, path=str(out))
+
+
+@app.command("stopping-table")
+def stopping_table_command(
+    experiment_id: str = typer.Option(..., "--experiment", help="The experiment whose runs are judged."),
+    db: Optional[Path] = DbOption,
+) -> None:
+    """Per stopping rule (the label-free ones and the OOD plateau): stop round and OOD macro-F1 there vs the best round."""
+    from python_jobs.loop.run_store import UnknownRunError
+    from python_jobs.reporting import strategy_tables
+
+    with warehouse.connection(db, read_only=True) as con:
+        frame = strategy_tables.stopping_rows(con, strategy_tables.experiment_run_ids(con, experiment_id))
+    if frame.empty:
+        raise UnknownRunError(f"no evaluated runs of experiment {experiment_id!r} in this warehouse")
+    out = _out()
+    out.result(strategy_tables.markdown(strategy_tables.stopping_table(frame)), event="stopping_table")
+    for strategy, group in frame.groupby("strategy"):
+        out.result(f"\n{strategy}:\n" + strategy_tables.markdown(strategy_tables.stopping_table(group)),
+                   event="stopping_table", strategy=strategy)
+
+
+@app.command("panel-table")
+def panel_table_command(
+    runs: str = typer.Option("", help="Comma-separated panel runs to add (yield, precision, OOD gain in the loop)."),
+    seed: int = typer.Option(0, help="Seed of the offline votes."),
+    db: Optional[Path] = DbOption,
+) -> None:
+    """Annotator panels offline on the candidate pool: yield and precision vs the human label, per aggregation rule."""
+    from python_jobs.reporting import strategy_tables
+
+    with warehouse.connection(db, read_only=True) as con:
+        keys, truths = strategy_tables.pool_reference(con)
+        _out().result(strategy_tables.markdown(strategy_tables.panel_table(keys, truths, seed)), event="panel_table")
+        run_ids = [r.strip() for r in runs.split(",") if r.strip()]
+        if run_ids:
+            _out().result(strategy_tables.markdown(strategy_tables.panel_run_rows(con, run_ids)), event="panel_runs")
 
 
 def main() -> None:  # pragma: no cover

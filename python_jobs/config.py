@@ -12,8 +12,16 @@ from typing import Any, Mapping
 
 from python_jobs.errors import KarlError
 
-STRATEGIES = ("qbc", "margin", "random")
-ANNOTATORS = ("replay", "simulated", "openai")
+# qbc, margin, random: the paper's; the others: issue 12 (learning/acquisition.py scores
+# entropy and breaking_ties; learning/batch_selection.py chooses the kcenter and context batches).
+STRATEGIES = ("qbc", "margin", "random", "entropy", "breaking_ties", "kcenter", "context")
+ANNOTATORS = ("replay", "simulated", "openai", "panel")
+# How K votes become an accepted label (fct_consensus_labels); unanimity is the paper's rule.
+AGGREGATIONS = ("unanimity", "majority", "dawid_skene")
+# --until-stable: "signal" = marts.rpt_run_stopping_signal; the others: loop/stopping_rules.py.
+STOP_RULES = ("signal", "stabilizing_predictions", "overall_uncertainty", "pool_change", "ood_plateau")
+# annotator "panel": voter k answers with error profile panel[(k - 1) % len] (annotation/panels.py)
+DEFAULT_PANEL = ("near_human", "overcalls_other", "overcalls_substitute")
 QBC_MEASURES = ("variance", "vote_entropy")
 CANDIDATE_SOURCES = ("fbl_pool", "sampler")
 MODEL_FAMILIES = ("logreg", "hgb")
@@ -96,6 +104,9 @@ class RunConfig:
     until_stable: bool = False
     simulated_accuracy: float = 0.849
     simulated_self_consistency: float = 0.989
+    stop_rule: str = "signal"       # one of STOP_RULES, read by --until-stable
+    aggregation: str = "unanimity"  # one of AGGREGATIONS
+    panel: tuple[str, ...] = DEFAULT_PANEL
     experiment_id: str | None = None  # set by `karl experiment` on each of its cells
     workers: int = 2                # processes for the ID cross-validation (1: in the main process)
     llm_batch: bool = False         # openai: each round through the Batch API (half price, results within 24 h)
@@ -119,6 +130,11 @@ class RunConfig:
             parse_features(self.features)
         except UnknownFeatureSet as error:
             raise ValueError(str(error)) from error
+        if self.stop_rule not in STOP_RULES:
+            raise ValueError(f"stop_rule must be one of {STOP_RULES}, not {self.stop_rule!r}")
+        if self.aggregation not in AGGREGATIONS:
+            raise ValueError(f"aggregation must be one of {AGGREGATIONS}, not {self.aggregation!r}")
+        self.panel = tuple(self.panel)
         if self.rounds < 0 or self.budget < 1 or self.k_calls < 1 or self.members < 1:
             raise ValueError("rounds >= 0, budget >= 1, k_calls >= 1 and members >= 1 are required")
 

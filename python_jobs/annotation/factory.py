@@ -43,6 +43,11 @@ def make_annotator(con: duckdb.DuckDBPyConnection, config: RunConfig,
         noise = NoiseModel(config.simulated_accuracy, config.simulated_self_consistency, config.seed)
         return SimulatedAnnotator(reference_labels if reference_labels is not None
                                   else reference_labels_for(con, config), noise)
+    if config.annotator == "panel":
+        from python_jobs.annotation.panel import PanelAnnotator
+
+        return PanelAnnotator(reference_labels if reference_labels is not None
+                              else reference_labels_for(con, config), config.panel, config.seed)
     live = openai_annotator(con, {"max_cost_usd": config.max_cost_usd})
     if config.llm_batch or live.config.batch:
         return BatchAnnotator(live, con)

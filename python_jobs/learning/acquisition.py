@@ -82,11 +82,35 @@ def qbc_variance(member_probs: np.ndarray) -> np.ndarray:
     return deviations.reshape(n, -1).sum(axis=1).astype(np.float64) / (n_classes * n_members)
 
 
+def predictive_entropy(member_probs: np.ndarray) -> np.ndarray:
+    """(M, n, C) -> (n,): -sum_c p_c log p_c (natural log) of the members' mean distribution."""
+    mean = mean_member_proba(member_probs)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        terms = np.where(mean > 0, mean * np.log(mean), 0.0)
+    return -terms.sum(axis=-1)
+
+
+def breaking_ties(member_probs: np.ndarray) -> np.ndarray:
+    """(M, n, C) -> (n,): mean over members of each member's 1 - (p1 - p2).
+
+    `margin` already is breaking ties (Luo et al. 2005) on the members' *mean* distribution; this
+    scores each member's own top-2 gap, so a pair whose members are each sure but disagree (mean:
+    a small gap) ranks below a pair every member finds ambiguous. Equal to margin with one member."""
+    probs = np.asarray(member_probs, dtype=np.float64)
+    top2 = np.sort(probs, axis=-1)[..., -2:]
+    return (1.0 - (top2[..., 1] - top2[..., 0])).mean(axis=0)
+
+
 def strategy_uncertainty(strategy: str, seed: int = 0, qbc_measure: str = "variance") -> Uncertainty:
-    """Uncertainty of one acquisition strategy as (member_probs (M, n, C), pair_keys) -> (n,)."""
+    """Uncertainty of one acquisition strategy as (member_probs (M, n, C), pair_keys) -> (n,).
+    The batch strategies (kcenter, context: learning/batch_selection.py) shortlist by margin."""
     if strategy == "random":
         return lambda member_probs, pair_keys: hashed_unit_scores(pair_keys, seed)
-    if strategy == "margin":
+    if strategy == "entropy":
+        return lambda member_probs, pair_keys: predictive_entropy(member_probs)
+    if strategy == "breaking_ties":
+        return lambda member_probs, pair_keys: breaking_ties(member_probs)
+    if strategy in ("margin", "kcenter", "context"):
         return lambda member_probs, pair_keys: margin(mean_member_proba(member_probs))
     if strategy == "qbc" and qbc_measure == "variance":
         return lambda member_probs, pair_keys: qbc_variance(member_probs)

@@ -96,6 +96,21 @@ class RunStore:
         finally:
             cursor.close()
 
+    def pool_drift(self, round_index: int) -> float | None:
+        """Share of the pool sample whose predicted class changed since the previous round
+        (None in round 0 or without both rounds' predictions)."""
+        if round_index == 0:
+            return None
+        share, n = self.con.execute("""
+            select avg(case when cur.predicted_class <> prev.predicted_class then 1.0 else 0.0 end), count(*)
+            from raw.pool_predictions as cur
+            inner join raw.pool_predictions as prev
+                on cur.run_id = prev.run_id and cur.pair_key = prev.pair_key
+                and prev.round_index = cur.round_index - 1
+            where cur.run_id = ? and cur.round_index = ?
+        """, [self.run_id, round_index]).fetchone()
+        return float(share) if n else None
+
     def record_round_metrics(self, round_index: int, metrics: dict) -> None:
         self.con.execute(
             "insert into raw.round_metrics values (?, ?, ?, ?) on conflict do nothing",

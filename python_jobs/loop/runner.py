@@ -246,7 +246,7 @@ class Orchestrator:
             if (round_index, "evaluate") in done:
                 continue
             self._run_round(round_index, done, progress)
-            if self.config.until_stable and round_index < self.config.rounds and self._stable():
+            if self.config.until_stable and round_index < self.config.rounds and self._stable(round_index):
                 self.log(f"Stopping after round {round_index}: the stopping signal says more rounds will not pay.")
                 break
         progress.close()
@@ -277,9 +277,15 @@ class Orchestrator:
             progress.set_postfix(id_f1=f"{state.metrics.get('id_macro_f1', float('nan')):.3f}",
                                  ood_f1=f"{state.metrics.get('ood_macro_f1', float('nan')):.3f}")
 
-    def _stable(self) -> bool:
-        self.build(RUN_BUILD_ARGS)
-        stop, reason = should_stop(self.con, self.config.run_id)
+    def _stable(self, round_index: int) -> bool:
+        if self.config.stop_rule != "signal":
+            # a rule of loop/stopping_rules.py on the raw signals: no build needed
+            from python_jobs.loop import stop_signals
+
+            stop, reason = stop_signals.should_stop(self.con, self.config.run_id, self.config.stop_rule, round_index)
+        else:
+            self.build(RUN_BUILD_ARGS)
+            stop, reason = should_stop(self.con, self.config.run_id)
         if stop:
             self.log(reason)
         return stop

@@ -9,7 +9,7 @@ process needs it.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Callable, Protocol
 
 import duckdb
@@ -22,7 +22,13 @@ from python_jobs.config import RunConfig
 from python_jobs.errors import KarlError
 from python_jobs.features.sets import PairFeatures, stack_rows
 from python_jobs.features.vectors import ItemVectors
-from python_jobs.learning import acquisition, evaluation, scoring, scoring_rows
+from python_jobs.learning import (
+    acquisition,
+    batch_selection,
+    evaluation,
+    scoring,
+    scoring_rows,
+)
 from python_jobs.learning.ensemble import BaggedEnsemble
 from python_jobs.loop import data
 from python_jobs.loop.builds import ROUND_BUILD_ARGS
@@ -102,28 +108,73 @@ def select(run: Run, round_index: int, state: RoundState) -> None:
     category, cap by the budget; record the picks and the pool's predicted classes."""
     ensemble = fitted(run, round_index, state)
     config = run.config
+    stamp = now()
+    # First: the context strategy reads this round's pool drift from them.
+    _record_pool_predictions(run, round_index, ensemble, stamp)
     uncertainty = acquisition.strategy_uncertainty(config.strategy, config.seed * 1000 + round_index,
                                                    config.qbc_measure)
     sql, params = scoring.candidate_pairs_sql(config.run_id)
+    batch = config.strategy in batch_selection.BATCH_STRATEGIES
+    # A batch strategy chooses among the top BATCH_PER_CATEGORY pairs of every fine category.
+    per_category = batch_selection.BATCH_PER_CATEGORY if batch else 1
     kernel = _scan_kernel(run)
     if kernel is not None:
         vectors, layout = kernel
         weights, bias = ensemble.stacked_weights()
         kept, _ = scoring.score_candidates(run.con, sql, weights, bias, config.members, vectors, uncertainty,
-                                           per_category=1, config=config.scoring, params=params, layout=layout)
+                                           per_category=per_category, config=config.scoring, params=params,
+                                           layout=layout)
     else:
         kept, _ = scoring_rows.score_candidates_by_rows(
             run.con, sql, run.pair_matrix, ensemble.predict_member_proba, run.vectors, uncertainty,
-            per_category=1, config=config.scoring, params=params)
+            per_category=per_category, config=config.scoring, params=params)
+    chosen = _batch_picks(run, round_index, kept) if batch else kept[: config.budget]
     reference = run.reference_labels()
-    stamp = now()
     run.store.record_selections([
         (config.run_id, round_index, pick["pair_key"], pick["item_a_id"], pick["item_b_id"],
          pick["fine_category"], config.strategy, float(pick["uncertainty_score"]),
          reference.get(pick["pair_key"]), stamp)
-        for pick in kept[: config.budget]
+        for pick in chosen
     ])
-    _record_pool_predictions(run, round_index, ensemble, stamp)
+
+
+def _batch_picks(run: Run, round_index: int, kept: list[dict]) -> list[dict]:
+    """k-center or context-aware picks among the scorer's shortlist (learning/batch_selection.py).
+    What chose them is the run artifact strategy@<round>: for context, the novelty weight, the
+    pool drift it came from and the rule's constants."""
+    if not kept:
+        return []
+    config = run.config
+    matrix = run.vectors.matrix
+    rows = run.vectors.rows
+    embeddings = batch_selection.pair_embedding(
+        matrix[rows(np.asarray([k["item_a_id"] for k in kept], dtype=object))],
+        matrix[rows(np.asarray([k["item_b_id"] for k in kept], dtype=object))])
+    human = data.id_human_labels(run.con)
+    added = data.added_labels(run.con, config.run_id, round_index)
+    labelled = batch_selection.pair_embedding(
+        matrix[rows(np.concatenate([human.item_a_ids, added.item_a_ids]))],
+        matrix[rows(np.concatenate([human.item_b_ids, added.item_b_ids]))])
+    uncertainty = np.asarray([k["uncertainty_score"] for k in kept], dtype=np.float64)
+    keys = [k["pair_key"] for k in kept]
+    categories = [k["fine_category"] for k in kept]
+    record: dict[str, object] = {
+        "strategy": config.strategy, "n_labelled": int(len(labelled)),
+        "n_shortlisted": min(len(kept), batch_selection.SHORTLIST_FACTOR * config.budget)}
+    if config.strategy == "kcenter":
+        picks = batch_selection.kcenter_batch(embeddings, uncertainty, keys, categories, labelled, config.budget)
+    else:
+        rule = batch_selection.NoveltyRule()
+        drift = run.store.pool_drift(round_index)
+        weight = batch_selection.novelty_weight(drift, rule)
+        picks, _ = batch_selection.context_batch(embeddings, uncertainty, keys, categories, labelled,
+                                                 config.budget, weight)
+        record |= {"pool_drift": drift, "novelty_weight": weight, "rule": asdict(rule)}
+    if len(picks):
+        record["mean_novelty_of_picks"] = float(batch_selection.min_distances(embeddings[picks], labelled).mean())
+        record["mean_uncertainty_of_picks"] = float(uncertainty[picks].mean())
+    run.store.store_artifact(f"strategy@{round_index:03d}", record)
+    return [kept[int(i)] for i in picks]
 
 
 def _scan_kernel(run: Run) -> tuple | None:
@@ -137,7 +188,8 @@ def _scan_kernel(run: Run) -> tuple | None:
 
 def _record_pool_predictions(run: Run, round_index: int, ensemble: BaggedEnsemble, stamp: object) -> None:
     """The ensemble's class for a fixed hash sample of the pool (all of it when small): the
-    stopping signal compares these between rounds."""
+    stopping signal compares these between rounds. The sample's mean margin uncertainty is the
+    run artifact pool_uncertainty@<round> (the overall-uncertainty stopping rule)."""
     sample = data.pool_sample(run.con, run.config.seed, POOL_PREDICTION_SAMPLE)
     if sample.empty:
         return
@@ -151,6 +203,9 @@ def _record_pool_predictions(run: Run, round_index: int, ensemble: BaggedEnsembl
     mean_probs = member_probs.mean(axis=0)
     frame = sample[["pair_key"]].assign(predicted_class=np.asarray(ensemble.classes_)[mean_probs.argmax(axis=1)])
     run.store.record_pool_predictions(round_index, frame, stamp)
+    top2 = np.sort(mean_probs, axis=1)[:, -2:]
+    run.store.store_artifact(f"pool_uncertainty@{round_index:03d}", {
+        "mean_margin_uncertainty": float((1.0 - (top2[:, 1] - top2[:, 0])).mean()), "n_pairs": int(len(sample))})
 
 
 def annotate(run: Run, round_index: int, state: RoundState) -> None:

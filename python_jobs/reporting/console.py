@@ -26,7 +26,8 @@ def print_experiment_summary(rows: list[dict], console: Console) -> None:
     """rows: loop.experiment.experiment_summary (marts.rpt_experiment_summary)."""
     table = Table(title="karl experiment (marts.rpt_experiment_summary): mean ± sd over seeds")
     for column in ("strategy", "runs", "rounds", "ID r0", "ID gain", "ID drop from best", "OOD r0",
-                   "OOD gain", "OOD rel. gain", "best OOD rel.", "corr(div, ID)", "corr(div, OOD)"):
+                   "OOD gain", "OOD rel. gain", "best OOD rel.", "best OOD round", "min ID gain",
+                   "corr(div, ID)", "corr(div, OOD)"):
         table.add_column(column, justify="right")
 
     def pm(mean: float | None, sd: float | None) -> str:
@@ -37,6 +38,7 @@ def print_experiment_summary(rows: list[dict], console: Console) -> None:
                       pm(r["mean_id_gain"], r["sd_id_gain"]), _fmt(r["mean_id_drop_from_best"], ".3f"),
                       _fmt(r["mean_ood_macro_f1_round0"], ".3f"), pm(r["mean_ood_gain"], r["sd_ood_gain"]),
                       _fmt(r["mean_ood_relative_gain"], "+.1%"), _fmt(r["mean_best_ood_relative_gain"], "+.1%"),
+                      _fmt(r.get("mean_best_ood_round"), ".1f"), _fmt(r.get("mean_min_id_gain"), "+.3f"),
                       _fmt(r["corr_diversity_id_gain"], "+.2f"), _fmt(r["corr_diversity_ood_gain"], "+.2f"))
     console.print(table)
 

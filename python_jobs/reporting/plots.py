@@ -26,7 +26,8 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 CLASSES = ("substitute", "complement", "other")
-STRATEGY_COLOURS = {"qbc": "#C44E52", "margin": "#55A868", "random": "#4C72B0"}
+STRATEGY_COLOURS = {"qbc": "#C44E52", "margin": "#55A868", "random": "#4C72B0", "entropy": "#8172B2",
+                    "breaking_ties": "#937860", "kcenter": "#DA8BC3", "context": "#CCB974"}
 EXTRA_COLOURS = ("#8172B2", "#937860", "#DA8BC3", "#CCB974")
 CHANCE_MACRO_F1 = 1.0 / 3.0
 MIN_SPAN = 0.2

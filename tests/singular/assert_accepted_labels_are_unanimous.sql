@@ -1,4 +1,5 @@
--- Invariant: an accepted LLM label never has a dissenting or invalid vote behind it.
+-- Invariant: under unanimity (the default aggregation), an accepted LLM label never has a
+-- dissenting or invalid vote behind it.
 -- One failing row per call of an accepted pair that is invalid or gives another label.
 {{ config(tags=["karl_round_invariant"]) }}
 
@@ -29,6 +30,7 @@ final as (
             and consensus_labels.pair_key = llm_calls.pair_key
     where
         consensus_labels.is_accepted
+        and consensus_labels.aggregation = 'unanimity'
         and (
             not llm_calls.is_valid_vote
             or llm_calls.relation_label is null

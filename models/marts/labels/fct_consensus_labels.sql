@@ -85,14 +85,128 @@ tallies as (
     group by run_id, round_index, pair_key
 ),
 
+-- Votes per 3-class label; the modal label breaks ties by name (no tie is accepted anyway).
+label_votes as (
+    select
+        run_id,
+        round_index,
+        pair_key,
+        relation_label,
+        count(*) as n_votes
+    from llm_calls
+    where is_valid_vote and relation_label is not null
+    group by run_id, round_index, pair_key, relation_label
+),
+
+modal_labels as (
+    select
+        run_id,
+        round_index,
+        pair_key,
+        relation_label as modal_label,
+        n_votes as n_modal_votes,
+        sum(n_votes) over (partition by run_id, round_index, pair_key) as n_label_votes
+    from label_votes
+    qualify row_number() over (
+        partition by run_id, round_index, pair_key order by n_votes desc, relation_label
+    ) = 1
+),
+
+-- Dawid-Skene-style weights (one-coin, one M-step from the majority): voter k (attempt k) of a
+-- run, judged at round r on the run's pairs of rounds <= r that have a strict majority, agrees
+-- with it at rate p = (agree + 1) / (judged + 2); its vote weighs ln(2 p / (1 - p)) (3 classes).
+-- Weights of round r never read later rounds, so a round's labels do not change afterwards.
+valid_votes as (
+    select
+        run_id,
+        round_index,
+        pair_key,
+        attempt_index,
+        relation_label
+    from llm_calls
+    where is_valid_vote and relation_label is not null
+),
+
+run_rounds as (
+    select distinct
+        run_id,
+        round_index
+    from valid_votes
+),
+
+voter_agreement as (
+    select
+        run_rounds.run_id,
+        run_rounds.round_index,
+        valid_votes.attempt_index,
+        (sum(case when valid_votes.relation_label = modal_labels.modal_label then 1 else 0 end) + 1.0)
+        / (count(*) + 2.0) as agreement
+    from run_rounds
+    inner join valid_votes
+        on
+            run_rounds.run_id = valid_votes.run_id
+            and valid_votes.round_index <= run_rounds.round_index
+    inner join modal_labels
+        on
+            valid_votes.run_id = modal_labels.run_id
+            and valid_votes.round_index = modal_labels.round_index
+            and valid_votes.pair_key = modal_labels.pair_key
+    where modal_labels.n_modal_votes * 2 > modal_labels.n_label_votes
+    group by run_rounds.run_id, run_rounds.round_index, valid_votes.attempt_index
+),
+
+weighted_scores as (
+    select
+        valid_votes.run_id,
+        valid_votes.round_index,
+        valid_votes.pair_key,
+        valid_votes.relation_label,
+        sum(ln(2.0 * coalesce(voter_agreement.agreement, 0.5) / (1.0 - coalesce(voter_agreement.agreement, 0.5))))
+            as label_score
+    from valid_votes
+    left join voter_agreement
+        on
+            valid_votes.run_id = voter_agreement.run_id
+            and valid_votes.round_index = voter_agreement.round_index
+            and valid_votes.attempt_index = voter_agreement.attempt_index
+    group by valid_votes.run_id, valid_votes.round_index, valid_votes.pair_key, valid_votes.relation_label
+),
+
+-- posterior of the best label: e^s_best / (sum over voted labels e^s + e^0 per unvoted class)
+weighted_posteriors as (
+    select
+        run_id,
+        round_index,
+        pair_key,
+        arg_max(relation_label, label_score) as weighted_label,
+        exp(max(label_score)) / (sum(exp(label_score)) + (3 - count(*))) as weighted_posterior
+    from weighted_scores
+    group by run_id, round_index, pair_key
+),
+
 -- K is the run's own k_calls (from its config); var karl_k_calls for calls of an unknown run.
 run_k as (
     select
         tallies.*,
-        coalesce(runs.k_calls, {{ var('karl_k_calls') }}) as k_calls
+        coalesce(runs.k_calls, {{ var('karl_k_calls') }}) as k_calls,
+        coalesce(runs.aggregation, 'unanimity') as aggregation,
+        modal_labels.modal_label,
+        coalesce(modal_labels.n_modal_votes, 0) as n_modal_votes,
+        weighted_posteriors.weighted_label,
+        weighted_posteriors.weighted_posterior
     from tallies
     left join runs
         on tallies.run_id = runs.run_id
+    left join modal_labels
+        on
+            tallies.run_id = modal_labels.run_id
+            and tallies.round_index = modal_labels.round_index
+            and tallies.pair_key = modal_labels.pair_key
+    left join weighted_posteriors
+        on
+            tallies.run_id = weighted_posteriors.run_id
+            and tallies.round_index = weighted_posteriors.round_index
+            and tallies.pair_key = weighted_posteriors.pair_key
 ),
 
 judged as (
@@ -106,10 +220,24 @@ judged as (
                 or run_k.first_attempt <> 1
                 or run_k.last_attempt <> run_k.k_calls
                 then 'bad_attempt_index'
+            when run_k.aggregation = 'majority'
+                then case when run_k.n_modal_votes * 2 > run_k.k_calls then 'accepted' else 'dissent' end
+            when run_k.aggregation = 'dawid_skene'
+                then
+                    case
+                        when run_k.weighted_posterior >= {{ var('karl_weighted_min_posterior', 0.9) }}
+                            then 'accepted'
+                        else 'dissent'
+                    end
             when run_k.n_valid_calls < run_k.n_calls then 'invalid_call'
             when run_k.n_relation_labels > 1 then 'dissent'
             else 'accepted'
-        end as consensus_status
+        end as consensus_status,
+        case
+            when run_k.aggregation = 'majority' then run_k.modal_label
+            when run_k.aggregation = 'dawid_skene' then run_k.weighted_label
+            else run_k.relation_label
+        end as aggregated_label
     from run_k
 ),
 
@@ -124,7 +252,7 @@ final as (
         cast(judged.n_valid_calls as integer) as n_valid_calls,
         judged.consensus_status = 'accepted' as is_accepted,
         judged.consensus_status,
-        case when judged.consensus_status = 'accepted' then judged.relation_label end
+        case when judged.consensus_status = 'accepted' then judged.aggregated_label end
             as relation_label,
         case
             when
@@ -144,7 +272,10 @@ final as (
         case
             when judged.n_valid_calls > 0 and judged.n_label_probs = judged.n_valid_calls
                 then judged.mean_label_prob
-        end as label_confidence
+        end as label_confidence,
+        judged.aggregation,
+        cast(judged.n_modal_votes as integer) as n_modal_votes,
+        judged.weighted_posterior
     from judged
     inner join pair_directions
         on

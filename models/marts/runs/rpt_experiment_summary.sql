@@ -1,6 +1,7 @@
 {#- The paper's three questions per experiment and strategy, over seeds:
-    RQ1 ID gain (and whether long runs lose ID), RQ2 OOD gain, RQ3 how diversity gain
-    correlates with ID and OOD gain. -#}
+    RQ1 ID gain (and whether long runs lose ID: the lowest ID gain of rounds 1..T), RQ2 OOD gain
+    (final, best, and the round of the best), RQ3 how diversity gain correlates with ID and OOD
+    gain. Every strategy of the experiment has a row. -#}
 with
 
 experiment_rounds as (
@@ -14,7 +15,10 @@ last_rounds as (
         run_id,
         max(round_index) as last_round_index,
         max(id_macro_f1) as best_id_macro_f1,
-        max(ood_macro_f1) as best_ood_macro_f1
+        max(ood_macro_f1) as best_ood_macro_f1,
+        -- the earliest round reaching the run's best OOD macro-F1
+        arg_min(round_index, struct_pack(neg_f1 := -ood_macro_f1, round_index := round_index)) as best_ood_round,
+        min(case when round_index > 0 then id_gain end) as min_id_gain
     from experiment_rounds
     group by experiment_id, strategy, run_id
 ),
@@ -32,7 +36,10 @@ per_run as (
         experiment_rounds.ood_relative_gain as final_ood_relative_gain,
         last_rounds.best_ood_macro_f1 / nullif(experiment_rounds.ood_macro_f1_round0, 0) - 1
             as best_ood_relative_gain,
-        last_rounds.best_id_macro_f1 - experiment_rounds.id_macro_f1 as id_drop_from_best
+        last_rounds.best_id_macro_f1 - experiment_rounds.id_macro_f1 as id_drop_from_best,
+        last_rounds.best_ood_round,
+        last_rounds.best_ood_macro_f1 - experiment_rounds.ood_macro_f1_round0 as best_ood_gain,
+        last_rounds.min_id_gain
     from experiment_rounds
     inner join last_rounds
         on experiment_rounds.run_id = last_rounds.run_id
@@ -54,7 +61,11 @@ per_strategy as (
         stddev_samp(final_ood_gain) as sd_ood_gain,
         avg(final_ood_relative_gain) as mean_ood_relative_gain,
         stddev_samp(final_ood_relative_gain) as sd_ood_relative_gain,
-        avg(best_ood_relative_gain) as mean_best_ood_relative_gain
+        avg(best_ood_relative_gain) as mean_best_ood_relative_gain,
+        avg(best_ood_gain) as mean_best_ood_gain,
+        avg(best_ood_round) as mean_best_ood_round,
+        avg(min_id_gain) as mean_min_id_gain,
+        cast(count(case when min_id_gain >= 0 then 1 end) as integer) as n_runs_id_never_below_round0
     from per_run
     group by experiment_id, strategy
 ),

@@ -1,0 +1,168 @@
+"""Heterogeneous annotator panels, offline (issue 12, the paper's Q3): K voters with different,
+stated error profiles, and the rules that turn their votes into an accepted label.
+
+Error profiles (a confusion row per true class, answered class -> probability):
+- `near_human`: right with probability 0.85 (about the FBL human agreement), else one of the two
+  other classes uniformly.
+- `overcalls_other`: a true substitute or complement is answered "other" with probability 0.35,
+  else right 0.60 (the remaining 0.05 the third class); a true "other" is right 0.95.
+- `overcalls_substitute`: a true complement or other is answered "substitute" with probability
+  0.35, else right 0.60; a true substitute is right 0.95.
+Every vote is a seeded draw from (seed, pair key, voter index): replays answer the same.
+
+Aggregation rules (`aggregate`):
+- `unanimity` (karl's default): accept when all K votes are valid and equal.
+- `majority`: accept the label with more than K/2 of the votes.
+- `dawid_skene`: per-voter confusion matrices and class priors fitted by EM on all the votes
+  (Dawid & Skene 1979; initialised from the majority vote), accept the posterior's argmax when
+  its probability is at least `min_posterior` (0.9).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+CLASSES = ("substitute", "complement", "other")
+AGGREGATIONS = ("unanimity", "majority", "dawid_skene")
+
+
+@dataclass(frozen=True)
+class ErrorProfile:
+    name: str
+    confusion: tuple[tuple[float, ...], ...]   # [true][answered] in CLASSES order, rows sum to 1
+
+    def __post_init__(self) -> None:
+        matrix = np.asarray(self.confusion, dtype=np.float64)
+        if matrix.shape != (len(CLASSES), len(CLASSES)) or not np.allclose(matrix.sum(axis=1), 1.0):
+            raise ValueError(f"profile {self.name!r}: confusion must be 3x3 with rows summing to 1")
+
+
+def _overcalls(target: int, rate: float = 0.35, right: float = 0.60, target_right: float = 0.95) -> tuple:
+    rows = []
+    for true in range(len(CLASSES)):
+        row = [0.0] * len(CLASSES)
+        if true == target:
+            row[true] = target_right
+            for other in range(len(CLASSES)):
+                if other != true:
+                    row[other] = (1.0 - target_right) / 2
+        else:
+            row[true] = right
+            row[target] = rate
+            third = next(c for c in range(len(CLASSES)) if c not in (true, target))
+            row[third] = 1.0 - right - rate
+        rows.append(tuple(row))
+    return tuple(rows)
+
+
+PROFILES: dict[str, ErrorProfile] = {
+    "near_human": ErrorProfile("near_human", tuple(
+        tuple(0.85 if a == t else 0.075 for a in range(3)) for t in range(3))),
+    "overcalls_other": ErrorProfile("overcalls_other", _overcalls(CLASSES.index("other"))),
+    "overcalls_substitute": ErrorProfile("overcalls_substitute", _overcalls(CLASSES.index("substitute"))),
+}
+DEFAULT_PANEL = ("near_human", "overcalls_other", "overcalls_substitute")
+
+
+def _unit(*parts: object) -> float:
+    digest = hashlib.sha256("|".join(map(str, parts)).encode()).digest()
+    return int.from_bytes(digest[:8], "little") / 2.0**64
+
+
+def panel_vote(profile: ErrorProfile, truth: str, pair_key: str, voter: int, seed: int = 0) -> str:
+    """One voter's answer for a pair whose true class is `truth` (seeded by pair and voter)."""
+    row = np.cumsum(profile.confusion[CLASSES.index(truth)])
+    u = _unit(seed, profile.name, pair_key, voter)
+    return CLASSES[int(min(np.searchsorted(row, u, side="right"), len(CLASSES) - 1))]
+
+
+def panel_votes(truths: Sequence[str], pair_keys: Sequence[str], panel: Sequence[str] = DEFAULT_PANEL,
+                seed: int = 0) -> np.ndarray:
+    """(n, K) object array of votes: voter k uses profile panel[k]."""
+    return np.asarray([[panel_vote(PROFILES[name], truth, key, k, seed) for k, name in enumerate(panel)]
+                       for truth, key in zip(truths, pair_keys)], dtype=object)
+
+
+def _codes(votes: np.ndarray) -> np.ndarray:
+    """(n, K) int codes, -1 for a missing / invalid vote."""
+    lookup = {c: i for i, c in enumerate(CLASSES)}
+    return np.vectorize(lambda v: lookup.get(v, -1), otypes=[np.int64])(np.asarray(votes, dtype=object))
+
+
+def unanimity(votes: np.ndarray) -> np.ndarray:
+    """(n,) accepted label or None."""
+    codes = _codes(votes)
+    ok = (codes >= 0).all(axis=1) & (codes == codes[:, :1]).all(axis=1)
+    return np.asarray([CLASSES[c] if k else None for c, k in zip(codes[:, 0], ok)], dtype=object)
+
+
+def majority(votes: np.ndarray) -> np.ndarray:
+    codes = _codes(votes)
+    k = codes.shape[1]
+    counts = np.stack([(codes == c).sum(axis=1) for c in range(len(CLASSES))], axis=1)
+    best = counts.argmax(axis=1)
+    ok = counts.max(axis=1) * 2 > k
+    return np.asarray([CLASSES[b] if o else None for b, o in zip(best, ok)], dtype=object)
+
+
+def dawid_skene_posteriors(votes: np.ndarray, iterations: int = 50, smoothing: float = 0.5) -> tuple[np.ndarray, np.ndarray]:
+    """((n, C) class posteriors, (K, C, C) voter confusion estimates) by EM; missing votes skipped.
+    `smoothing` is a Dirichlet pseudo-count on every confusion cell (no zero probabilities)."""
+    codes = _codes(votes)
+    n, k = codes.shape
+    c = len(CLASSES)
+    onehot = np.zeros((n, k, c))
+    rows, voters = np.nonzero(codes >= 0)
+    onehot[rows, voters, codes[rows, voters]] = 1.0
+    t = onehot.sum(axis=1) + 1e-9
+    t /= t.sum(axis=1, keepdims=True)
+    confusion = np.zeros((k, c, c))
+    for _ in range(iterations):
+        prior = (t.sum(axis=0) + smoothing) / (n + c * smoothing)
+        # confusion[voter, true, answered]
+        confusion = np.einsum("nt,nka->kta", t, onehot) + smoothing
+        confusion /= confusion.sum(axis=2, keepdims=True)
+        log_post = np.log(prior)[None, :] + np.einsum("nka,kta->nt", onehot, np.log(confusion))
+        log_post -= log_post.max(axis=1, keepdims=True)
+        new_t = np.exp(log_post)
+        new_t /= new_t.sum(axis=1, keepdims=True)
+        if np.abs(new_t - t).max() < 1e-8:
+            t = new_t
+            break
+        t = new_t
+    return t, confusion
+
+
+def dawid_skene(votes: np.ndarray, min_posterior: float = 0.9) -> np.ndarray:
+    codes = _codes(votes)
+    if len(codes) == 0:
+        return np.zeros(0, dtype=object)
+    posteriors, _ = dawid_skene_posteriors(votes)
+    best = posteriors.argmax(axis=1)
+    ok = (posteriors.max(axis=1) >= min_posterior) & (codes >= 0).any(axis=1)
+    return np.asarray([CLASSES[b] if o else None for b, o in zip(best, ok)], dtype=object)
+
+
+def aggregate(rule: str, votes: np.ndarray) -> np.ndarray:
+    if rule == "unanimity":
+        return unanimity(votes)
+    if rule == "majority":
+        return majority(votes)
+    if rule == "dawid_skene":
+        return dawid_skene(votes)
+    raise ValueError(f"unknown aggregation {rule!r}; choose one of {AGGREGATIONS}")
+
+
+def yield_and_precision(accepted: np.ndarray, reference: Sequence[str]) -> tuple[float, float]:
+    """(share of pairs accepted, share of accepted labels equal to the reference label)."""
+    accepted = np.asarray(accepted, dtype=object)
+    reference = np.asarray(reference, dtype=object)
+    mask = np.asarray([a is not None for a in accepted])
+    if len(accepted) == 0:
+        return float("nan"), float("nan")
+    precision = float((accepted[mask] == reference[mask]).mean()) if mask.any() else float("nan")
+    return float(mask.mean()), precision
