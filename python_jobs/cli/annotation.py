@@ -1,0 +1,103 @@
+"""`karl plan`, `karl judge`, `karl serve-fake-llm`: the LLM annotator before a budget is spent."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from python_jobs import warehouse
+from python_jobs.cli.app import (
+    RUN_DEFAULTS,
+    DbOption,
+    _out,
+    app,
+)
+
+
+@app.command()
+def plan(
+    run_id: Optional[str] = typer.Option(None, "--run-id", help="Plan this run's pending round exactly (its selected pairs, missing calls)."),
+    budget: int = typer.Option(RUN_DEFAULTS.budget, help="Pairs per round (when no pending round is given)."),
+    rounds: int = typer.Option(1, help="Rounds to plan (when no pending round is given)."),
+    k_calls: int = typer.Option(RUN_DEFAULTS.k_calls, "--k", help="Independent calls per pair."),
+    model: Optional[str] = typer.Option(None, help="Model (default: $KARL_LLM_MODEL or gpt-4o-mini)."),
+    max_cost: Optional[float] = typer.Option(None, "--max-cost", help="Say whether the plan fits this budget (USD)."),
+    db: Optional[Path] = DbOption,
+) -> None:
+    """Estimate calls, tokens and cost of the next openai round(s) before anything is spent."""
+    from python_jobs.annotation import plan as llm_plan
+    from python_jobs.annotation.factory import openai_annotator
+    from python_jobs.annotation.openai.preflight import PreflightError, preflight
+    from python_jobs.reporting.console import print_plan
+
+    with warehouse.connection(db) as con:
+        # Planning spends nothing: no key is needed to estimate; with one (or a local server) the
+        # endpoint is checked too, and a failure is reported without stopping the plan.
+        has_endpoint = bool(os.environ.get("OPENAI_API_KEY")) or "127.0.0.1" in os.environ.get("OPENAI_BASE_URL", "") \
+            or "localhost" in os.environ.get("OPENAI_BASE_URL", "")
+        if has_endpoint:
+            annotator = openai_annotator(con, {"model": model})
+            try:
+                found = preflight(annotator)
+                _out().info(f"preflight: {found.endpoint} serves {', '.join(found.models)} in {found.seconds:.2f} s",
+                            event="preflight", endpoint=str(found.endpoint))
+            except PreflightError as error:
+                _out().warning(f"preflight failed (the plan still stands): {error}", event="preflight_failed")
+        else:
+            annotator = openai_annotator(con, {"model": model}, env={"OPENAI_API_KEY": "unused-for-planning", **os.environ})
+        result = llm_plan.plan(con, annotator, k_calls=k_calls, budget=budget, rounds=rounds, run_id=run_id)
+    print_plan(result, _out().console, max_cost)
+
+
+@app.command()
+def judge(
+    per_class: int = typer.Option(10, "--per-class", help="Pairs per stratum (each 9-class code of FBL2023, each relation of FBL2024)."),
+    k_calls: int = typer.Option(RUN_DEFAULTS.k_calls, "--k", help="Votes per pair."),
+    seed: int = typer.Option(0, help="Seed of the sample (same seed, same pairs)."),
+    model: Optional[str] = typer.Option(None, help="Model (default: $KARL_LLM_MODEL or gpt-4o-mini)."),
+    few_shot: Optional[str] = typer.Option(None, "--few-shot", help="none, fixed, balanced or nearest (default: $KARL_LLM_FEW_SHOT)."),
+    few_shot_k: Optional[int] = typer.Option(None, "--few-shot-k", help="Examples per prompt."),
+    batch: bool = typer.Option(False, "--batch", help="Through the Batch API (half price)."),
+    max_cost: Optional[float] = typer.Option(None, "--max-cost", help="Stop at this spend (USD); run again to resume."),
+    db: Optional[Path] = DbOption,
+) -> None:
+    """Measure the openai annotator against the human labels (never the OOD test half): accuracy,
+    macro-F1, Cohen's kappa, 3x3 and 9x9 confusion, direction, unanimity, cost per correct label."""
+    from python_jobs.annotation import judge as judge_job
+    from python_jobs.annotation.factory import openai_annotator
+    from python_jobs.annotation.openai.batch import BatchAnnotator
+    from python_jobs.annotation.openai.preflight import preflight
+    from python_jobs.annotation.prompt import PROMPT_VERSION
+    from python_jobs.reporting.console import print_judge
+
+    overrides = {"model": model, "few_shot": few_shot, "few_shot_k": few_shot_k, "max_cost_usd": max_cost}
+    with warehouse.connection(db) as con:
+        live = openai_annotator(con, overrides)
+        found = preflight(live)
+        _out().info(f"preflight: {found.endpoint} serves {', '.join(found.models)} in {found.seconds:.2f} s",
+                    event="preflight", endpoint=str(found.endpoint))
+        annotator = BatchAnnotator(live, con) if batch or live.config.batch else live
+        settings = judge_job.JudgeSettings(per_class=per_class, k_calls=k_calls, seed=seed)
+        judge_id = judge_job.run_judge(con, annotator, settings, db_path=db)
+        header = (f"model {','.join(live.config.models())}, prompt {PROMPT_VERSION}, "
+                  f"few-shot {judge_job.few_shot_label(live)}, K = {k_calls}")
+        grids = {level: judge_job.confusion(con, judge_id, level) for level in ("relation3", "fbl9")}
+        print_judge(judge_id, header, judge_job.agreement(con, judge_id), grids, _out().console)
+
+
+@app.command("serve-fake-llm")
+def serve_fake_llm(
+    port: int = typer.Option(8089, help="Port on 127.0.0.1."),
+    latency: float = typer.Option(0.0, help="Seconds per response."),
+    noise: float = typer.Option(0.1, help="Probability that a call flips its label (so some pairs disagree)."),
+    reject_json_schema: bool = typer.Option(False, help="Answer response_format json_schema with a 500, like an old llama.cpp."),
+) -> None:
+    """A local OpenAI-compatible server for demos and tests (no network, no key): then
+    OPENAI_BASE_URL=http://127.0.0.1:PORT/v1 KARL_LLM_MODEL=fake-llm karl run --annotator openai."""
+    from python_jobs.testing import fake_llm_server
+
+    _out().info(f"fake LLM on http://127.0.0.1:{port}/v1 (Ctrl-C to stop)", event="fake_llm_listening", port=port)
+    fake_llm_server.serve("127.0.0.1", port, latency, noise, reject_json_schema)

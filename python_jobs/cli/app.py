@@ -1,0 +1,96 @@
+"""The `karl` application: the root options, the one error boundary, the output mode and the
+choices the commands share. The commands live beside it (cli/ingest.py, loop.py, annotation.py,
+reporting.py), each parsing its options and calling one job."""
+
+from __future__ import annotations
+
+from contextvars import ContextVar
+from enum import Enum
+from importlib.metadata import version as package_version
+
+import click
+import typer
+from typer.core import TyperGroup
+
+from python_jobs.cli.output import LogFormat, Output
+from python_jobs.config import (
+    AGGREGATIONS,
+    ANNOTATORS,
+    CANDIDATE_SOURCES,
+    MODEL_FAMILIES,
+    QBC_MEASURES,
+    STOP_RULES,
+    STRATEGIES,
+    RunConfig,
+)
+from python_jobs.errors import KarlError
+from python_jobs.reporting.export import FORMATS as EXPORT_FORMATS
+
+RUN_DEFAULTS = RunConfig(run_id="defaults")
+
+
+# How this invocation speaks (--quiet, --log-format): set once by the root options. A context
+# variable, not a module global: CliRunner invocations in one test process do not leak into each other.
+_OUTPUT: ContextVar[Output | None] = ContextVar("karl_output", default=None)
+
+
+def _out() -> Output:
+    return _OUTPUT.get() or Output()
+
+
+class KarlGroup(TyperGroup):
+    """The one error boundary: a KarlError prints its message and exits with its code."""
+
+    def invoke(self, ctx: click.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except KarlError as error:
+            if (ctx.obj or {}).get("debug"):
+                raise
+            _out().error(f"error: {error}", event="karl_error", error=type(error).__name__)
+            raise typer.Exit(error.exit_code) from None
+
+
+app = typer.Typer(cls=KarlGroup, help="karl: grow trustworthy product-relationship labels in your warehouse.",
+                  no_args_is_help=True)
+ingest_app = typer.Typer(help="Load data into the raw schema (validated, quarantined, idempotent).", no_args_is_help=True)
+export_app = typer.Typer(help="Export warehouse data for other tools.", no_args_is_help=True)
+app.add_typer(ingest_app, name="ingest")
+app.add_typer(export_app, name="export")
+
+DbOption = typer.Option(None, "--db", help="DuckDB file (default: $KARL_DUCKDB_PATH or warehouse/karl.duckdb).")
+
+
+def _choices(name: str, values: tuple[str, ...]) -> type[Enum]:
+    """An Enum of fixed choices, so --help lists them and shells complete them."""
+    return Enum(name, {value: value for value in values}, type=str)
+
+
+Strategy = _choices("Strategy", STRATEGIES)
+Annotator = _choices("Annotator", ANNOTATORS)
+CandidateSource = _choices("CandidateSource", CANDIDATE_SOURCES)
+QbcMeasure = _choices("QbcMeasure", QBC_MEASURES)
+Aggregation = _choices("Aggregation", AGGREGATIONS)
+StopRule = _choices("StopRule", STOP_RULES)
+ExportFormat = _choices("ExportFormat", EXPORT_FORMATS)
+ModelFamily = _choices("ModelFamily", MODEL_FAMILIES)
+
+
+def _version(value: bool) -> None:
+    if value:
+        Output().console.print(f"karl {package_version('karl')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main_options(
+    ctx: typer.Context,
+    debug: bool = typer.Option(False, "--debug", help="Show the traceback of a known error instead of its message."),
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print karl's version."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="Only errors and results: no progress bars or lines."),
+    log_format: LogFormat = typer.Option(LogFormat.text, "--log-format",
+                                         help="text for people; json: one JSON object per line on stderr "
+                                              "(ts, level, event, message, fields), results as JSON on stdout."),
+) -> None:
+    ctx.obj = {"debug": debug}
+    _OUTPUT.set(Output(quiet=quiet, log_format=log_format))
