@@ -125,7 +125,7 @@ class RunSnapshot:
         return self.state
 
 
-Emit = Callable[..., None]  # emit(message, event=..., **fields): cli_output.Output.info, or a list's append
+Emit = Callable[..., None]  # emit(message, event=..., **fields): cli.output.Output.info, or a list's append
 
 
 class RunProgress:
