@@ -108,8 +108,8 @@ modal_labels as (
         sum(n_votes) over (partition by run_id, round_index, pair_key) as n_label_votes
     from label_votes
     qualify row_number() over (
-        partition by run_id, round_index, pair_key order by n_votes desc, relation_label
-    ) = 1
+            partition by run_id, round_index, pair_key order by n_votes desc, relation_label asc
+        ) = 1
 ),
 
 -- Dawid-Skene-style weights (one-coin, one M-step from the majority): voter k (attempt k) of a
@@ -145,7 +145,7 @@ voter_agreement as (
     inner join valid_votes
         on
             run_rounds.run_id = valid_votes.run_id
-            and valid_votes.round_index <= run_rounds.round_index
+            and run_rounds.round_index >= valid_votes.round_index
     inner join modal_labels
         on
             valid_votes.run_id = modal_labels.run_id
