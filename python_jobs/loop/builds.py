@@ -26,16 +26,22 @@ ROUND_BUILD_ARGS = [
     "--indirect-selection", "empty",
     "--exclude", "resource_type:unit_test",
 ]
+# Before a run's first round build: (re)create every model the round build reads but does not
+# rebuild (staging views such as stg_karl__runs), so a warehouse built by an earlier karl, whose
+# views lack a column the new models read, does not fail round 0's build. Models only (views
+# and a few small tables): a few seconds, once per candidate-pool build.
+REFRESH_ARGS = ["run", "--select", "+fct_consensus_labels", "+fct_training_labels", "dim_pairs"]
 CANDIDATE_BUILD_ARGS = [
     "build",
     "--select", "stg_karl__item_categories", "path:models/intermediate/loop", "fct_candidate_pairs",
     "--exclude", "resource_type:unit_test",
 ]
 # At the end of a run (and before reading the stopping signal): every mart downstream of the
-# job-written tables, except the round-independent candidate pool.
+# job-written tables (run bookkeeping, LLM journals and judges, validation results), except the
+# round-independent candidate pool.
 RUN_BUILD_ARGS = [
     "build",
-    "--select", "source:karl+",
+    "--select", "source:karl+", "source:karl_llm+", "source:karl_validation+",
     "--exclude", "fct_candidate_pairs", "resource_type:seed", "resource_type:unit_test",
 ]
 FULL_BUILD_ARGS = ["build", "--exclude", "resource_type:unit_test"]

@@ -11,7 +11,7 @@ from typing import Callable
 import duckdb
 
 from python_jobs import warehouse
-from python_jobs.loop.builds import CANDIDATE_BUILD_ARGS
+from python_jobs.loop.builds import CANDIDATE_BUILD_ARGS, REFRESH_ARGS
 
 
 class CandidatePoolMemo:
@@ -23,9 +23,11 @@ class CandidatePoolMemo:
 
     def ensure(self, con: duckdb.DuckDBPyConnection, dbt_vars: dict[str, object],
                build: Callable[[list[str]], float]) -> None:
-        """Build the pool unless this memo built the same one and it is unchanged."""
+        """Refresh the models the round build reads, then build the pool, unless this memo built
+        the same pool and it is unchanged."""
         key, state = _pool_key(con, dbt_vars)
         if self._built.get(key) != state + (pool_fingerprint(con),):
+            build(REFRESH_ARGS)
             build(CANDIDATE_BUILD_ARGS)
             self._built[key] = state + (pool_fingerprint(con),)
 
