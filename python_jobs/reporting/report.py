@@ -15,7 +15,6 @@ from __future__ import annotations
 import base64
 import html
 import json
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -23,117 +22,11 @@ import duckdb
 import pandas as pd
 
 from python_jobs.reporting import plots
-from python_jobs.reporting.judge import JudgeFrames, judge_section, load_judge_frames
+from python_jobs.reporting.judge import judge_section
+from python_jobs.reporting.report_data import ReportData, load_report_data  # noqa: F401 - the page's data
 from python_jobs.warehouse.connection import require_marts
 
 REPORT_FILE = "karl_report.html"
-EXAMPLE_PAIRS = 12
-
-
-@dataclass
-class ReportData:
-    runs: pd.DataFrame
-    metrics: pd.DataFrame
-    costs: pd.DataFrame
-    agreement: pd.DataFrame
-    stopping: pd.DataFrame
-    confusion: pd.DataFrame
-    examples: pd.DataFrame
-    quarantine: pd.DataFrame
-    gx_docs: str | None = None  # relative link to the GX Data Docs index, when built
-    judges: JudgeFrames | None = None
-
-
-def _exists(con: duckdb.DuckDBPyConnection, schema: str, name: str) -> bool:
-    row = con.execute("select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
-                      [schema, name]).fetchone()
-    return bool(row and row[0])
-
-
-def _frame(con: duckdb.DuckDBPyConnection, relation: str, run_ids: list[str] | None, order: str,
-           columns: str = "*") -> pd.DataFrame:
-    schema, name = relation.split(".")
-    if not _exists(con, schema, name):
-        return pd.DataFrame()
-    where, params = "", []
-    if run_ids is not None:
-        where = "where run_id in (" + ", ".join("?" for _ in run_ids) + ")" if run_ids else "where false"
-        params = list(run_ids)
-    return con.execute(f"select {columns} from {relation} {where} order by {order}", params).df()
-
-
-EXAMPLES_QUERY = """
-    with last_round as (
-        select * from intermediate.int_llm_votes_tallied where run_id in ({runs})
-        qualify round_index = max(round_index) over (partition by run_id)
-    ),
-    picked as (
-        -- per run: the most uncertain accepted and not accepted pairs of its last annotated round
-        select *, row_number() over (partition by run_id, is_unanimous order by uncertainty_score desc nulls last,
-                                     pair_key) as rank_in_group
-        from last_round
-    )
-    select
-        picked.run_id, picked.round_index, picked.pair_key, picked.strategy, picked.uncertainty_score,
-        item_a.title as item_a_title, item_b.title as item_b_title,
-        picked.is_unanimous as accepted, picked.reference_relation_label,
-        calls.attempt_index, calls.relation_label, calls.fbl_label, calls.raw_response
-    from picked
-    left join marts.dim_items as item_a on item_a.item_id = (
-        select any_value(item_a_id) from staging.stg_karl__llm_calls as c where c.pair_key = picked.pair_key)
-    left join marts.dim_items as item_b on item_b.item_id = (
-        select any_value(item_b_id) from staging.stg_karl__llm_calls as c where c.pair_key = picked.pair_key)
-    inner join staging.stg_karl__llm_calls as calls
-        on calls.run_id = picked.run_id and calls.round_index = picked.round_index
-        and calls.pair_key = picked.pair_key
-    where picked.rank_in_group <= ?
-    order by picked.run_id, picked.is_unanimous desc, picked.uncertainty_score desc nulls last,
-        picked.pair_key, calls.attempt_index
-"""
-
-
-def _examples(con: duckdb.DuckDBPyConnection, run_ids: list[str]) -> pd.DataFrame:
-    needed = [("intermediate", "int_llm_votes_tallied"), ("staging", "stg_karl__llm_calls"), ("marts", "dim_items")]
-    if not run_ids or not all(_exists(con, s, n) for s, n in needed):
-        return pd.DataFrame()
-    per_group = max(1, EXAMPLE_PAIRS // (2 * len(run_ids)))
-    query = EXAMPLES_QUERY.format(runs=", ".join("?" for _ in run_ids))
-    return con.execute(query, [*run_ids, per_group]).df()
-
-
-def load_report_data(con: duckdb.DuckDBPyConnection, run_ids: list[str] | None = None,
-                     gx_docs: str | None = None) -> ReportData:
-    runs = _frame(con, "marts.fct_runs", run_ids, "strategy, seed, run_id")
-    if run_ids:
-        unknown = sorted(set(run_ids) - set(runs.get("run_id", pd.Series(dtype=str))))
-        if unknown:
-            raise ValueError(f"unknown run id(s): {', '.join(unknown)}")
-    ids = list(runs["run_id"]) if not runs.empty else []
-    configs = _frame(con, "staging.stg_karl__runs", ids, "run_id", "run_id, config_json")
-    if not configs.empty:
-        runs = runs.merge(configs, on="run_id", how="left")
-    quarantine = pd.DataFrame()
-    if _exists(con, "staging", "stg_karl__quarantined_rows"):
-        quarantine = con.execute("""
-            select source, split_part(reason, ':', 1) as kind, count(*) as n_rows,
-                   count(distinct batch_id) as n_batches, max(ingested_at) as last_seen
-            from staging.stg_karl__quarantined_rows group by all order by source, n_rows desc
-        """).df()
-    return ReportData(
-        runs=runs,
-        metrics=_frame(con, "marts.rpt_round_metrics", ids, "run_id, round_index"),
-        costs=_frame(con, "marts.rpt_cost_by_round", ids, "run_id, round_index"),
-        agreement=_frame(con, "marts.rpt_annotator_agreement", ids, "run_id, round_index"),
-        stopping=_frame(con, "marts.rpt_run_stopping_signal", ids, "run_id"),
-        confusion=_frame(con, "marts.rpt_confusion", ids, "run_id, round_index, matrix"),
-        examples=_examples(con, ids),
-        quarantine=quarantine,
-        gx_docs=gx_docs,
-        judges=load_judge_frames(con),
-    )
-
-
-# ---------------------------------------------------------------- HTML pieces
 
 
 def _img(png: bytes, alt: str) -> str:

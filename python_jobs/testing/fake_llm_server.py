@@ -29,12 +29,8 @@ Beyond chat completions it speaks what a real provider does around them:
 from __future__ import annotations
 
 import argparse
-import email.parser
-import hashlib
 import itertools
 import json
-import math
-import random
 import socket
 import sys
 import threading
@@ -43,106 +39,22 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable
 
-from python_jobs.annotation.openai.protocol import CALL_ID_HEADER  # noqa: E402
-
-LLAMA_CPP_SCHEMA_ERROR = 'response_format type must be one of "text" or "json_object", but got: json_schema'
-# What llama-cpp-python's server (0.3.x) answers, with HTTP 500, seen against a real one.
-LLAMA_CPP_PYTHON_SCHEMA_ERROR = (
-    "1 validation error:\n  {'type': 'literal_error', 'loc': ('body', 'response_format', 'type'), "
-    "'msg': \"Input should be 'text' or 'json_object'\", 'input': 'json_schema'}"
+from python_jobs.annotation.openai.protocol import CALL_ID_HEADER
+from python_jobs.testing.fake_llm_batches import BatchHandlerMixin, BatchServerMixin
+from python_jobs.testing.fake_llm_scripts import (  # noqa: F401 - the scripting names tests use
+    LLAMA_CPP_PYTHON_SCHEMA_ERROR,
+    LLAMA_CPP_SCHEMA_ERROR,
+    BatchScript,
+    Fault,
+    RequestLog,
+    default_label,
+    label_probability,
+    logprobs_for,
 )
 
 
-@dataclass(frozen=True)
-class Fault:
-    """One scripted reaction to one request.
-
-    kind: status (HTTP error `status`, optional retry-after) | slow (sleep `seconds`, then a normal
-    answer) | malformed_body (200 with a body that is not JSON) | content (a 200 answer whose
-    message text is `content`) | refusal (message.refusal set) | truncated_output (finish_reason
-    length, cut JSON) | truncated_body (Content-Length promises more than is sent, then close) |
-    drop (close the connection without a response) | echo_auth (401 quoting the API key back).
-    """
-
-    kind: str
-    status: int = 500
-    retry_after: float | None = None
-    seconds: float = 0.0
-    content: str | None = None
-    should_retry: bool | None = None  # sent as the x-should-retry header when set
-
-    @staticmethod
-    def http(status: int, retry_after: float | None = None, should_retry: bool | None = None) -> "Fault":
-        return Fault("status", status=status, retry_after=retry_after, should_retry=should_retry)
-
-    @staticmethod
-    def label(value: Any, reason: str = "scripted") -> "Fault":
-        return Fault("content", content=json.dumps({"label": value, "reason": reason}))
-
-
 @dataclass
-class RequestLog:
-    call_id: str | None
-    received_at: float
-    body: dict[str, Any] | None
-    authorization: str | None
-
-
-def default_label(body: dict[str, Any], noise: float = 0.0) -> int:
-    """Deterministic pseudo-answer: a hash of the user message, flipped with probability noise."""
-    user = "".join(m.get("content") or "" for m in body.get("messages", []) if m.get("role") == "user")
-    label = 1 + int(hashlib.sha256(user.encode()).hexdigest(), 16) % 9
-    if noise > 0:
-        rng = random.Random(f"{user}|{body.get('seed')}|{body.get('model')}")
-        if rng.random() < noise:
-            label = 1 + (label + rng.randrange(1, 9) - 1) % 9
-    return label
-
-
-def label_probability(body: dict[str, Any]) -> float:
-    """The fake model's probability of the label it answers, in [0.40, 0.99]: from the pair text,
-    so the same pair always has the same confidence and tests can compute it."""
-    user = "".join(m.get("content") or "" for m in body.get("messages", []) if m.get("role") == "user")
-    fraction = int(hashlib.sha256(f"p|{user}".encode()).hexdigest()[:8], 16) / 0xFFFFFFFF
-    return round(0.40 + 0.59 * fraction, 4)
-
-
-def logprobs_for(content: str, label_probability: float, top_n: int = 0) -> dict[str, Any]:
-    """OpenAI's `choices[].logprobs` for a JSON answer: the label digit is one token (as in the
-    real tokenizers), every other token certain. top_logprobs spreads the rest over other codes."""
-    tokens: list[dict[str, Any]] = []
-    marker = '"label": '
-    cut = content.find(marker)
-    pieces = [content] if cut < 0 else [content[: cut + len(marker)], content[cut + len(marker)], content[cut + len(marker) + 1:]]
-    for index, piece in enumerate(pieces):
-        if not piece:
-            continue
-        is_label = cut >= 0 and index == 1
-        logprob = math.log(label_probability) if is_label else 0.0
-        entry: dict[str, Any] = {"token": piece, "logprob": logprob, "bytes": list(piece.encode())}
-        if top_n:
-            top = [{"token": piece, "logprob": logprob, "bytes": list(piece.encode())}]
-            if is_label and top_n > 1:
-                rest = (1 - label_probability) / (top_n - 1)
-                others = [str(code) for code in range(1, 10) if str(code) != piece][: top_n - 1]
-                top += [{"token": o, "logprob": math.log(rest), "bytes": list(o.encode())} for o in others]
-            entry["top_logprobs"] = top
-        else:
-            entry["top_logprobs"] = []
-        tokens.append(entry)
-    return {"content": tokens, "refusal": None}
-
-
-@dataclass
-class BatchScript:
-    """How one batch ends: completed | failed | expired | stuck (never finishes)."""
-
-    outcome: str = "completed"
-    partial_lines: int = 0  # expired: lines answered before the window closed
-
-
-@dataclass
-class FakeLLMServer:
+class FakeLLMServer(BatchServerMixin):
     host: str = "127.0.0.1"
     port: int = 0
     latency_s: float = 0.0
@@ -265,86 +177,6 @@ class FakeLLMServer:
         return None
 
     # --- files and batches --------------------------------------------------------------
-    def add_file(self, content: bytes, filename: str, purpose: str) -> dict[str, Any]:
-        file_id = self.new_id("file")
-        meta = {"id": file_id, "object": "file", "bytes": len(content), "created_at": int(time.time()),
-                "filename": filename, "purpose": purpose, "status": "processed"}
-        with self._lock:
-            self.files[file_id] = {"meta": meta, "content": content}
-        return meta
-
-    def create_batch(self, request: dict[str, Any]) -> tuple[int, dict[str, Any]]:
-        with self._lock:
-            source = self.files.get(request.get("input_file_id") or "")
-        if source is None:
-            return 400, {"error": {"message": "input_file_id not found", "type": "invalid_request_error"}}
-        batch_id = self.new_id("batch")
-        now = int(time.time())
-        batch = {
-            "id": batch_id, "object": "batch", "endpoint": request.get("endpoint"), "errors": None,
-            "input_file_id": request["input_file_id"], "completion_window": request.get("completion_window", "24h"),
-            "status": "validating", "output_file_id": None, "error_file_id": None, "created_at": now,
-            "in_progress_at": None, "expires_at": now + 86400, "finalizing_at": None, "completed_at": None,
-            "failed_at": None, "expired_at": None, "cancelling_at": None, "cancelled_at": None,
-            "request_counts": {"total": 0, "completed": 0, "failed": 0}, "metadata": request.get("metadata"),
-        }
-        with self._lock:
-            script = self.batch_scripts.pop(0) if self.batch_scripts else BatchScript()
-            self.batches[batch_id] = batch
-        threading.Thread(target=self._run_batch, args=(batch_id, source["content"], script),
-                         name=f"fake-batch-{batch_id}", daemon=True).start()
-        return 200, batch
-
-    def _run_batch(self, batch_id: str, content: bytes, script: BatchScript) -> None:
-        time.sleep(self.batch_delay_s)
-        lines = [json.loads(line) for line in content.decode().splitlines() if line.strip()]
-        with self._lock:
-            batch = self.batches[batch_id]
-            batch["request_counts"]["total"] = len(lines)
-            if script.outcome == "failed":
-                batch.update(status="failed", failed_at=int(time.time()), errors={"object": "list", "data": [
-                    {"code": "invalid_request", "message": "scripted validation failure", "line": 1}]})
-                return
-            batch.update(status="in_progress", in_progress_at=int(time.time()))
-        if script.outcome == "stuck":
-            return
-        time.sleep(self.batch_delay_s)
-        answered = lines if script.outcome != "expired" else lines[: script.partial_lines]
-        outputs, errors = [], []
-        for line in answered:
-            custom_id, body = line["custom_id"], line["body"]
-            with self._lock:
-                self.requests.append(RequestLog(custom_id, time.time(), body, "batch"))
-            fault = self._next_fault(custom_id)
-            if fault is not None and fault.kind == "status":
-                response = {"status_code": fault.status, "request_id": self.new_id("req"),
-                            "body": {"error": {"message": f"scripted {fault.status}", "type": "server_error"}}}
-            elif fault is not None and fault.kind == "content":
-                response = {"status_code": 200, "request_id": self.new_id("req"), "body": self.completion(body, fault.content)}
-            else:
-                response = {"status_code": 200, "request_id": self.new_id("req"), "body": self.normal_answer(body)}
-            outputs.append({"id": self.new_id("batch_req"), "custom_id": custom_id, "response": response, "error": None})
-        for line in lines[len(answered):]:
-            errors.append({"id": self.new_id("batch_req"), "custom_id": line["custom_id"], "response": None,
-                           "error": {"code": "batch_expired", "message": "This request could not be executed before the completion window expired."}})
-        output_file = self.add_file("".join(json.dumps(o) + "\n" for o in outputs).encode(), f"{batch_id}_output.jsonl", "batch_output") if outputs else None
-        error_file = self.add_file("".join(json.dumps(e) + "\n" for e in errors).encode(), f"{batch_id}_error.jsonl", "batch_output") if errors else None
-        with self._lock:
-            batch = self.batches[batch_id]
-            if batch["status"] == "cancelling":
-                batch.update(status="cancelled", cancelled_at=int(time.time()))
-            elif script.outcome == "expired":
-                batch.update(status="expired", expired_at=int(time.time()))
-            else:
-                batch.update(status="completed", finalizing_at=int(time.time()), completed_at=int(time.time()))
-            failed = sum(1 for o in outputs if o["response"]["status_code"] != 200) + len(errors)
-            batch["request_counts"] = {"total": len(lines), "completed": len(outputs) - failed + len(errors), "failed": failed}
-            batch["output_file_id"] = output_file["id"] if output_file else None
-            batch["error_file_id"] = error_file["id"] if error_file else None
-
-    def batch_count(self) -> int:
-        with self._lock:
-            return len(self.batches)
 
 
 class _Server(ThreadingHTTPServer):
@@ -353,7 +185,7 @@ class _Server(ThreadingHTTPServer):
     allow_reuse_address = True
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(BatchHandlerMixin, BaseHTTPRequestHandler):
     owner: FakeLLMServer
     protocol_version = "HTTP/1.1"
     disable_nagle_algorithm = True  # else headers and body as two writes meet delayed ACK: +40 ms a call
@@ -387,73 +219,6 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _not_found(self, what: str = "not found") -> None:
         self._send_json(404, {"error": {"message": what, "type": "invalid_request_error"}})
-
-    def _files_and_batches_get(self, path: str) -> bool:
-        owner = self.owner
-        parts = path.split("?")[0].rstrip("/").split("/")
-        if "files" in parts:
-            rest = parts[parts.index("files") + 1:]
-            with owner._lock:
-                stored = owner.files.get(rest[0]) if rest else None
-            if stored is None:
-                self._not_found("no such file")
-            elif rest[1:] == ["content"]:
-                self._send_bytes(stored["content"])
-            else:
-                self._send_json(200, stored["meta"])
-            return True
-        if "batches" in parts:
-            rest = parts[parts.index("batches") + 1:]
-            with owner._lock:
-                if not rest:
-                    data = sorted(owner.batches.values(), key=lambda b: b["id"], reverse=True)
-                    payload: Any = {"object": "list", "data": [dict(b) for b in data], "has_more": False,
-                                    "first_id": data[0]["id"] if data else None, "last_id": data[-1]["id"] if data else None}
-                else:
-                    batch = owner.batches.get(rest[0])
-                    payload = dict(batch) if batch else None
-            if payload is None:
-                self._not_found("no such batch")
-            else:
-                self._send_json(200, payload)
-            return True
-        return False
-
-    def _files_and_batches_post(self, path: str, raw: bytes) -> bool:
-        owner = self.owner
-        parts = path.split("?")[0].rstrip("/").split("/")
-        if parts[-1] == "files":
-            message = email.parser.BytesParser().parsebytes(
-                f"Content-Type: {self.headers.get('Content-Type')}\r\n\r\n".encode() + raw)
-            fields: dict[str, tuple[bytes, str | None]] = {}
-            for part in message.get_payload() if message.is_multipart() else []:
-                fields[part.get_param("name", header="content-disposition")] = (
-                    part.get_payload(decode=True), part.get_filename())
-            if "file" not in fields:
-                self._send_json(400, {"error": {"message": "missing file", "type": "invalid_request_error"}})
-                return True
-            content, filename = fields["file"]
-            purpose = fields.get("purpose", (b"batch", None))[0].decode()
-            self._send_json(200, owner.add_file(content, filename or "upload.jsonl", purpose))
-            return True
-        if "batches" in parts:
-            rest = parts[parts.index("batches") + 1:]
-            if not rest:
-                status, payload = owner.create_batch(json.loads(raw or b"{}"))
-                self._send_json(status, payload)
-            elif rest[1:] == ["cancel"]:
-                with owner._lock:
-                    batch = owner.batches.get(rest[0])
-                    if batch is not None and batch["status"] in ("validating", "in_progress"):
-                        batch.update(status="cancelling", cancelling_at=int(time.time()))
-                if batch is None:
-                    self._not_found("no such batch")
-                else:
-                    self._send_json(200, dict(batch))
-            else:
-                self._not_found()
-            return True
-        return False
 
     def do_GET(self) -> None:  # noqa: N802 - stdlib name
         if self._files_and_batches_get(self.path):

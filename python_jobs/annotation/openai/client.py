@@ -33,7 +33,6 @@ import hashlib
 import json
 import logging
 import os
-import random
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
@@ -41,11 +40,6 @@ from typing import Any, Mapping, Sequence
 from urllib.parse import urlsplit
 
 import openai
-
-try:  # the openai client's HTTP library: httpx, or its successor httpx2 in openai >= 3
-    import httpx2 as _httpx
-except ImportError:  # pragma: no cover
-    import httpx as _httpx  # type: ignore[no-redef]
 
 from python_jobs.annotation import prompt
 from python_jobs.annotation.base import (
@@ -64,22 +58,13 @@ from python_jobs.annotation.few_shot import (
     make_selector,
 )
 from python_jobs.annotation.openai.protocol import (
-    CALL_ID_HEADER,
     MAX_STORED_TEXT,
-    RETRYABLE_STATUS,
-    Outcome,
-    next_format,
-    outcome_from_body,
     per_call_seed,
-    rejects_response_format,
-    response_format_for,
-    response_text,
-    retry_after_seconds,
     sanitize_url,
-    should_retry_header,
 )
 from python_jobs.annotation.openai.recorder import GroupRecorder
 from python_jobs.annotation.openai.round_state import RoundState, RoundStats
+from python_jobs.annotation.openai.sending import send_with_retries
 from python_jobs.annotation.pricing import PriceTable
 from python_jobs.config import LLMSettings, llm_settings_from_env
 from python_jobs.errors import KarlError
@@ -375,7 +360,7 @@ class OpenAIAnnotator:
             await asyncio.get_running_loop().run_in_executor(
                 state.writer, sink.mark_sending, call_id, context, pair.pair_key, attempt)
         started = time.perf_counter()
-        outcome, retries, http_requests, mode = await self._send_with_retries(client, call_id, params, messages, state)
+        outcome, retries, http_requests, mode = await send_with_retries(client, self.config, call_id, params, messages, state)
         state.stats.http_requests += http_requests
         state.stats.retries += retries
         params.update(response_format=mode, http_requests=http_requests)
@@ -398,77 +383,3 @@ class OpenAIAnnotator:
             cache_key=cache_key if outcome.answered else None,
             label_prob=outcome.label_prob if valid else None,
         )
-
-    async def _send_with_retries(self, client, call_id, params, messages, state: RoundState):
-        """Send one call until it has an outcome. Returns (outcome, retries, http_requests, format)."""
-        config = self.config
-        retries = 0
-        http_requests = 0
-        while True:
-            mode = state.format_mode
-            kwargs: dict[str, Any] = {k: params[k] for k in ("model", "temperature", "max_tokens", "top_p", "seed") if k in params}
-            response_format = response_format_for(mode)
-            if response_format is not None:
-                kwargs["response_format"] = response_format
-            if state.logprobs:
-                kwargs["logprobs"] = True
-            http_requests += 1
-            delay_hint: float | None = None
-            try:
-                # The client's generic post: same transport, auth and typed errors as
-                # chat.completions.create, without its per-call parameter transformation (a few
-                # ms of CPU per call, which caps throughput at high concurrency).
-                raw = await client.post(
-                    "/chat/completions",
-                    cast_to=_httpx.Response,
-                    body={"messages": messages, **kwargs},
-                    options={"headers": {CALL_ID_HEADER: call_id}},
-                )
-                return outcome_from_body(raw.text), retries, http_requests, mode
-            except openai.APITimeoutError:
-                error_class, body_text = "timeout", None
-            except openai.APIConnectionError as error:
-                error_class, body_text = "connection_error", f"{type(error.__cause__ or error).__name__}"
-            except openai.APIStatusError as error:
-                status = error.status_code
-                body_text = response_text(error)
-                if state.logprobs and status in (400, 422) and "logprobs" in body_text.lower():
-                    log.warning("server rejected logprobs (HTTP %d); asking without them", status)
-                    state.logprobs = False
-                    continue  # a negotiation, not a retry of a failure
-                should_retry = should_retry_header(error.response.headers)
-                if config.response_format == "auto" and mode != "none" and rejects_response_format(status, body_text):
-                    next_mode = next_format(mode)
-                    if next_mode and state.format_mode == mode:
-                        log.warning("server rejected response_format %s (HTTP %d); falling back to %s", mode, status, next_mode)
-                        state.format_mode = next_mode
-                    continue  # a negotiation, not a retry of a failure
-                retryable = status >= 500 or status in RETRYABLE_STATUS
-                if should_retry is not None:  # the server's word overrules the status code
-                    retryable = should_retry
-                if retryable and status == 429:
-                    error_class = "rate_limited"
-                    delay_hint = retry_after_seconds(error.response.headers)
-                elif retryable:
-                    error_class = "server_error" if status >= 500 else f"http_{status}"
-                    delay_hint = retry_after_seconds(error.response.headers)
-                else:
-                    note = "x-should-retry: false" if should_retry is False else "non-retryable HTTP status"
-                    return (
-                        Outcome(False, f"http_{status}", raw_response=body_text, note=note),
-                        retries, http_requests, mode,
-                    )
-            # Retryable failure.
-            if retries >= config.max_retries:
-                return Outcome(False, error_class, raw_response=body_text, note="retries exhausted"), retries, http_requests, mode
-            if state.retries_used >= state.retry_budget:
-                return Outcome(False, error_class, raw_response=body_text, note="retry budget exhausted"), retries, http_requests, mode
-            state.retries_used += 1
-            retries += 1
-            await asyncio.sleep(self._backoff(retries, delay_hint))
-
-    def _backoff(self, retry_number: int, retry_after: float | None) -> float:
-        if retry_after is not None:
-            return min(max(retry_after, 0.0), self.config.max_retry_after_s)
-        ceiling = min(self.config.backoff_max_s, self.config.backoff_base_s * 2 ** (retry_number - 1))
-        return ceiling / 2 + random.uniform(0, ceiling / 2)

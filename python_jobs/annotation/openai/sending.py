@@ -1,0 +1,111 @@
+"""Sending one chat call until it has an outcome: retries only on retryable failures (429 with
+retry-after, 408/409, 5xx, timeouts, dropped connections; `x-should-retry` overrules the status),
+with exponential backoff and the round's retry budget; response-format and logprobs
+negotiation with servers that reject them."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from typing import Any
+
+import openai
+
+try:  # the openai client's HTTP library: httpx, or its successor httpx2 in openai >= 3
+    import httpx2 as _httpx
+except ImportError:  # pragma: no cover
+    import httpx as _httpx  # type: ignore[no-redef]
+
+from python_jobs.annotation.openai.protocol import (
+    CALL_ID_HEADER,
+    RETRYABLE_STATUS,
+    Outcome,
+    next_format,
+    outcome_from_body,
+    rejects_response_format,
+    response_format_for,
+    response_text,
+    retry_after_seconds,
+    should_retry_header,
+)
+from python_jobs.annotation.openai.round_state import RoundState
+from python_jobs.config import LLMSettings
+
+log = logging.getLogger("python_jobs.annotation.openai.client")
+
+
+async def send_with_retries(client, config: LLMSettings, call_id: str, params: dict[str, Any],  # noqa: ANN001, ANN201
+                            messages: list[dict[str, str]], state: RoundState):
+    """Send one call until it has an outcome. Returns (outcome, retries, http_requests, format)."""
+    retries = 0
+    http_requests = 0
+    while True:
+        mode = state.format_mode
+        kwargs: dict[str, Any] = {k: params[k] for k in ("model", "temperature", "max_tokens", "top_p", "seed") if k in params}
+        response_format = response_format_for(mode)
+        if response_format is not None:
+            kwargs["response_format"] = response_format
+        if state.logprobs:
+            kwargs["logprobs"] = True
+        http_requests += 1
+        delay_hint: float | None = None
+        try:
+            # The client's generic post: same transport, auth and typed errors as
+            # chat.completions.create, without its per-call parameter transformation (a few
+            # ms of CPU per call, which caps throughput at high concurrency).
+            raw = await client.post(
+                "/chat/completions",
+                cast_to=_httpx.Response,
+                body={"messages": messages, **kwargs},
+                options={"headers": {CALL_ID_HEADER: call_id}},
+            )
+            return outcome_from_body(raw.text), retries, http_requests, mode
+        except openai.APITimeoutError:
+            error_class, body_text = "timeout", None
+        except openai.APIConnectionError as error:
+            error_class, body_text = "connection_error", f"{type(error.__cause__ or error).__name__}"
+        except openai.APIStatusError as error:
+            status = error.status_code
+            body_text = response_text(error)
+            if state.logprobs and status in (400, 422) and "logprobs" in body_text.lower():
+                log.warning("server rejected logprobs (HTTP %d); asking without them", status)
+                state.logprobs = False
+                continue  # a negotiation, not a retry of a failure
+            should_retry = should_retry_header(error.response.headers)
+            if config.response_format == "auto" and mode != "none" and rejects_response_format(status, body_text):
+                next_mode = next_format(mode)
+                if next_mode and state.format_mode == mode:
+                    log.warning("server rejected response_format %s (HTTP %d); falling back to %s", mode, status, next_mode)
+                    state.format_mode = next_mode
+                continue  # a negotiation, not a retry of a failure
+            retryable = status >= 500 or status in RETRYABLE_STATUS
+            if should_retry is not None:  # the server's word overrules the status code
+                retryable = should_retry
+            if retryable and status == 429:
+                error_class = "rate_limited"
+                delay_hint = retry_after_seconds(error.response.headers)
+            elif retryable:
+                error_class = "server_error" if status >= 500 else f"http_{status}"
+                delay_hint = retry_after_seconds(error.response.headers)
+            else:
+                note = "x-should-retry: false" if should_retry is False else "non-retryable HTTP status"
+                return (
+                    Outcome(False, f"http_{status}", raw_response=body_text, note=note),
+                    retries, http_requests, mode,
+                )
+        # Retryable failure.
+        if retries >= config.max_retries:
+            return Outcome(False, error_class, raw_response=body_text, note="retries exhausted"), retries, http_requests, mode
+        if state.retries_used >= state.retry_budget:
+            return Outcome(False, error_class, raw_response=body_text, note="retry budget exhausted"), retries, http_requests, mode
+        state.retries_used += 1
+        retries += 1
+        await asyncio.sleep(backoff(config, retries, delay_hint))
+
+def backoff(config: LLMSettings, retry_number: int, retry_after: float | None) -> float:
+    """Seconds before a retry: the server's retry-after when it gave one, else jittered exponential."""
+    if retry_after is not None:
+        return min(max(retry_after, 0.0), config.max_retry_after_s)
+    ceiling = min(config.backoff_max_s, config.backoff_base_s * 2 ** (retry_number - 1))
+    return ceiling / 2 + random.uniform(0, ceiling / 2)
