@@ -45,8 +45,9 @@ def karl_rounds(folder: Path, rounds: int, members: int, budget: int, strategy: 
     try:
         ingest_fbl(con, None)
         warehouse.run_dbt(["build", "--exclude", "resource_type:unit_test"], db_path=db)
+        # The in-memory loop trains on the SVD pair features: karl on the same set, like for like.
         config = RunConfig(strategy=strategy, rounds=rounds, annotator="replay", budget=budget, members=members,
-                           seed=0, run_id="round-overhead", workers=workers)
+                           seed=0, run_id="round-overhead", workers=workers, features="svd")
         Orchestrator(con, config, annotator_factory=lambda o: make_annotator(o.con, o.config),
                      show_progress=False, log=lambda _: None).run()
         rows = con.execute("""
