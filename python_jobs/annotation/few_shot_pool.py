@@ -11,11 +11,13 @@ import duckdb
 from python_jobs.annotation.base import PairToAnnotate
 from python_jobs.annotation.evaluation_pairs import evaluation_pair_keys
 from python_jobs.annotation.few_shot import ExamplePool, FewShotExample
+from python_jobs.warehouse.connection import require_marts
 
 
 def load_pool(con: duckdb.DuckDBPyConnection, also_excluded: Iterable[str] = ()) -> ExamplePool:
     """The example pool; `also_excluded`: pair keys the caller evaluates on besides the standard
     evaluation sets (e.g. the pairs of the round being annotated)."""
+    require_marts(con, "fct_human_labels", "dim_items", "fct_eval_sets")
     excluded = evaluation_pair_keys(con) | set(also_excluded)
     rows = con.execute(
         """

@@ -16,6 +16,7 @@ from collections.abc import Mapping
 
 import duckdb
 
+from python_jobs.annotation.factory import openai_annotator
 from python_jobs.config import RunConfig
 from python_jobs.errors import KarlError
 from python_jobs.loop.steps import RunStopped
@@ -72,9 +73,7 @@ def check_annotator(con: duckdb.DuckDBPyConnection, config: RunConfig, env: Mapp
             "the replay annotator has no recorded judgements to replay: the warehouse holds no FBL judgements "
             "(run `karl ingest fbl`, then `karl build`).")
     elif config.annotator == "openai":
-        from python_jobs.annotation.openai.client import OpenAIAnnotator
-
         try:
-            OpenAIAnnotator.from_env({"max_cost_usd": config.max_cost_usd}, env=env)
+            openai_annotator(con, {"max_cost_usd": config.max_cost_usd}, env=env)
         except (KarlError, ValueError) as error:
             raise AnnotatorCannotLabelError(f"the openai annotator cannot start: {error}") from error

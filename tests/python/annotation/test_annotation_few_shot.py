@@ -85,10 +85,11 @@ def few_shot_run(tmp_path_factory, fbl_warehouse_template):
     tmp = tmp_path_factory.mktemp("few_shot_run")
     db_path = tmp / "karl.duckdb"
     shutil.copyfile(fbl_warehouse_template, db_path)
-    patch = pytest.MonkeyPatch()
-    patch.setenv("KARL_DUCKDB_PATH", str(db_path))
-    patch.setenv("KARL_DBT_TARGET_PATH", str(tmp / "target"))
-    with FakeLLMServer(noise=0.2) as server:
+    # A module-scoped fixture cannot use the monkeypatch fixture: undo by hand, whatever happens,
+    # so the few-shot setting never leaks into later tests.
+    with pytest.MonkeyPatch.context() as patch, FakeLLMServer(noise=0.2) as server:
+        patch.setenv("KARL_DUCKDB_PATH", str(db_path))
+        patch.setenv("KARL_DBT_TARGET_PATH", str(tmp / "target"))
         patch.setenv("OPENAI_BASE_URL", server.base_url)
         patch.setenv("KARL_LLM_MODEL", "fake-llm")
         patch.setenv("KARL_LLM_FEW_SHOT", "nearest")
@@ -97,7 +98,6 @@ def few_shot_run(tmp_path_factory, fbl_warehouse_template):
         result = CliRunner().invoke(app, args)
         assert result.exit_code == 0, f"{result.output}\n{result.exception!r}"
         bodies = [r.body for r in server.requests if r.call_id]  # the calls, not the preflight
-    patch.undo()
     con = warehouse.connect(db_path)
     yield con, bodies
     con.close()

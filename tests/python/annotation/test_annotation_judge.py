@@ -48,19 +48,20 @@ def judged(tmp_path_factory, fbl_warehouse_template):
     tmp = tmp_path_factory.mktemp("judge")
     db_path = tmp / "karl.duckdb"
     shutil.copyfile(fbl_warehouse_template, db_path)
-    patch = pytest.MonkeyPatch()
-    patch.setenv("KARL_DUCKDB_PATH", str(db_path))
-    patch.setenv("KARL_DBT_TARGET_PATH", str(tmp / "target"))
-    con = warehouse.connect(db_path)
-    answers = _human_answers(con)
-    ids = {}
-    for name, reverse in (("oracle", False), ("backwards", True)):
-        with _server_answering(answers, reverse) as server:
-            annotator = fast_annotator(server.base_url, model=f"fake-{name}")
-            ids[name] = judge.run_judge(con, annotator, SETTINGS, db_path=db_path)
-    yield con, ids, db_path
-    patch.undo()
-    con.close()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("KARL_DUCKDB_PATH", str(db_path))
+        patch.setenv("KARL_DBT_TARGET_PATH", str(tmp / "target"))
+        con = warehouse.connect(db_path)
+        try:
+            answers = _human_answers(con)
+            ids = {}
+            for name, reverse in (("oracle", False), ("backwards", True)):
+                with _server_answering(answers, reverse) as server:
+                    annotator = fast_annotator(server.base_url, model=f"fake-{name}")
+                    ids[name] = judge.run_judge(con, annotator, SETTINGS, db_path=db_path)
+            yield con, ids, db_path
+        finally:
+            con.close()
 
 
 def test_the_sample_is_stratified_deterministic_and_never_the_test_half(judged) -> None:
@@ -112,13 +113,11 @@ def test_require_judge_accepts_a_measured_setting_and_refuses_others(judged) -> 
     assert found["judge_id"] == ids["oracle"] and found["accuracy"] == 1.0
     with pytest.raises(judge.JudgeMissing, match="karl judge"):
         judge.require_judge(con, fast_annotator("http://127.0.0.1:9/v1", model="fake-unmeasured"))
-    with FakeLLMServer() as server:
-        patch = pytest.MonkeyPatch()
+    with FakeLLMServer() as server, pytest.MonkeyPatch.context() as patch:
         patch.setenv("OPENAI_BASE_URL", server.base_url)
         patch.setenv("KARL_LLM_MODEL", "fake-unmeasured")
         result = CliRunner().invoke(app, ["run", "--annotator", "openai", "--rounds", "1", "--require-judge",
                                           "--db", str(db_path)])
-        patch.undo()
     assert result.exit_code == 1 and "no `karl judge` result" in result.output
     assert json.loads(con.execute("select config_json from raw.judge_runs limit 1").fetchone()[0])["model"].startswith("fake-")
 

@@ -28,10 +28,9 @@ def openai_run(tmp_path_factory, fbl_warehouse_template):
     tmp = tmp_path_factory.mktemp("llm_e2e")
     db_path = tmp / "karl.duckdb"
     shutil.copyfile(fbl_warehouse_template, db_path)
-    patch = pytest.MonkeyPatch()
-    patch.setenv("KARL_DUCKDB_PATH", str(db_path))
-    patch.setenv("KARL_DBT_TARGET_PATH", str(tmp / "target"))
-    with FakeLLMServer(noise=0.25) as server:
+    with pytest.MonkeyPatch.context() as patch, FakeLLMServer(noise=0.25) as server:
+        patch.setenv("KARL_DUCKDB_PATH", str(db_path))
+        patch.setenv("KARL_DBT_TARGET_PATH", str(tmp / "target"))
         patch.setenv("OPENAI_BASE_URL", server.base_url)
         patch.setenv("OPENAI_API_KEY", SECRET)
         patch.setenv("KARL_LLM_MODEL", "fake-llm")
@@ -40,7 +39,6 @@ def openai_run(tmp_path_factory, fbl_warehouse_template):
         result = CliRunner().invoke(app, args)
         assert result.exit_code == 0, f"karl {' '.join(args)}:\n{result.output}\n{result.exception!r}"
         requests = list(server.requests)
-    patch.undo()
     con = warehouse.connect(db_path)
     yield con, requests, db_path
     con.close()
