@@ -36,8 +36,9 @@ def run_loop(config: RunConfig, db: Optional[Path] = None, show_progress: bool =
     out = _out()
     snapshot = RunSnapshot(config.run_id, strategy=config.strategy, annotator=config.annotator, seed=config.seed,
                            rounds=config.rounds)
-    progress = RunProgress(Path(db) if db else warehouse.default_db_path(), snapshot, emit=out.info)
     with warehouse.connection(db) as con:
+        # Published only once the run holds the warehouse: a run refused by the lock leaves no trace.
+        progress = RunProgress(Path(db) if db else warehouse.default_db_path(), snapshot, emit=out.info)
         Orchestrator(con, config, show_progress=show_progress and out.show_progress, log=out.info,
                      progress=progress).run()
         rows = round_rows(con, [config.run_id])
