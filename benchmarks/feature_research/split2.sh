@@ -1,12 +1,11 @@
 #!/usr/bin/env bash
-# A margin run on a second pool/test split: rebuild fct_eval_sets with karl_split_seed 7 in the
-# warehouse at $KARL_DUCKDB_PATH (use a copy), then run. Usage: KARL_DUCKDB_PATH=copy.duckdb split2.sh [ROUNDS]
+# The 15-round margin run on a second pool/test split (issue 11). KARL_SPLIT_SEED moves the split
+# for every build on the warehouse, so run it on a copy:
+#   cp warehouse/karl.duckdb /tmp/split7.duckdb
+#   KARL_DUCKDB_PATH=/tmp/split7.duckdb benchmarks/feature_research/split2.sh [ROUNDS] [SEED]
+# The run records the split it was evaluated on (run artifact eval_split) and refuses to resume
+# on another one.
 set -euo pipefail
 rounds=${1:-15}
-python -c "
-from python_jobs import warehouse
-r = warehouse.run_dbt(['build', '--select', 'fct_eval_sets+', '--exclude', 'resource_type:unit_test'],
-                      dbt_vars={'karl_split_seed': 7}, raise_on_failure=False)
-print('split-7 build', r.success, r.failures)
-"
-python -m python_jobs.cli run --strategy margin --rounds "$rounds" --run-id "split7_margin_s0"
+export KARL_SPLIT_SEED=${2:-7}
+karl run --strategy margin --rounds "$rounds" --annotator replay --seed 0 --run-id "split${KARL_SPLIT_SEED}_margin_s0"

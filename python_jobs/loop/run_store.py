@@ -67,6 +67,18 @@ class RunStore:
             [self.run_id, name, json.dumps(value, sort_keys=True), now()],
         )
 
+    def eval_split(self) -> dict:
+        """The warehouse's FBL2024 pool/test split: its seed (dbt var karl_split_seed, from
+        KARL_SPLIT_SEED) and the labelled pairs in each half."""
+        seed, n_pool, n_test = self.con.execute("""
+            select min(split_seed),
+                   count(*) filter (where eval_set = 'pool' and has_majority),
+                   count(*) filter (where eval_set = 'test' and has_majority)
+            from marts.fct_eval_sets
+            where eval_set in ('pool', 'test')
+        """).fetchone()
+        return {"split_seed": None if seed is None else int(seed), "n_pool": int(n_pool), "n_test": int(n_test)}
+
     def shared_hyperparameters(self, tuning_key: str) -> dict | None:
         """Hyperparameters any run tuned with the same key (features, labels, trials, seed)."""
         row = self.con.execute(

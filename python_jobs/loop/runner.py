@@ -27,6 +27,7 @@ from python_jobs.annotation.base import Annotator
 from python_jobs.annotation.factory import make_annotator
 from python_jobs.candidates.categories import ensure_categories
 from python_jobs.config import RunConfig, TuningConfig
+from python_jobs.errors import KarlError
 from python_jobs.features.sets import PairFeatures, empty_rows, prepare_pair_features
 from python_jobs.features.vectors import (
     ItemVectors,
@@ -62,6 +63,11 @@ from python_jobs.reporting.progress import (
 )
 
 PREPARE_ROUND = -1
+
+
+class SplitChangedError(KarlError):
+    """A resumed run would be evaluated on another pool/test split than it started on."""
+
 
 __all__ = ["Orchestrator", "RunStopped", "RoundState", "PREPARE_ROUND"]
 
@@ -173,6 +179,7 @@ class Orchestrator:
             self.store.mark_done(PREPARE_ROUND, "categories", time.perf_counter() - started)
         with progress.phase("set-up", "candidate pool (dbt)"):
             self.pool_memo.ensure(self.con, self.dbt_vars(), self.build)
+        self._check_eval_split()
 
         self.hyperparameters = self.store.artifact("hyperparameters")
         if self.hyperparameters is None:
@@ -181,6 +188,19 @@ class Orchestrator:
                 self.hyperparameters = self._tuned_hyperparameters()
             self.store.store_artifact("hyperparameters", self.hyperparameters)
             self.store.mark_done(PREPARE_ROUND, "tune", time.perf_counter() - started)
+
+    def _check_eval_split(self) -> None:
+        """Record the pool/test split the run is evaluated on; a resumed run refuses another one
+        (its OOD figures would mix two test sets)."""
+        split = self.store.eval_split()
+        recorded = self.store.artifact("eval_split")
+        if recorded is None:
+            self.store.store_artifact("eval_split", split)
+        elif recorded.get("split_seed") != split["split_seed"]:
+            raise SplitChangedError(
+                f"Run {self.config.run_id} was evaluated on the split with seed {recorded.get('split_seed')}; "
+                f"this warehouse now holds seed {split['split_seed']}. Resume it with "
+                f"KARL_SPLIT_SEED={recorded.get('split_seed')} in the environment.")
 
     def _tuned_hyperparameters(self) -> dict:
         """Runs with the same features, human labels, trials and seed share one tuning."""

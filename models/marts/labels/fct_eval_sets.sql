@@ -1,4 +1,4 @@
-{%- set split_seed = var('karl_split_seed') -%}
+{%- set split_seed = var('karl_split_seed') | int -%}
 
 with
 
