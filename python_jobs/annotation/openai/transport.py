@@ -1,11 +1,11 @@
 """The HTTP client under the openai client: aiohttp when installed (the `openai[aiohttp]` extra),
 else the openai client's default httpx.
 
-Measured (benchmarks/annotation_throughput.py, c = 64, L = 0.5 s, calls recorded in memory): the
-httpx pool costs ~2.4 ms of client CPU a call, much of it in the pool's bookkeeping, which walks
-every connection twice a request (probing idle sockets), so it grows with c; aiohttp's pool
-costs ~1.8 ms a call whatever c is. The client CPU is shared with the event loop every
-response waits on, so it sets how far below c/L a round falls at high concurrency."""
+Measured (c = 64, L = 0.5 s, calls recorded in memory, interleaved runs): client CPU 2.4-2.6 ms
+a call over httpx, a quarter of it in the pool's bookkeeping, which walks every connection twice
+a request (probing idle sockets), so it grows with c; 1.7-1.9 ms over aiohttp, whose pool does
+not walk. That CPU is the event loop's, which every response waits on: it sets how far below
+c/L a round falls at high concurrency (docs/llm_annotator.md, Throughput)."""
 
 from __future__ import annotations
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Sequence
 
 import openai
 import pytest
@@ -23,7 +23,7 @@ from python_jobs.testing.fake_llm_server import FakeLLMServer
 class CommitCountingSink(DuckDBCallSink):
     """The real DuckDB sink, remembering how many calls each commit held."""
 
-    def __init__(self, con) -> None:  # noqa: ANN001
+    def __init__(self, con) -> None:
         super().__init__(con)
         self.commits: list[int] = []
 
