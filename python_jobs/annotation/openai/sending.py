@@ -61,8 +61,9 @@ async def send_with_retries(client, config: LLMSettings, call_id: str, params: d
                 options={"headers": {CALL_ID_HEADER: call_id}},
             )
             return outcome_from_body(raw.text), retries, http_requests, mode
-        except openai.APITimeoutError:
-            error_class, body_text = "timeout", None
+        except openai.APITimeoutError as error:
+            error_class, body_text = ("timeout", None) if timed_out(error) else (
+                "connection_error", type(_root_cause(error)).__name__)
         except openai.APIConnectionError as error:
             error_class, body_text = "connection_error", f"{type(error.__cause__ or error).__name__}"
         except openai.APIStatusError as error:
@@ -102,6 +103,24 @@ async def send_with_retries(client, config: LLMSettings, call_id: str, params: d
         state.retries_used += 1
         retries += 1
         await asyncio.sleep(backoff(config, retries, delay_hint))
+
+def _root_cause(error: BaseException) -> BaseException:
+    while error.__cause__ is not None:
+        error = error.__cause__
+    return error
+
+
+def timed_out(error: openai.APITimeoutError) -> bool:
+    """Whether a timeout error is one. The aiohttp transport reports a connection the server
+    closed (aiohttp's ServerDisconnectedError) as httpx's ConnectTimeout, which the openai client
+    raises as a timeout; aiohttp's own timeouts are TimeoutErrors."""
+    cause: BaseException | None = error
+    while cause is not None:
+        if type(cause).__module__.split(".")[0] == "aiohttp":
+            return isinstance(cause, TimeoutError)
+        cause = cause.__cause__
+    return True
+
 
 def backoff(config: LLMSettings, retry_number: int, retry_after: float | None) -> float:
     """Seconds before a retry: the server's retry-after when it gave one, else jittered exponential."""
