@@ -112,12 +112,16 @@ def spark_session(settings: SparkSettings | None = None) -> "SparkSession":
     for key, value in spark_conf(settings).items():
         builder = builder.config(key, value)
     try:
-        return builder.getOrCreate()
+        session = builder.getOrCreate()
     except Exception as error:  # noqa: BLE001 - py4j/JVM start failures have many types
         raise SparkUnavailableError(
             f"Spark did not start ({type(error).__name__}: {error}). It needs Java 17+ on the PATH "
             "(or JAVA_HOME)."
         ) from error
+    # Spark's INFO/WARN console lines (one per dbt statement: 'Using an existing Spark session')
+    # bury karl's own output; errors still show.
+    session.sparkContext.setLogLevel("ERROR")
+    return session
 
 
 def stop_spark_session() -> None:
