@@ -58,7 +58,7 @@ def run_dbt(
     and manifest.json (results come back in memory); about 0.5 s less per build.
 
     ``target``: a profiles.yml output other than the default (`spark`, `spark_thrift`,
-    `databricks`); with `spark`, the process's Spark session (spark_session.py) is started
+    `databricks`; else $KARL_DBT_TARGET); with `spark`, the process's Spark session (spark_session.py) is started
     first, so dbt-spark reuses it with karl's configuration.
     """
 
@@ -71,6 +71,7 @@ def run_dbt(
     target_dir = target_path or os.environ.get("KARL_DBT_TARGET_PATH")
     if target_dir:
         common += ["--target-path", str(target_dir), "--log-path", str(Path(target_dir) / "logs")]
+    target = target or os.environ.get("KARL_DBT_TARGET") or None  # profiles.yml reads it too
     if target:
         common += ["--target", target]
         if target == "spark":
