@@ -10,9 +10,10 @@ Spark tables have no primary keys; as on DuckDB, writers keep raw append-only an
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterable
+from typing import TYPE_CHECKING
 
 import duckdb
 import pyarrow as pa
@@ -63,11 +64,11 @@ def _checked(tables: Iterable[str] | None) -> list[str]:
     return names
 
 
-def _table_exists(spark: "SparkSession", name: str) -> bool:
+def _table_exists(spark: SparkSession, name: str) -> bool:
     return bool(spark.catalog.tableExists(name, RAW_SCHEMA))
 
 
-def ensure_raw_tables(spark: "SparkSession | None" = None, tables: Iterable[str] | None = None) -> list[str]:
+def ensure_raw_tables(spark: SparkSession | None = None, tables: Iterable[str] | None = None) -> list[str]:
     """Create the `raw` database and every missing raw table (empty); return the tables created."""
     spark = spark or spark_session()
     spark.sql(f"create database if not exists {RAW_SCHEMA}")
@@ -82,7 +83,7 @@ def ensure_raw_tables(spark: "SparkSession | None" = None, tables: Iterable[str]
     return created
 
 
-def append_arrow(spark: "SparkSession", name: str, rows: pa.Table) -> int:
+def append_arrow(spark: SparkSession, name: str, rows: pa.Table) -> int:
     """Append an Arrow table to `raw.<name>` (columns matched by name); return the rows added."""
     _checked([name])
     if rows.num_rows == 0:
@@ -95,7 +96,7 @@ def append_arrow(spark: "SparkSession", name: str, rows: pa.Table) -> int:
 
 def load_raw_from_duckdb(
     db_path: Path | str,
-    spark: "SparkSession | None" = None,
+    spark: SparkSession | None = None,
     tables: Iterable[str] | None = None,
 ) -> LoadReport:
     """Replace Spark's `raw.<table>` by the rows of the DuckDB file's `raw.<table>`, per table.

@@ -91,7 +91,7 @@ def spark_conf(settings: SparkSettings) -> dict[str, str]:
     }
 
 
-def spark_session(settings: SparkSettings | None = None) -> "SparkSession":
+def spark_session(settings: SparkSettings | None = None) -> SparkSession:
     """The process's Spark session (created with karl's configuration on first use)."""
     try:
         from pyspark.sql import SparkSession
@@ -113,7 +113,7 @@ def spark_session(settings: SparkSettings | None = None) -> "SparkSession":
         builder = builder.config(key, value)
     try:
         session = builder.getOrCreate()
-    except Exception as error:  # noqa: BLE001 - py4j/JVM start failures have many types
+    except Exception as error:
         raise SparkUnavailableError(
             f"Spark did not start ({type(error).__name__}: {error}). It needs Java 17+ on the PATH "
             "(or JAVA_HOME)."
