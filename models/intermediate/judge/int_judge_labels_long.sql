@@ -25,9 +25,9 @@ fbl_level as (
         judge_id,
         'fbl9' as level,
         pair_key,
-        cast(human_fbl_label as varchar) as human_label,
-        coalesce(cast(llm_fbl_label as varchar), 'none') as llm_label,
-        cast(unanimous_fbl_label as varchar) as unanimous_label,
+        cast(human_fbl_label as {{ dbt.type_string() }}) as human_label,
+        coalesce(cast(llm_fbl_label as {{ dbt.type_string() }}), 'none') as llm_label,
+        cast(unanimous_fbl_label as {{ dbt.type_string() }}) as unanimous_label,
         cost_usd,
         direction_outcome
     from judge_pairs

@@ -80,7 +80,7 @@ pair_votes as (
         sum(case when relation_label = 'substitute' then 1 else 0 end) as n_substitute_votes,
         sum(case when relation_label = 'complement' then 1 else 0 end) as n_complement_votes,
         sum(case when relation_label = 'other' then 1 else 0 end) as n_other_votes,
-        array_agg(judgement_id order by source_line, annotator_slot) as judgement_ids
+        {{ array_agg_ordered('judgement_id', ['source_line', 'annotator_slot']) }} as judgement_ids
     from oriented_judgements
     group by dataset, pair_key
 ),

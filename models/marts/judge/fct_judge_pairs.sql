@@ -76,7 +76,7 @@ relation_top as (
     select
         judge_id,
         pair_key,
-        arg_max(label, n_votes) as label,
+        max_by(label, n_votes) as label,
         count(*) filter (where n_votes = max_votes) as n_top_labels
     from (
         select
@@ -91,7 +91,7 @@ fbl_top as (
     select
         judge_id,
         pair_key,
-        arg_max(label, n_votes) as label,
+        max_by(label, n_votes) as label,
         count(*) filter (where n_votes = max_votes) as n_top_labels
     from (
         select

@@ -26,7 +26,7 @@ level_classes as (
     union all
     select
         'fbl9' as level,
-        cast(fbl_code as varchar) as class_label,
+        cast(fbl_code as {{ dbt.type_string() }}) as class_label,
         fbl_code as class_order
     from fbl_classes
 ),

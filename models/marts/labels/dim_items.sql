@@ -40,13 +40,13 @@ fbl_items as (
         item_id,
         title,
         'fbl' as catalog,
-        cast(null as varchar) as category_l1,
-        cast(null as varchar) as category_l2,
-        cast(null as varchar) as category_l3,
+        cast(null as {{ dbt.type_string() }}) as category_l1,
+        cast(null as {{ dbt.type_string() }}) as category_l2,
+        cast(null as {{ dbt.type_string() }}) as category_l3,
         item_url,
         dataset as first_dataset,
         0 as catalog_rank,
-        dataset || ':' || {{ dbt.right("'000000000' || cast(source_line as varchar)", 9) }}
+        dataset || ':' || lpad(cast(source_line as {{ dbt.type_string() }}), 9, '0')
             as order_key
     from fbl_item_rows
 ),
@@ -59,8 +59,8 @@ other_items as (
         category_l1,
         category_l2,
         category_l3,
-        cast(null as varchar) as item_url,
-        cast(null as varchar) as first_dataset,
+        cast(null as {{ dbt.type_string() }}) as item_url,
+        cast(null as {{ dbt.type_string() }}) as first_dataset,
         1 as catalog_rank,
         catalog as order_key
     from catalog_items

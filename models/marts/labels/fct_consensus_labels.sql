@@ -78,7 +78,7 @@ tallies as (
         min(prompt_version) as prompt_version,
         count(distinct model) as n_models,
         max(created_at) as last_call_at,
-        array_agg(call_id order by attempt_index, call_id) as call_ids,
+        {{ array_agg_ordered('call_id', ['attempt_index', 'call_id']) }} as call_ids,
         avg(case when is_valid_vote then label_prob end) as mean_label_prob,
         count(case when is_valid_vote then label_prob end) as n_label_probs
     from oriented_calls
@@ -98,18 +98,30 @@ label_votes as (
     group by run_id, round_index, pair_key, relation_label
 ),
 
-modal_labels as (
+ranked_labels as (
     select
         run_id,
         round_index,
         pair_key,
         relation_label as modal_label,
         n_votes as n_modal_votes,
-        sum(n_votes) over (partition by run_id, round_index, pair_key) as n_label_votes
-    from label_votes
-    qualify row_number() over (
+        sum(n_votes) over (partition by run_id, round_index, pair_key) as n_label_votes,
+        row_number() over (
             partition by run_id, round_index, pair_key order by n_votes desc, relation_label asc
-        ) = 1
+        ) as label_rank
+    from label_votes
+),
+
+modal_labels as (
+    select
+        run_id,
+        round_index,
+        pair_key,
+        modal_label,
+        n_modal_votes,
+        n_label_votes
+    from ranked_labels
+    where label_rank = 1
 ),
 
 -- Dawid-Skene-style weights (one-coin, one M-step from the majority): voter k (attempt k) of a
@@ -178,7 +190,7 @@ weighted_posteriors as (
         run_id,
         round_index,
         pair_key,
-        arg_max(relation_label, label_score) as weighted_label,
+        max_by(relation_label, label_score) as weighted_label,
         exp(max(label_score)) / (sum(exp(label_score)) + (3 - count(*))) as weighted_posterior
     from weighted_scores
     group by run_id, round_index, pair_key

@@ -33,7 +33,7 @@ human_rows as (
         fbl_label,
         'human' as label_source,
         dataset,
-        cast(null as varchar) as run_id,
+        cast(null as {{ dbt.type_string() }}) as run_id,
         cast(null as integer) as round_index,
         judgement_ids as source_ids
     from human_labels
@@ -42,7 +42,7 @@ human_rows as (
 
 llm_rows as (
     select
-        'llm:' || run_id || ':' || cast(round_index as varchar) || ':' || pair_key
+        'llm:' || run_id || ':' || cast(round_index as {{ dbt.type_string() }}) || ':' || pair_key
             as training_label_id,
         pair_key,
         item_a_id,
@@ -50,7 +50,7 @@ llm_rows as (
         relation_label,
         fbl_label,
         'llm' as label_source,
-        cast(null as varchar) as dataset,
+        cast(null as {{ dbt.type_string() }}) as dataset,
         run_id,
         round_index,
         call_ids as source_ids
@@ -79,10 +79,10 @@ review_rows as (
         relation_label,
         fbl_label,
         'review' as label_source,
-        cast(null as varchar) as dataset,
-        cast(null as varchar) as run_id,
+        cast(null as {{ dbt.type_string() }}) as dataset,
+        cast(null as {{ dbt.type_string() }}) as run_id,
         cast(null as integer) as round_index,
-        array_agg(review_id) as source_ids
+        {{ array_agg_ordered('review_id') }} as source_ids
     from ranked_reviews
     where review_rank = 1
     group by review_id, pair_key, item_a_id, item_b_id, relation_label, fbl_label

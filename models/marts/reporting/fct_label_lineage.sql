@@ -36,7 +36,7 @@ consensus as (
 label_sources as (
     select
         training_labels.*,
-        unnest(training_labels.source_ids) as source_id
+        {{ unnest_array('training_labels.source_ids') }} as source_id
     from training_labels
 ),
 
@@ -57,7 +57,7 @@ call_sources as (
         call_id as source_id,
         'llm_call' as source_kind,
         model as source_annotator,
-        cast(null as varchar) as source_dataset,
+        cast(null as {{ dbt.type_string() }}) as source_dataset,
         fbl_label as source_raw_label,
         relation_label as source_relation_label,
         created_at as source_recorded_at
@@ -69,7 +69,7 @@ review_sources as (
         review_id as source_id,
         'human_review' as source_kind,
         reviewer_id as source_annotator,
-        cast(null as varchar) as source_dataset,
+        cast(null as {{ dbt.type_string() }}) as source_dataset,
         fbl_label as source_raw_label,
         relation_label as source_relation_label,
         ingested_at as source_recorded_at
@@ -111,7 +111,7 @@ final as (
         calls.is_valid_vote,
         calls.cost_usd,
         calls.label_prob as call_label_prob,
-        cast(try(json_extract(calls.request_params, '$.few_shot.pair_keys')) as varchar) as few_shot_pair_keys,
+        {{ json_fragment('calls.request_params', '$.few_shot.pair_keys') }} as few_shot_pair_keys,
         consensus.label_confidence,
         selections.strategy,
         selections.uncertainty_score,

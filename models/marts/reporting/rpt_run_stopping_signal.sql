@@ -108,17 +108,17 @@ final as (
         case
             when is_metric_plateaued
                 then
-                    '{{ metric }} gained ' || cast(round(metric_gain_in_window, 4) as varchar)
+                    '{{ metric }} gained ' || cast(round(metric_gain_in_window, 4) as {{ dbt.type_string() }})
                     || ' over the last {{ patience }} rounds (< {{ min_gain }})'
             when is_pool_stable
                 then
-                    'only ' || cast(round(100 * last_pool_changed_share, 2) as varchar)
+                    'only ' || cast(round(100 * last_pool_changed_share, 2) as {{ dbt.type_string() }})
                     || '% of pool predictions changed since the previous round (< '
                     || '{{ (max_pool_change * 100) | round(2) }}%)'
             when metric_gain_in_window is null
                 then 'fewer than {{ patience + 1 }} rounds: too early to judge'
             else
-                '{{ metric }} still gaining (' || cast(round(metric_gain_in_window, 4) as varchar)
+                '{{ metric }} still gaining (' || cast(round(metric_gain_in_window, 4) as {{ dbt.type_string() }})
                 || ' over the last {{ patience }} rounds)'
         end as stop_reason
     from flagged

@@ -17,7 +17,9 @@ last_rounds as (
         max(id_macro_f1) as best_id_macro_f1,
         max(ood_macro_f1) as best_ood_macro_f1,
         -- the earliest round reaching the run's best OOD macro-F1
-        arg_min(round_index, struct_pack(neg_f1 := -ood_macro_f1, round_index := round_index)) as best_ood_round,
+        min_by(
+            round_index, {{ struct_of([('neg_f1', '-ood_macro_f1'), ('round_index', 'round_index')]) }}
+        ) as best_ood_round,
         min(case when round_index > 0 then id_gain end) as min_id_gain
     from experiment_rounds
     group by experiment_id, strategy, run_id

@@ -30,7 +30,7 @@ final as (
         judgements.dataset
         || ':' || judgements.item_a_id
         || '>' || judgements.item_b_id
-        || ':' || cast(judgements.annotator_slot as varchar) as judgement_id,
+        || ':' || cast(judgements.annotator_slot as {{ dbt.type_string() }}) as judgement_id,
         judgements.dataset,
         judgements.source_line,
         {{ pair_key('judgements.item_a_id', 'judgements.item_b_id') }} as pair_key,

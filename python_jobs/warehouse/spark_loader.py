@@ -1,0 +1,170 @@
+"""karl's raw tables on Spark: create them, and copy them over from a DuckDB warehouse file.
+
+`karl ingest ...` writes DuckDB; `load_raw_from_duckdb` then copies the `raw` schema into Spark
+parquet tables of the same names and columns (through Arrow, in batches), so that
+`dbt build --target spark` reads the same sources. The Spark column types are not written twice:
+they come from raw_schema.RAW_TABLES, created in an in-memory DuckDB and read as an Arrow schema.
+Spark tables have no primary keys; as on DuckDB, writers keep raw append-only and idempotent.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import duckdb
+import pyarrow as pa
+
+from python_jobs.errors import KarlError
+from python_jobs.warehouse.arrow import arrow_batches, arrow_table
+from python_jobs.warehouse.raw_schema import RAW_TABLES, create_raw_tables
+from python_jobs.warehouse.spark_session import spark_session
+
+if TYPE_CHECKING:  # pragma: no cover - typing only
+    from pyspark.sql import SparkSession
+
+RAW_SCHEMA = "raw"
+# Arrow batches shipped to the JVM at a time: ~30-60 MB for the widest raw tables.
+BATCH_ROWS = 250_000
+
+
+class UnknownRawTableError(KarlError):
+    """A table name that raw_schema.RAW_TABLES does not define."""
+
+
+@dataclass(frozen=True)
+class LoadReport:
+    """Rows copied per raw table, and the wall time of the copy."""
+
+    rows: dict[str, int]
+    seconds: float
+
+
+def raw_arrow_schemas() -> dict[str, pa.Schema]:
+    """The Arrow schema of every raw table, as DuckDB creates it from RAW_TABLES."""
+    con = duckdb.connect(":memory:")
+    try:
+        create_raw_tables(con)
+        return {
+            name: arrow_table(con.execute(f"select * from {RAW_SCHEMA}.{name} limit 0")).schema
+            for name in RAW_TABLES
+        }
+    finally:
+        con.close()
+
+
+def _checked(tables: Iterable[str] | None) -> list[str]:
+    names = list(tables) if tables is not None else list(RAW_TABLES)
+    unknown = sorted(set(names) - set(RAW_TABLES))
+    if unknown:
+        raise UnknownRawTableError(f"Not raw tables of karl: {', '.join(unknown)} (see raw_schema.py).")
+    return names
+
+
+def _table_exists(spark: SparkSession, name: str) -> bool:
+    return bool(spark.catalog.tableExists(name, RAW_SCHEMA))
+
+
+def ensure_raw_tables(spark: SparkSession | None = None, tables: Iterable[str] | None = None) -> list[str]:
+    """Create the `raw` database and every missing raw table (empty); return the tables created."""
+    spark = spark or spark_session()
+    spark.sql(f"create database if not exists {RAW_SCHEMA}")
+    schemas = raw_arrow_schemas()
+    created = []
+    for name in _checked(tables):
+        if _table_exists(spark, name):
+            continue
+        empty = spark.createDataFrame(schemas[name].empty_table())
+        empty.write.format("parquet").saveAsTable(f"{RAW_SCHEMA}.{name}")
+        created.append(name)
+    return created
+
+
+def append_arrow(spark: SparkSession, name: str, rows: pa.Table) -> int:
+    """Append an Arrow table to `raw.<name>` (columns matched by name); return the rows added."""
+    _checked([name])
+    if rows.num_rows == 0:
+        return 0
+    columns = [field.name for field in raw_arrow_schemas()[name]]
+    frame = spark.createDataFrame(rows.select(columns))
+    frame.write.insertInto(f"{RAW_SCHEMA}.{name}", overwrite=False)
+    return rows.num_rows
+
+
+def load_raw_from_duckdb(
+    db_path: Path | str,
+    spark: SparkSession | None = None,
+    tables: Iterable[str] | None = None,
+) -> LoadReport:
+    """Replace Spark's `raw.<table>` by the rows of the DuckDB file's `raw.<table>`, per table.
+
+    The DuckDB file is opened read-only (a running karl process holding it makes this fail with
+    DuckDB's lock error). Tables missing in an older file are created empty on Spark.
+    """
+    started = time.perf_counter()
+    spark = spark or spark_session()
+    names = _checked(tables)
+    schemas = raw_arrow_schemas()
+    spark.sql(f"create database if not exists {RAW_SCHEMA}")
+    rows: dict[str, int] = {}
+    con = duckdb.connect(str(db_path), read_only=True)
+    try:
+        present = {
+            table for (table,) in con.execute(
+                "select table_name from information_schema.tables where table_schema = ?", [RAW_SCHEMA]
+            ).fetchall()
+        }
+        for name in names:
+            target = f"{RAW_SCHEMA}.{name}"
+            spark.sql(f"drop table if exists {target}")
+            spark.createDataFrame(schemas[name].empty_table()).write.format("parquet").saveAsTable(target)
+            rows[name] = 0
+            if name not in present:
+                continue
+            columns = ", ".join(f'"{field.name}"' for field in schemas[name])
+            reader = arrow_batches(con, f"select {columns} from {target}", None, BATCH_ROWS)
+            for batch in reader:
+                if batch.num_rows == 0:
+                    continue
+                table = pa.Table.from_batches([batch]).cast(schemas[name])
+                spark.createDataFrame(table).write.insertInto(target, overwrite=False)
+                rows[name] += batch.num_rows
+    finally:
+        con.close()
+    return LoadReport(rows=rows, seconds=time.perf_counter() - started)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m python_jobs.warehouse.spark_loader [DUCKDB_FILE]`: copy the raw tables into the
+    Spark warehouse (KARL_SPARK_WAREHOUSE_DIR), then `dbt build --target spark` reads them."""
+    import argparse
+
+    from python_jobs.warehouse.connection import default_db_path
+    from python_jobs.warehouse.spark_session import stop_spark_session
+
+    parser = argparse.ArgumentParser(prog="python -m python_jobs.warehouse.spark_loader", description=main.__doc__)
+    parser.add_argument("db", nargs="?", default=None, help="DuckDB file (default: $KARL_DUCKDB_PATH)")
+    parser.add_argument("--table", action="append", help="only this raw table (repeatable)")
+    options = parser.parse_args(argv)
+    db_path = Path(options.db) if options.db else default_db_path()
+    if not db_path.exists():
+        print(f"karl: no DuckDB warehouse at {db_path} (run `karl ingest ...` first or pass the file).")
+        return 2
+    try:
+        report = load_raw_from_duckdb(db_path, tables=options.table)
+    except KarlError as error:
+        print(f"karl: {error}")
+        return 2
+    finally:
+        stop_spark_session()
+    for name, count in report.rows.items():
+        print(f"raw.{name:<24} {count:>10,} rows")
+    print(f"loaded {sum(report.rows.values()):,} rows into Spark in {report.seconds:.1f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
