@@ -45,6 +45,7 @@ def run_dbt(
     quiet: bool = True,
     target_path: Path | str | None = None,
     repeated: bool = False,
+    target: str | None = None,
 ) -> DbtResult:
     """Run a dbt command in-process (dbtRunner) against the warehouse file.
 
@@ -55,6 +56,10 @@ def run_dbt(
     The parsed project is kept and handed back to dbt (dbtRunner(manifest=...)) while the
     project files, vars and target are unchanged, and the run skips writing run_results.json
     and manifest.json (results come back in memory); about 0.5 s less per build.
+
+    ``target``: a profiles.yml output other than the default (`spark`, `spark_thrift`,
+    `databricks`); with `spark`, the process's Spark session (spark_session.py) is started
+    first, so dbt-spark reuses it with karl's configuration.
     """
 
     from dbt.cli.main import dbtRunner
@@ -63,9 +68,15 @@ def run_dbt(
     os.environ["KARL_DUCKDB_PATH"] = str(path)
     common = ["--project-dir", str(PROJECT_DIR), "--profiles-dir", str(PROJECT_DIR)]
     # Parallel dbt processes (tests, helpers) must not share target/: $KARL_DBT_TARGET_PATH moves it.
-    target = target_path or os.environ.get("KARL_DBT_TARGET_PATH")
+    target_dir = target_path or os.environ.get("KARL_DBT_TARGET_PATH")
+    if target_dir:
+        common += ["--target-path", str(target_dir), "--log-path", str(Path(target_dir) / "logs")]
     if target:
-        common += ["--target-path", str(target), "--log-path", str(Path(target) / "logs")]
+        common += ["--target", target]
+        if target == "spark":
+            from python_jobs.warehouse.spark_session import spark_session
+
+            spark_session()
     if dbt_vars:
         common += ["--vars", json.dumps(dbt_vars, sort_keys=True)]
     flags = ["--quiet", "--no-use-colors"] if quiet else []

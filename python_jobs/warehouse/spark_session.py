@@ -1,0 +1,131 @@
+"""The Spark session of a karl process: one configuration, shared by the loader, the Spark jobs
+and dbt (`--target spark`, dbt-spark's `method: session`, which reuses the active session).
+
+Spark reads its static settings (master, driver memory, warehouse and metastore location) once,
+when the session is created: whoever creates it first must pass them all, so every karl caller
+goes through `spark_session()`. profiles.yml sets the same values from the same environment
+variables, for a dbt run that starts the session itself (`dbt build --target spark` from a shell).
+
+Environment (all optional): KARL_SPARK_MASTER (default local[2]; a cluster's master URL such as
+spark://host:7077 or yarn), KARL_SPARK_DRIVER_MEMORY (default 2g), KARL_SPARK_WAREHOUSE_DIR
+(default <project>/warehouse/spark: tables in <dir>/tables, the Derby metastore in
+<dir>/metastore_db). Like the DuckDB file, one process at a time owns a local metastore.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from python_jobs.errors import KarlError
+
+if TYPE_CHECKING:  # pragma: no cover - typing only
+    from pyspark.sql import SparkSession
+
+DEFAULT_MASTER = "local[2]"
+DEFAULT_DRIVER_MEMORY = "2g"
+
+
+class SparkUnavailableError(KarlError):
+    """pyspark is not installed, or Java is missing: the Spark engine cannot start."""
+
+
+def _project_dir() -> Path:
+    return Path(os.environ.get("KARL_PROJECT_DIR", Path(__file__).resolve().parents[2]))
+
+
+@dataclass(frozen=True)
+class SparkSettings:
+    """Where the Spark session runs and keeps its tables."""
+
+    master: str = DEFAULT_MASTER
+    driver_memory: str = DEFAULT_DRIVER_MEMORY
+    warehouse_dir: Path = Path("warehouse") / "spark"
+
+    @property
+    def tables_dir(self) -> Path:
+        return self.warehouse_dir / "tables"
+
+    @property
+    def metastore_dir(self) -> Path:
+        return self.warehouse_dir / "metastore_db"
+
+
+def spark_settings_from_env() -> SparkSettings:
+    """SparkSettings from KARL_SPARK_MASTER, KARL_SPARK_DRIVER_MEMORY, KARL_SPARK_WAREHOUSE_DIR."""
+    configured = os.environ.get("KARL_SPARK_WAREHOUSE_DIR")
+    warehouse = Path(configured).expanduser() if configured else _project_dir() / "warehouse" / "spark"
+    return SparkSettings(
+        master=os.environ.get("KARL_SPARK_MASTER") or DEFAULT_MASTER,
+        driver_memory=os.environ.get("KARL_SPARK_DRIVER_MEMORY") or DEFAULT_DRIVER_MEMORY,
+        warehouse_dir=warehouse.resolve(),
+    )
+
+
+def spark_conf(settings: SparkSettings) -> dict[str, str]:
+    """The Spark configuration karl runs with (profiles.yml's `spark` output sets the same).
+
+    UTC session time zone: DuckDB's naive timestamps cross Arrow unchanged. ANSI mode off:
+    dbt-spark forces it off in every session it opens, so the jobs see the same semantics.
+    4 shuffle partitions, not 200: local[2] on tables of thousands to millions of rows
+    spends more on 200 tiny tasks than on the work.
+    """
+    return {
+        "spark.master": settings.master,
+        "spark.app.name": "karl",
+        "spark.driver.memory": settings.driver_memory,
+        "spark.sql.warehouse.dir": str(settings.tables_dir),
+        "spark.hadoop.javax.jdo.option.ConnectionURL": (
+            f"jdbc:derby:;databaseName={settings.metastore_dir};create=true"
+        ),
+        "spark.driver.extraJavaOptions": f"-Dderby.system.home={settings.warehouse_dir}",
+        "spark.sql.session.timeZone": "UTC",
+        "spark.sql.ansi.enabled": "false",
+        "spark.sql.shuffle.partitions": "4",
+        "spark.sql.sources.default": "parquet",
+        "spark.ui.enabled": "false",
+        "spark.sql.execution.arrow.pyspark.enabled": "true",
+    }
+
+
+def spark_session(settings: SparkSettings | None = None) -> "SparkSession":
+    """The process's Spark session (created with karl's configuration on first use)."""
+    try:
+        from pyspark.sql import SparkSession
+    except ImportError as error:
+        raise SparkUnavailableError(
+            "The Spark engine needs pyspark and dbt-spark: pip install -e '.[spark]'."
+        ) from error
+    active = SparkSession.getActiveSession()
+    if active is not None:
+        return active
+    settings = settings or spark_settings_from_env()
+    settings.warehouse_dir.mkdir(parents=True, exist_ok=True)
+    # Python workers (mapInArrow, UDFs) start the interpreter named by PYSPARK_PYTHON only (the
+    # conf spark.pyspark.python is read by spark-submit); the default `python3` may lack pyarrow.
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
+    builder = SparkSession.builder.enableHiveSupport()
+    for key, value in spark_conf(settings).items():
+        builder = builder.config(key, value)
+    try:
+        return builder.getOrCreate()
+    except Exception as error:  # noqa: BLE001 - py4j/JVM start failures have many types
+        raise SparkUnavailableError(
+            f"Spark did not start ({type(error).__name__}: {error}). It needs Java 17+ on the PATH "
+            "(or JAVA_HOME)."
+        ) from error
+
+
+def stop_spark_session() -> None:
+    """Stop the active session, if any (frees the JVM's memory and the metastore lock)."""
+    try:
+        from pyspark.sql import SparkSession
+    except ImportError:
+        return
+    active = SparkSession.getActiveSession()
+    if active is not None:
+        active.stop()
