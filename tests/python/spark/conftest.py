@@ -31,6 +31,7 @@ def spark(tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201 - pyspark.s
                .config("spark.sql.session.timeZone", "UTC")
                .config("spark.sql.execution.arrow.pyspark.enabled", "true")
                .config("spark.ui.enabled", "false")
+               .config("spark.ui.showConsoleProgress", "false")
                .getOrCreate())
     session.sparkContext.setLogLevel("ERROR")
     try:
