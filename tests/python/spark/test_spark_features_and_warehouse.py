@@ -12,6 +12,9 @@ from python_jobs.spark.features import collect_item_vectors, fit_on_driver, spar
 from python_jobs.spark.warehouse import SparkWarehouse
 from python_jobs.warehouse.engine import Warehouse
 
+# Selected with `pytest -m spark` (the marker is registered in pyproject.toml).
+pytestmark = pytest.mark.spark
+
 TITLES = ["ボールペン 黒 0.5mm 10本", "ボールペン 替芯 黒", "コピー用紙 A4 500枚", "Copy paper A4, 5 reams",
           "", "ホッチキス 針 No.10", "stapler No.10 staples", "消しゴム", None, "A4 ファイル 10冊"]
 

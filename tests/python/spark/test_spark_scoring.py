@@ -18,6 +18,9 @@ from python_jobs.learning.scoring_sparse import PairLayout
 from python_jobs.learning.stacked_linear import FLOAT32_TOLERANCE
 from python_jobs.spark.scoring import score_candidates_spark, top_per_category
 
+# Selected with `pytest -m spark` (the marker is registered in pyproject.toml).
+pytestmark = pytest.mark.spark
+
 N_ITEMS, DIM, M, C = 400, 600, 10, 3
 N_PAIRS, N_FINE = 30_000, 60
 CHUNK = ScoringConfig(chunk_rows=4_096, workers=2)
