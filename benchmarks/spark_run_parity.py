@@ -9,6 +9,10 @@ WAREHOUSE: a built warehouse, e.g. after `karl ingest fbl`, `karl ingest complet
 `karl build` (The Complete Journey with the simulated annotator, whose truth is the baskets' lift
 labels). The copies live in a temporary folder; the original is not touched. Prints the wall time
 of each run and, per round, the selected pairs that differ and the largest uncertainty difference.
+
+Measured on The Complete Journey (margin, simulated, sampler, budget 50, seed 0, 3 rounds): every
+round's 50 pairs the same with uncertainties equal to the bit, the same 143 accepted labels; the
+Spark run took 215 s at load 4.3 (the DuckDB run 2,302 s at load 11-22: not comparable).
 """
 
 from __future__ import annotations
