@@ -7,8 +7,8 @@ from __future__ import annotations
 import os
 from contextvars import ContextVar
 from enum import Enum
-from typing import Optional
 from importlib.metadata import version as package_version
+from typing import Optional
 
 import click
 import typer
