@@ -151,6 +151,52 @@ class RunConfig:
         return cls(**values)
 
 
+# --- the warehouse engine -------------------------------------------------------------------
+# duckdb: the one-file default; spark: the scale-out engine (python_jobs/spark/, dbt target `spark`).
+ENGINES = ("duckdb", "spark")
+
+
+@dataclass(frozen=True)
+class EngineSettings:
+    """Which warehouse engine the Python jobs talk to (warehouse/engine.py) and the dbt target it
+    builds with. `engine_settings_from_env` reads them from the environment; `karl --engine`
+    overrides the engine. Where the Spark session runs (master, memory, warehouse directory) is
+    warehouse/spark_session.SparkSettings: a cluster or Databricks changes those, never the code."""
+
+    engine: str = "duckdb"
+    dbt_target: str | None = None  # None: the engine's own (duckdb: profiles.yml's default; spark: "spark")
+
+    def __post_init__(self) -> None:
+        if self.engine not in ENGINES:
+            raise ValueError(f"engine must be one of {', '.join(ENGINES)}, not {self.engine!r}")
+
+    @property
+    def target(self) -> str | None:
+        """The dbt target the engine builds with (None: profiles.yml's default, DuckDB)."""
+        if self.dbt_target:
+            return self.dbt_target
+        return "spark" if self.engine == "spark" else None
+
+
+# Environment variable -> EngineSettings field, and how to read it.
+ENGINE_ENVIRONMENT: dict[str, tuple[str, Any]] = {
+    "KARL_ENGINE": ("engine", lambda text: text.strip().lower()),
+    "KARL_SPARK_DBT_TARGET": ("dbt_target", str),  # e.g. spark_thrift, databricks (profiles.yml)
+}
+
+
+def engine_settings_from_env(env: Mapping[str, str], overrides: Mapping[str, Any] | None = None) -> EngineSettings:
+    """EngineSettings from the environment (ENGINE_ENVIRONMENT), then `overrides` (field names;
+    None values ignored), e.g. `karl --engine spark`. The only place they are read from it."""
+    values: dict[str, Any] = {name: parse(env[variable]) for variable, (name, parse) in ENGINE_ENVIRONMENT.items()
+                              if env.get(variable)}
+    values.update({name: value for name, value in (overrides or {}).items() if value is not None})
+    unknown = set(values) - {item.name for item in fields(EngineSettings)}
+    if unknown:
+        raise ValueError(f"unknown engine setting {sorted(unknown)[0]!r}")
+    return EngineSettings(**values)
+
+
 RESPONSE_FORMAT_MODES = ("auto", "json_schema", "json_object", "none")
 FEW_SHOT_SELECTORS = ("none", "fixed", "balanced", "nearest")  # annotation/few_shot.py
 

@@ -4,9 +4,11 @@ reporting.py), each parsing its options and calling one job."""
 
 from __future__ import annotations
 
+import os
 from contextvars import ContextVar
 from enum import Enum
 from importlib.metadata import version as package_version
+from typing import Optional
 
 import click
 import typer
@@ -17,13 +19,16 @@ from python_jobs.config import (
     AGGREGATIONS,
     ANNOTATORS,
     CANDIDATE_SOURCES,
+    ENGINES,
     MODEL_FAMILIES,
     QBC_MEASURES,
     STOP_RULES,
     STRATEGIES,
+    EngineSettings,
     RunConfig,
+    engine_settings_from_env,
 )
-from python_jobs.errors import KarlError
+from python_jobs.errors import KarlError, UsageError
 from python_jobs.reporting.export import FORMATS as EXPORT_FORMATS
 
 RUN_DEFAULTS = RunConfig(run_id="defaults")
@@ -74,6 +79,7 @@ Aggregation = _choices("Aggregation", AGGREGATIONS)
 StopRule = _choices("StopRule", STOP_RULES)
 ExportFormat = _choices("ExportFormat", EXPORT_FORMATS)
 ModelFamily = _choices("ModelFamily", MODEL_FAMILIES)
+Engine = _choices("Engine", ENGINES)
 
 
 def _version(value: bool) -> None:
@@ -91,6 +97,19 @@ def main_options(
     log_format: LogFormat = typer.Option(LogFormat.text, "--log-format",
                                          help="text for people; json: one JSON object per line on stderr "
                                               "(ts, level, event, message, fields), results as JSON on stdout."),
+    engine: Optional[Engine] = typer.Option(None, "--engine",
+                                            help="Warehouse engine: duckdb (the default) or spark (the spark extra: "
+                                                 "pyspark, dbt-spark); default $KARL_ENGINE."),
 ) -> None:
     ctx.obj = {"debug": debug}
     _OUTPUT.set(Output(quiet=quiet, log_format=log_format))
+    try:
+        ctx.obj["engine"] = engine_settings_from_env(os.environ, {"engine": engine.value if engine else None})
+    except ValueError as error:
+        raise UsageError(f"{error} (from --engine or KARL_ENGINE)") from None
+
+
+def engine_settings(ctx: typer.Context) -> EngineSettings:
+    """The engine this invocation uses (`karl --engine`, else $KARL_ENGINE, else duckdb)."""
+    root = ctx.find_root()
+    return (root.obj or {}).get("engine") or engine_settings_from_env(os.environ)

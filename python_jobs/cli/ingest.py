@@ -12,20 +12,24 @@ from python_jobs.cli.app import (
     DbOption,
     _out,
     app,
+    engine_settings,
     ingest_app,
 )
 
 
 @app.command()
 def build(
+    ctx: typer.Context,
     db: Optional[Path] = DbOption,
     select: Optional[str] = typer.Option(None, help="dbt node selection."),
     unit_tests: bool = typer.Option(False, "--unit-tests", help="Also run the dbt unit tests (make test does)."),
 ) -> None:
     """Run `dbt build` in-process: seeds, models, snapshots and every data test (the invariants)."""
+    from python_jobs.warehouse.engine import open_warehouse
+
     args = (["build"] if unit_tests else list(warehouse.PRODUCTION_BUILD_ARGS)) + (["--select", select] if select else [])
-    with warehouse.connection(db):
-        result = warehouse.run_dbt(args, db_path=db, raise_on_failure=False, quiet=False)
+    with open_warehouse(engine_settings(ctx), db) as engine:
+        result = engine.run_dbt(args, raise_on_failure=False, quiet=False)
     if not result.success:
         raise warehouse.DbtFailedError("dbt build failed:\n  " + "\n  ".join(result.failures), result.failures)
     _out().result(f"dbt build finished in {result.seconds:.1f} s", event="build", seconds=round(result.seconds, 3))

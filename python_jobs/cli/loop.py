@@ -21,13 +21,16 @@ from python_jobs.cli.app import (
     Strategy,
     _out,
     app,
+    engine_settings,
 )
 from python_jobs.cli.ingest import build, ingest_fbl_command
-from python_jobs.config import STRATEGIES, RunConfig
+from python_jobs.config import STRATEGIES, EngineSettings, RunConfig
 
 
-def run_loop(config: RunConfig, db: Optional[Path] = None, show_progress: bool = True) -> str:
-    """Run (or resume) one KARL run and print its rounds; returns its run id."""
+def run_loop(config: RunConfig, db: Optional[Path] = None, show_progress: bool = True,
+             engine: EngineSettings | None = None) -> str:
+    """Run (or resume) one KARL run and print its rounds; returns its run id. With the Spark
+    engine the candidate scan runs as a Spark job; everything else stays in the DuckDB file."""
     from python_jobs.loop.runner import Orchestrator
     from python_jobs.reporting.console import print_round_table
     from python_jobs.reporting.progress import RunProgress, RunSnapshot
@@ -39,8 +42,14 @@ def run_loop(config: RunConfig, db: Optional[Path] = None, show_progress: bool =
     with warehouse.connection(db) as con:
         # Published only once the run holds the warehouse: a run refused by the lock leaves no trace.
         progress = RunProgress(Path(db) if db else warehouse.default_db_path(), snapshot, emit=out.info)
-        Orchestrator(con, config, show_progress=show_progress and out.show_progress, log=out.info,
-                     progress=progress).run()
+        try:
+            Orchestrator(con, config, show_progress=show_progress and out.show_progress, log=out.info,
+                         progress=progress, engine=engine).run()
+        finally:
+            if engine is not None and engine.engine == "spark":
+                from python_jobs.warehouse.spark_session import stop_spark_session
+
+                stop_spark_session()
         rows = round_rows(con, [config.run_id])
     if out.json:
         out.result(event="run_done", run_id=config.run_id, rounds=[list(row) for row in rows])
@@ -51,6 +60,7 @@ def run_loop(config: RunConfig, db: Optional[Path] = None, show_progress: bool =
 
 @app.command()
 def run(
+    ctx: typer.Context,
     strategy: Strategy = typer.Option(RUN_DEFAULTS.strategy, help="Acquisition strategy (docs/strategies.md)."),
     rounds: int = typer.Option(RUN_DEFAULTS.rounds, help="Rounds T: rounds 0..T-1 annotate, round T only evaluates."),
     annotator: Annotator = typer.Option(RUN_DEFAULTS.annotator,
@@ -118,7 +128,7 @@ def run(
         with warehouse.connection(db) as con:
             for line in check_openai_run(con, config):
                 _out().info(line, event="openai_check")
-    run_loop(config, db)
+    run_loop(config, db, engine=engine_settings(ctx))
 
 
 @app.command()

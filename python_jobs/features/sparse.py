@@ -43,16 +43,28 @@ class SparseCharTfidf:
                 f":mindf{self.min_df}:sub{int(self.sublinear_tf)}:s{self.seed}:balance{self.balance_floor}")
 
     def fit_transform(self, titles: Sequence[str], groups: Sequence[str] | None = None) -> sp.csr_matrix:
+        return transform_titles(self.fit(titles, groups), titles)
+
+    def fit(self, titles: Sequence[str], groups: Sequence[str] | None = None):  # noqa: ANN201 - sklearn, lazily
+        """The fitted TfidfVectorizer (None for a corpus of empty titles): `transform_titles`
+        applies it anywhere, e.g. broadcast to Spark executors (spark/features.py)."""
         from sklearn.feature_extraction.text import TfidfVectorizer
 
         texts = [normalise_title(t) for t in titles]
+        if not any(texts):
+            return None
         fit_rows = balanced_fit_rows(texts, groups, self.balance_floor, self.seed)
         tfidf = TfidfVectorizer(analyzer=self.analyzer, ngram_range=(self.ngram_min, self.ngram_max),
                                 min_df=self.min_df, sublinear_tf=self.sublinear_tf, dtype=np.float32)
-        if not any(texts):
-            return sp.csr_matrix((len(texts), 1), dtype=np.float32)
-        tfidf.fit([texts[i] for i in fit_rows])
-        return canonical(tfidf.transform(texts))
+        return tfidf.fit([texts[i] for i in fit_rows])
+
+
+def transform_titles(vectoriser, titles: Sequence[str]) -> sp.csr_matrix:  # noqa: ANN001 - a fitted TfidfVectorizer or None
+    """Canonical CSR vectors of titles under a fitted `SparseCharTfidf.fit` vectoriser (None: one
+    empty column per title, as for a corpus of empty titles)."""
+    if vectoriser is None:
+        return sp.csr_matrix((len(titles), 1), dtype=np.float32)
+    return canonical(vectoriser.transform([normalise_title(t) for t in titles]))
 
 
 def canonical(matrix: sp.spmatrix) -> sp.csr_matrix:

@@ -26,7 +26,7 @@ from tqdm.auto import tqdm
 from python_jobs.annotation.base import Annotator
 from python_jobs.annotation.factory import make_annotator
 from python_jobs.candidates.categories import ensure_categories
-from python_jobs.config import RunConfig, TuningConfig
+from python_jobs.config import EngineSettings, RunConfig, TuningConfig
 from python_jobs.errors import KarlError
 from python_jobs.features.sets import PairFeatures, empty_rows, prepare_pair_features
 from python_jobs.features.vectors import (
@@ -80,9 +80,11 @@ class Orchestrator:
                  annotator_factory: Callable[[Orchestrator], Annotator] | None = None,
                  show_progress: bool = True, log: Callable[[str], None] = print, pool: Executor | None = None,
                  closing_build: bool = True, pool_memo: CandidatePoolMemo | None = None,
-                 progress: RunProgress | None = None):
+                 progress: RunProgress | None = None, engine: EngineSettings | None = None):
         self.con = con
         self.config = config
+        # Where the candidate scan runs: in this process over DuckDB, or as a Spark job (spark/scoring.py).
+        self.engine = engine or EngineSettings()
         # What the run is doing, published after every step for `karl status` (reporting/progress.py).
         self.progress = progress or RunProgress(None, RunSnapshot(config.run_id))
         self.store = run_store.RunStore(con, config.run_id)

@@ -18,7 +18,7 @@ import numpy as np
 from python_jobs import warehouse
 from python_jobs.annotation.base import Annotator, BudgetExhausted, CallContext
 from python_jobs.annotation.call_log import DuckDBCallSink
-from python_jobs.config import RunConfig
+from python_jobs.config import EngineSettings, RunConfig
 from python_jobs.errors import KarlError
 from python_jobs.features.sets import PairFeatures, stack_rows
 from python_jobs.features.vectors import ItemVectors
@@ -57,6 +57,7 @@ class Run(Protocol):
 
     con: duckdb.DuckDBPyConnection
     config: RunConfig
+    engine: EngineSettings
     store: RunStore
     vectors: ItemVectors
     pair_features: PairFeatures
@@ -121,9 +122,16 @@ def select(run: Run, round_index: int, state: RoundState) -> None:
     if kernel is not None:
         vectors, layout = kernel
         weights, bias = ensemble.stacked_weights()
-        kept, _ = scoring.score_candidates(run.con, sql, weights, bias, config.members, vectors, uncertainty,
-                                           per_category=per_category, config=config.scoring, params=params,
-                                           layout=layout)
+        if run.engine.engine == "spark":
+            from python_jobs.spark.scoring import score_duckdb_candidates_on_spark
+
+            kept, _ = score_duckdb_candidates_on_spark(run.con, sql, params, weights, bias, config.members, vectors,
+                                                       uncertainty, per_category=per_category, config=config.scoring,
+                                                       layout=layout)
+        else:
+            kept, _ = scoring.score_candidates(run.con, sql, weights, bias, config.members, vectors, uncertainty,
+                                               per_category=per_category, config=config.scoring, params=params,
+                                               layout=layout)
     else:
         kept, _ = scoring_rows.score_candidates_by_rows(
             run.con, sql, run.pair_matrix, ensemble.predict_member_proba, run.vectors, uncertainty,

@@ -1,0 +1,78 @@
+"""The Spark implementation of the warehouse interface (warehouse/engine.py): relations read as
+Arrow through Spark SQL, rows appended with `insertInto`, dbt run with the `spark` target on this
+process's session (dbt-spark's `method: session` reuses it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+import pyarrow as pa
+
+from python_jobs.config import EngineSettings
+from python_jobs.warehouse.dbt_runner import DbtResult, run_dbt
+from python_jobs.warehouse.engine import relation_sql
+
+if TYPE_CHECKING:  # pragma: no cover - typing only
+    from pyspark.sql import DataFrame, SparkSession
+
+
+class SparkWarehouse:
+    """The Spark engine: a SparkSession's catalogue (schemas raw, staging, ..., marts as on DuckDB)."""
+
+    name = "spark"
+
+    def __init__(self, session: "SparkSession", target: str | None = "spark", stop_on_close: bool = False) -> None:
+        self.session = session
+        self.target = target
+        self.stop_on_close = stop_on_close
+
+    @classmethod
+    def open(cls, settings: EngineSettings) -> "SparkWarehouse":
+        """The process's session (warehouse/spark_session.py: master, memory and warehouse
+        directory from the environment) with every missing raw table created."""
+        from python_jobs.warehouse.spark_loader import ensure_raw_tables
+        from python_jobs.warehouse.spark_session import spark_session
+
+        session = spark_session()
+        ensure_raw_tables(session)
+        return cls(session, settings.target, stop_on_close=True)
+
+    def frame(self, relation: str, columns: Sequence[str] | None = None) -> "DataFrame":
+        """A relation as a Spark DataFrame, for the Spark jobs (spark/scoring.py, spark/features.py)."""
+        return self.session.sql(relation_sql(relation, columns))
+
+    def read_arrow(self, relation: str, columns: Sequence[str] | None = None) -> pa.Table:
+        return self.frame(relation, columns).toArrow()
+
+    def query_arrow(self, sql: str) -> pa.Table:
+        return self.session.sql(sql).toArrow()
+
+    def append_arrow(self, table: str, rows: pa.Table) -> int:
+        """`insertInto` matches columns by position: the rows are put in the table's column order,
+        cast to its types, and the columns they lack are null. A column the table does not have
+        is an error (a typo would otherwise vanish)."""
+        if not rows.num_rows:
+            return 0
+        from pyspark.sql import functions as F
+
+        schema = self.session.table(table).schema
+        unknown = sorted(set(rows.column_names) - set(schema.names))
+        if unknown:
+            raise ValueError(f"{table} has no column {unknown[0]!r}")
+        frame = self.session.createDataFrame(rows)
+        ordered = [(F.col(field.name) if field.name in rows.column_names else F.lit(None))
+                   .cast(field.dataType).alias(field.name) for field in schema.fields]
+        frame.select(*ordered).write.insertInto(table, overwrite=False)
+        return rows.num_rows
+
+    def run_dbt(self, args: list[str], dbt_vars: dict[str, object] | None = None,
+                raise_on_failure: bool = True, quiet: bool = True, repeated: bool = False) -> DbtResult:
+        return run_dbt(args, dbt_vars=dbt_vars, raise_on_failure=raise_on_failure, quiet=quiet,
+                       repeated=repeated, target=self.target or "spark")
+
+    def close(self) -> None:
+        """Stops the session when this object started it (`open`); a session handed in stays up."""
+        if self.stop_on_close:
+            self.session.stop()
