@@ -28,13 +28,13 @@ def openai_run(tmp_path_factory, fbl_warehouse_template):
     tmp = tmp_path_factory.mktemp("llm_e2e")
     db_path = tmp / "karl.duckdb"
     shutil.copyfile(fbl_warehouse_template, db_path)
-    with pytest.MonkeyPatch.context() as patch, FakeLLMServer(noise=0.25) as server:
+    with pytest.MonkeyPatch.context() as patch, FakeLLMServer(noise=0.4) as server:
         patch.setenv("KARL_DUCKDB_PATH", str(db_path))
         patch.setenv("KARL_DBT_TARGET_PATH", str(tmp / "target"))
         patch.setenv("OPENAI_BASE_URL", server.base_url)
         patch.setenv("OPENAI_API_KEY", SECRET)
         patch.setenv("KARL_LLM_MODEL", "fake-llm")
-        args = ["run", "--annotator", "openai", "--rounds", "1", "--budget", "8", "--strategy", "margin",
+        args = ["run", "--annotator", "openai", "--rounds", "1", "--budget", "12", "--strategy", "margin",
                 "--members", "3", "--tuning-trials", "2", "--run-id", "llm-e2e", "--db", str(db_path)]
         result = CliRunner().invoke(app, args)
         assert result.exit_code == 0, f"karl {' '.join(args)}:\n{result.output}\n{result.exception!r}"
