@@ -35,8 +35,6 @@ def build(
     _out().result(f"dbt build finished in {result.seconds:.1f} s", event="build", seconds=round(result.seconds, 3))
 
 
-
-
 def _print_ingest_summary(outcomes: list, record_name: str) -> None:
     """Print rows loaded / quarantined by reason per batch; exit 1 when a file was rejected."""
     from python_jobs.ingest.common import summary_lines
