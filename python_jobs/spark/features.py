@@ -26,7 +26,7 @@ if TYPE_CHECKING:  # pragma: no cover - typing only
 SPARSE_VECTOR_SCHEMA = "item_id string, indices array<int>, vals array<float>"
 
 
-def fit_on_driver(items: "DataFrame", featuriser: SparseCharTfidf):  # noqa: ANN201 - a fitted TfidfVectorizer
+def fit_on_driver(items: DataFrame, featuriser: SparseCharTfidf):
     """Fit the featuriser on the items' titles (item_id order; `catalog` balances catalogues
     when the frame has it), as `features.sparse.ensure_sparse_vectors` does."""
     columns = ["item_id", "title"] + (["catalog"] if "catalog" in items.columns else [])
@@ -36,7 +36,7 @@ def fit_on_driver(items: "DataFrame", featuriser: SparseCharTfidf):  # noqa: ANN
     return featuriser.fit(titles, groups)
 
 
-def sparse_item_vectors(items: "DataFrame", vectoriser) -> "DataFrame":  # noqa: ANN001 - fitted TfidfVectorizer
+def sparse_item_vectors(items: DataFrame, vectoriser) -> DataFrame:
     """(item_id, indices, vals) per item of ``items`` (item_id, title): the fitted vectoriser
     broadcast and applied to each arrow batch of titles."""
     shared = items.sparkSession.sparkContext.broadcast(vectoriser)
@@ -56,7 +56,7 @@ def sparse_item_vectors(items: "DataFrame", vectoriser) -> "DataFrame":  # noqa:
     return items.select("item_id", "title").mapInArrow(transform, SPARSE_VECTOR_SCHEMA)
 
 
-def collect_item_vectors(vectors: "DataFrame", dim: int) -> ItemVectors:
+def collect_item_vectors(vectors: DataFrame, dim: int) -> ItemVectors:
     """The vectors on the driver as the one `ItemVectors` (rows in item_id order), e.g. to
     broadcast to the scorer (spark/scoring.py)."""
     table = vectors.orderBy("item_id").toArrow()
@@ -72,6 +72,6 @@ def collect_item_vectors(vectors: "DataFrame", dim: int) -> ItemVectors:
     return ItemVectors(ids, matrix)
 
 
-def vocabulary_size(vectoriser) -> int:  # noqa: ANN001
+def vocabulary_size(vectoriser) -> int:
     """Columns of the vectors a fitted vectoriser gives (1 for the empty-corpus case)."""
     return 1 if vectoriser is None else len(vectoriser.vocabulary_)

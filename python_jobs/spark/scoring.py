@@ -39,7 +39,7 @@ CONTENDER_SCHEMA = ("pair_key string, fine_category string, a_pos int, b_pos int
                     "uncertainty_score double, mean_proba array<double>")
 
 
-def with_positions(candidates: "DataFrame", vectors: ItemVectors, extra_columns: Sequence[str] = ()) -> "DataFrame":
+def with_positions(candidates: DataFrame, vectors: ItemVectors, extra_columns: Sequence[str] = ()) -> DataFrame:
     """(pair_key, fine_category, a_pos, b_pos, *extra_columns): candidates joined to the vectors'
     item positions, broadcast (92k items ~ 3 MB). Pairs whose items have no vector are dropped,
     as in `learning.scoring.candidate_batches`."""
@@ -54,7 +54,7 @@ def with_positions(candidates: "DataFrame", vectors: ItemVectors, extra_columns:
             .select("pair_key", "fine_category", "a_pos", "b_pos", *extra_columns))
 
 
-def top_per_category(frame: "DataFrame", per_category: int, score: str = "uncertainty_score") -> "DataFrame":
+def top_per_category(frame: DataFrame, per_category: int, score: str = "uncertainty_score") -> DataFrame:
     """The `per_category` rows of highest `score` per fine category, ties by the smaller pair key
     (TopPerCategory's rule): a window, not a collect."""
     from pyspark.sql import Window
@@ -66,7 +66,7 @@ def top_per_category(frame: "DataFrame", per_category: int, score: str = "uncert
 
 
 def score_candidates_spark(
-    candidates: "DataFrame",
+    candidates: DataFrame,
     weights: np.ndarray,
     bias: np.ndarray,
     n_members: int,
@@ -115,7 +115,7 @@ def score_candidates_spark(
     return _kept_rows(kept, vectors), int(scored.value)
 
 
-def _batch_contenders(batch: pa.RecordBatch, scorer, uncertainty: Uncertainty, per_category: int,  # noqa: ANN001
+def _batch_contenders(batch: pa.RecordBatch, scorer, uncertainty: Uncertainty, per_category: int,
                       extra_columns: Sequence[str], n_extra: int | None) -> pa.RecordBatch:
     """One arrow batch scored and reduced to its category contenders (with their mean probabilities)."""
     extra = extra_matrix(batch, extra_columns, n_extra) if extra_columns else None
@@ -149,7 +149,7 @@ def _kept_rows(kept: pa.Table, vectors: ItemVectors) -> list[dict]:
     return sorted(rows, key=lambda r: (-r["uncertainty_score"], r["pair_key"]))
 
 
-def score_duckdb_candidates_on_spark(con, candidates_sql: str, params: list | None,  # noqa: ANN001 - duckdb connection
+def score_duckdb_candidates_on_spark(con, candidates_sql: str, params: list | None,
                                      *args, **kwargs) -> tuple[list[dict], int]:
     """`score_candidates_spark` on a candidate query of the DuckDB warehouse (`karl run --engine
     spark` while the run's bookkeeping stays in DuckDB): the pool goes to the process's Spark

@@ -12,7 +12,7 @@ import pyarrow as pa
 
 from python_jobs.config import EngineSettings
 from python_jobs.warehouse.dbt_runner import DbtResult, run_dbt
-from python_jobs.warehouse.engine import relation_sql
+from python_jobs.warehouse.identifiers import relation_sql
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     from pyspark.sql import DataFrame, SparkSession
@@ -23,13 +23,13 @@ class SparkWarehouse:
 
     name = "spark"
 
-    def __init__(self, session: "SparkSession", target: str | None = "spark", stop_on_close: bool = False) -> None:
+    def __init__(self, session: SparkSession, target: str | None = "spark", stop_on_close: bool = False) -> None:
         self.session = session
         self.target = target
         self.stop_on_close = stop_on_close
 
     @classmethod
-    def open(cls, settings: EngineSettings) -> "SparkWarehouse":
+    def open(cls, settings: EngineSettings) -> SparkWarehouse:
         """The process's session (warehouse/spark_session.py: master, memory and warehouse
         directory from the environment) with every missing raw table created."""
         from python_jobs.warehouse.spark_loader import ensure_raw_tables
@@ -39,7 +39,7 @@ class SparkWarehouse:
         ensure_raw_tables(session)
         return cls(session, settings.target, stop_on_close=True)
 
-    def frame(self, relation: str, columns: Sequence[str] | None = None) -> "DataFrame":
+    def frame(self, relation: str, columns: Sequence[str] | None = None) -> DataFrame:
         """A relation as a Spark DataFrame, for the Spark jobs (spark/scoring.py, spark/features.py)."""
         return self.session.sql(relation_sql(relation, columns))
 

@@ -26,6 +26,7 @@ from python_jobs.config import EngineSettings
 from python_jobs.warehouse.arrow import arrow_table
 from python_jobs.warehouse.connection import connect, default_db_path
 from python_jobs.warehouse.dbt_runner import DbtResult, run_dbt
+from python_jobs.warehouse.identifiers import relation_sql
 
 
 @runtime_checkable
@@ -54,15 +55,6 @@ class Warehouse(Protocol):
 
     def close(self) -> None:
         ...
-
-
-def relation_sql(relation: str, columns: Sequence[str] | None = None) -> str:
-    """`select <columns> from <relation>`: the same text on DuckDB and Spark SQL."""
-    parts = relation.split(".")
-    if not parts or not all(part.isidentifier() for part in parts):
-        raise ValueError(f"{relation!r} is not a relation name (schema.name)")
-    listed = ", ".join(columns) if columns else "*"
-    return f"select {listed} from {relation}"
 
 
 class DuckDBWarehouse:

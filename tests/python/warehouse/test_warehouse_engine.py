@@ -11,7 +11,8 @@ from typer.testing import CliRunner
 
 from python_jobs.cli import app
 from python_jobs.config import EngineSettings, engine_settings_from_env
-from python_jobs.warehouse.engine import DuckDBWarehouse, Warehouse, open_warehouse, relation_sql
+from python_jobs.warehouse.engine import DuckDBWarehouse, Warehouse, open_warehouse
+from python_jobs.warehouse.identifiers import relation_sql
 
 
 def test_the_engine_is_duckdb_unless_karl_engine_or_the_option_says_spark() -> None:
