@@ -1,4 +1,8 @@
-{%- set split_seed = var('karl_split_seed') | int -%}
+{%- set split_seed_text = var('karl_split_seed') | string | trim -%}
+{%- if not split_seed_text.lstrip('-').isdigit() -%}
+    {{ exceptions.raise_compiler_error("KARL_SPLIT_SEED (dbt var karl_split_seed) must be an integer, got '" ~ split_seed_text ~ "'") }}
+{%- endif -%}
+{%- set split_seed = split_seed_text | int -%}
 
 with
 
