@@ -7,22 +7,14 @@ from pathlib import Path
 
 import duckdb
 import pytest
+from loop_fixtures import run_quietly as _run
 
 from python_jobs import warehouse
-from python_jobs.annotation.factory import make_annotator
 from python_jobs.config import RunConfig
 from python_jobs.loop.runner import Orchestrator, SplitChangedError
 
 SMALL = dict(members=3, tuning_trials=2, budget=10, workers=1)
 
-
-def _run(db: Path, config: RunConfig) -> None:
-    con = warehouse.connect(db)
-    try:
-        Orchestrator(con, config, annotator_factory=lambda o: make_annotator(o.con, o.config),
-                     show_progress=False, log=lambda _: None).run()
-    finally:
-        con.close()
 
 
 def _test_half(db: Path) -> set[str]:
