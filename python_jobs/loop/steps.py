@@ -29,7 +29,7 @@ from python_jobs.learning import (
     scoring,
     scoring_rows,
 )
-from python_jobs.learning.ensemble import BaggedEnsemble
+from python_jobs.learning.ensemble import BaggedEnsemble, warm_starts_help
 from python_jobs.loop import data
 from python_jobs.loop.builds import ROUND_BUILD_ARGS
 from python_jobs.loop.id_cv import IdCrossValidation, MemberWeights, RunningCv
@@ -86,14 +86,15 @@ def fitted(run: Run, round_index: int, state: RoundState) -> BaggedEnsemble:
     with the round's ID CV started beside it."""
     if state.ensemble is None:
         x_human, y_human, x_added, y_added = run.training_arrays(round_index)
+        warm_start = run.round0_members() if round_index > 0 and warm_starts_help(x_human) else None
+        # The CV folds go to the workers first, so they run while this process fits the members.
+        state.id_cv = run.id_cv.start(round_index, run.hyperparameters, x_human, y_human, x_added, y_added)
         ensemble = BaggedEnsemble(n_members=run.config.members, hyperparameters=run.hyperparameters,
                                   seed=run.config.seed * 1000 + round_index)
-        warm_start = None if round_index == 0 else run.round0_members()
         ensemble.fit(stack_rows([x_human, x_added]), np.concatenate([y_human, y_added]), warm_start=warm_start)
         if round_index == 0:
             run.round0_ensemble = (ensemble.coef_, ensemble.intercept_)
         state.ensemble = ensemble
-        state.id_cv = run.id_cv.start(round_index, run.hyperparameters, x_human, y_human, x_added, y_added)
     return state.ensemble
 
 
