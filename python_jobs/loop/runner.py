@@ -63,6 +63,7 @@ from python_jobs.reporting.progress import (
 )
 
 PREPARE_ROUND = -1
+MARTS_PUBLISH_SECONDS = 20.0
 
 
 class SplitChangedError(KarlError):
@@ -104,6 +105,7 @@ class Orchestrator:
         self.hyperparameters: dict | None = None
         # The round-0 ensemble fit, the warm start of later rounds (see loop/id_cv.py).
         self.round0_ensemble: MemberWeights | None = None
+        self._marts_published_at = float("-inf")
 
     # --- what the steps share -------------------------------------------------------------
     def build(self, args: list[str]) -> float:
@@ -291,13 +293,20 @@ class Orchestrator:
             self.store.mark_done(round_index, name, time.perf_counter() - started)
             self.progress.end(f"round {round_index}", name, time.perf_counter() - started, say=not self.show_progress)
             if name == "build":
-                publish_marts(self.con, self.progress.db_path)
+                self._publish_marts()
         if state.metrics:
             self.progress.evaluated(round_index, state.metrics,
                                     n_accepted_labels=state.metrics.get("n_added_labels"),
                                     spend_usd=self.progress.snapshot.spend_usd + float(state.metrics.get("cost_usd") or 0))
             progress.set_postfix(id_f1=f"{state.metrics.get('id_macro_f1', float('nan')):.3f}",
                                  ood_f1=f"{state.metrics.get('ood_macro_f1', float('nan')):.3f}")
+
+    def _publish_marts(self) -> None:
+        """Refresh the marts copy readers query during the run (`karl report`, `karl status`) after
+        a round's build, at most every MARTS_PUBLISH_SECONDS: a copy costs ~0.25 s, a round ~5 s."""
+        if time.monotonic() - self._marts_published_at >= MARTS_PUBLISH_SECONDS:
+            publish_marts(self.con, self.progress.db_path)
+            self._marts_published_at = time.monotonic()
 
     def _stable(self, round_index: int) -> bool:
         if self.config.stop_rule != "signal":

@@ -4,7 +4,7 @@ DuckDB allows one writing process per file and no reader next to it, and a run h
 from start to end. Rather than weaken that (no second connection, no lock juggling), the run
 publishes its progress to a small JSON file next to the warehouse after every step:
 ``<warehouse>.runs/<run_id>.json``, written to a temporary file and renamed, so a reader never
-sees half a file; and after each of its dbt builds it copies the marts into
+sees half a file; and after its round builds (at most every 20 s) and its closing build it copies the marts into
 ``<warehouse>.runs/latest_marts.duckdb`` (`publish_marts`), which anyone can open read-only meanwhile.
 `karl status` reads these files when the warehouse is locked (and always, to
 show runs the marts do not know yet: running, aborted).
@@ -39,7 +39,7 @@ MARTS_COPY = "latest_marts.duckdb"  # not marts.duckdb: its catalog would clash 
 
 
 def marts_copy_path(db_path: Path | str) -> Path:
-    """The read-only copy of the marts a run refreshes after each of its dbt builds."""
+    """The read-only copy of the marts a run refreshes after its builds (round builds at most every 20 s)."""
     return progress_dir(db_path) / MARTS_COPY
 
 
