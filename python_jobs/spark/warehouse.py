@@ -29,7 +29,7 @@ class SparkWarehouse:
         self.stop_on_close = stop_on_close
 
     @classmethod
-    def open(cls, settings: EngineSettings) -> SparkWarehouse:
+    def open(cls, settings: EngineSettings, stop_on_close: bool = True) -> SparkWarehouse:
         """The process's session (warehouse/spark_session.py: master, memory and warehouse
         directory from the environment) with every missing raw table created."""
         from python_jobs.warehouse.spark_loader import ensure_raw_tables
@@ -37,7 +37,12 @@ class SparkWarehouse:
 
         session = spark_session()
         ensure_raw_tables(session)
-        return cls(session, settings.target, stop_on_close=True)
+        return cls(session, settings.target, stop_on_close=stop_on_close)
+
+    def has_relation(self, relation: str) -> bool:
+        """Whether the catalogue holds `schema.name` (a table or a view)."""
+        schema, _, name = relation.rpartition(".")
+        return bool(self.session.catalog.tableExists(name, schema or None))
 
     def frame(self, relation: str, columns: Sequence[str] | None = None) -> DataFrame:
         """A relation as a Spark DataFrame, for the Spark jobs (spark/scoring.py, spark/features.py)."""

@@ -48,6 +48,10 @@ class Warehouse(Protocol):
         returns the rows appended."""
         ...
 
+    def has_relation(self, relation: str) -> bool:
+        """Whether the warehouse holds the relation (schema.name): a table or a view."""
+        ...
+
     def run_dbt(self, args: list[str], dbt_vars: dict[str, object] | None = None,
                 raise_on_failure: bool = True, quiet: bool = True, repeated: bool = False) -> DbtResult:
         """dbt in-process with the engine's target."""
@@ -86,6 +90,13 @@ class DuckDBWarehouse:
         finally:
             cursor.close()
         return rows.num_rows
+
+    def has_relation(self, relation: str) -> bool:
+        schema, _, name = relation.rpartition(".")
+        row = self.con.execute(
+            "select count(*) from information_schema.tables where table_schema = ? and table_name = ? "
+            "and table_catalog = current_database()", [schema or "main", name]).fetchone()
+        return bool(row[0])
 
     def run_dbt(self, args: list[str], dbt_vars: dict[str, object] | None = None,
                 raise_on_failure: bool = True, quiet: bool = True, repeated: bool = False) -> DbtResult:
