@@ -5,7 +5,8 @@ The orchestrator holds the one DuckDB connection and runs dbt in-process after e
 step, so consensus and training marts (and their invariant tests) are rebuilt before the next
 round trains. Every completed step is recorded in raw.run_steps; a resumed run skips completed
 steps, and annotators send only the calls still missing, so a crash (even kill -9) costs no call
-twice.
+twice. On `--engine spark` the DuckDB file stays this journal, and after every step the rows the
+run added are published to Spark (loop/spark_run.py); the run's marts are built there when it closes.
 
 Round t trains on the human labels plus this run's labels accepted in rounds < t, evaluates
 that model (ID and OOD), and - except in the last round - selects and annotates new pairs.

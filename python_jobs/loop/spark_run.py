@@ -8,8 +8,10 @@ names, idempotently. When the run closes, the marts downstream of the run's tabl
 Spark (`SPARK_RUN_BUILD_ARGS`), so Spark's lineage, label and report marts show the run.
 
 Why not a Spark build every round: nothing in the loop reads Spark's marts (the next round
-trains from DuckDB's), and a Spark build pays a query plan and a job per statement: the round
-selection took ~60-90 s on local[2] against ~3 s on DuckDB (see README, "On Spark").
+trains from DuckDB's), and a Spark build pays a query plan and a job per statement. On The
+Complete Journey (3 rounds, local[2], load ~4) building the run's marts on Spark took 53 s,
+against 1.6-1.8 s for each of DuckDB's round builds; publishing after each of the run's 19 steps
+and phases cost 26 s in all (60,754 rows, most of them pool predictions).
 """
 
 from __future__ import annotations

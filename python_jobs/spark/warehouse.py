@@ -57,7 +57,9 @@ class SparkWarehouse:
     def append_arrow(self, table: str, rows: pa.Table) -> int:
         """`insertInto` matches columns by position: the rows are put in the table's column order,
         cast to its types, and the columns they lack are null. A column the table does not have
-        is an error (a typo would otherwise vanish)."""
+        is an error (a typo would otherwise vanish). The rows are in the driver's memory already:
+        one file per append (`coalesce(1)`), not one per core, so a run publishing after every
+        step leaves a file per step and table, not two."""
         if not rows.num_rows:
             return 0
         from pyspark.sql import functions as F
@@ -69,7 +71,7 @@ class SparkWarehouse:
         frame = self.session.createDataFrame(rows)
         ordered = [(F.col(field.name) if field.name in rows.column_names else F.lit(None))
                    .cast(field.dataType).alias(field.name) for field in schema.fields]
-        frame.select(*ordered).write.insertInto(table, overwrite=False)
+        frame.select(*ordered).coalesce(1).write.insertInto(table, overwrite=False)
         return rows.num_rows
 
     def run_dbt(self, args: list[str], dbt_vars: dict[str, object] | None = None,
