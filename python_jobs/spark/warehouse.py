@@ -11,11 +11,16 @@ from typing import TYPE_CHECKING
 import pyarrow as pa
 
 from python_jobs.config import EngineSettings
+from python_jobs.errors import KarlError
 from python_jobs.warehouse.dbt_runner import DbtResult, run_dbt
 from python_jobs.warehouse.identifiers import relation_sql
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     from pyspark.sql import DataFrame, SparkSession
+
+
+class SparkTableMismatchError(KarlError, ValueError):
+    """Rows name a column the Spark table lacks (a typo, or a raw table made by an older karl)."""
 
 
 class SparkWarehouse:
@@ -67,7 +72,10 @@ class SparkWarehouse:
         schema = self.session.table(table).schema
         unknown = sorted(set(rows.column_names) - set(schema.names))
         if unknown:
-            raise ValueError(f"{table} has no column {unknown[0]!r}")
+            raise SparkTableMismatchError(
+                f"{table} on Spark has no column {unknown[0]!r} (a table made by an older karl?): copy it "
+                f"again from DuckDB with `python -m python_jobs.warehouse.spark_loader --table "
+                f"{table.rpartition('.')[2]}`.")
         frame = self.session.createDataFrame(rows)
         ordered = [(F.col(field.name) if field.name in rows.column_names else F.lit(None))
                    .cast(field.dataType).alias(field.name) for field in schema.fields]
