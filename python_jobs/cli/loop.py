@@ -30,7 +30,8 @@ from python_jobs.config import STRATEGIES, EngineSettings, RunConfig
 def run_loop(config: RunConfig, db: Optional[Path] = None, show_progress: bool = True,
              engine: EngineSettings | None = None) -> str:
     """Run (or resume) one KARL run and print its rounds; returns its run id. With the Spark
-    engine the candidate scan runs as a Spark job; everything else stays in the DuckDB file."""
+    engine the candidate scan runs as a Spark job, and the run's rows and marts also land in Spark
+    (loop/spark_run.py); the DuckDB file stays the run's journal."""
     from python_jobs.loop.runner import Orchestrator
     from python_jobs.reporting.console import print_round_table
     from python_jobs.reporting.progress import RunProgress, RunSnapshot

@@ -5,7 +5,8 @@ The orchestrator holds the one DuckDB connection and runs dbt in-process after e
 step, so consensus and training marts (and their invariant tests) are rebuilt before the next
 round trains. Every completed step is recorded in raw.run_steps; a resumed run skips completed
 steps, and annotators send only the calls still missing, so a crash (even kill -9) costs no call
-twice.
+twice. On `--engine spark` the DuckDB file stays this journal, and after every step the rows the
+run added are published to Spark (loop/spark_run.py); the run's marts are built there when it closes.
 
 Round t trains on the human labels plus this run's labels accepted in rounds < t, evaluates
 that model (ID and OOD), and - except in the last round - selects and annotates new pairs.
@@ -45,6 +46,7 @@ from python_jobs.loop.id_cv import IdCrossValidation, MemberWeights
 from python_jobs.loop.pool import CandidatePoolMemo
 from python_jobs.loop.preflight import check_annotator
 from python_jobs.loop.reference import reference_labels_for
+from python_jobs.loop.spark_run import SparkRunMirror
 from python_jobs.loop.steps import (
     LAST_ROUND_SKIPS,
     ROUND_STEPS,
@@ -106,6 +108,8 @@ class Orchestrator:
         # The round-0 ensemble fit, the warm start of later rounds (see loop/id_cv.py).
         self.round0_ensemble: MemberWeights | None = None
         self._marts_published_at = float("-inf")
+        # --engine spark: the run's raw rows published to Spark after every step (loop/spark_run.py).
+        self.spark_run: SparkRunMirror | None = SparkRunMirror(self) if self.engine.engine == "spark" else None
 
     # --- what the steps share -------------------------------------------------------------
     def build(self, args: list[str]) -> float:
@@ -233,6 +237,7 @@ class Orchestrator:
         try:
             self._run()
         except RunStopped as stop:
+            self._publish()  # a clean stop: Spark gets every call recorded before it
             self.progress.finish(STOPPED, str(stop))
             raise
         except BaseException as error:  # noqa: BLE001 - recorded, then re-raised
@@ -258,11 +263,14 @@ class Orchestrator:
         self.store.register(self.config)
         if (self.config.rounds, "evaluate") in self.store.completed_steps():
             # Complete already (e.g. a cell of a resumed experiment): nothing to prepare or run.
+            self._publish()
             if self.closing_build:
                 with self.progress.phase("closing", "build the marts (dbt)"):
                     self.build(RUN_BUILD_ARGS)
+                self._close_on_spark()
             return
         self.prepare()
+        self._publish()
         done = self.store.completed_steps()
         progress = tqdm(range(self.config.rounds + 1), desc=f"{self.config.run_id} {self.config.strategy}",
                         unit="round", disable=not self.show_progress)
@@ -274,10 +282,23 @@ class Orchestrator:
                 self.log(f"Stopping after round {round_index}: the stopping signal says more rounds will not pay.")
                 break
         progress.close()
+        self._publish()
         if self.closing_build:
             with self.progress.phase("closing", "build the marts (dbt)"):
                 self.build(RUN_BUILD_ARGS)
                 publish_marts(self.con, self.progress.db_path)
+            self._close_on_spark()
+
+    def _publish(self) -> None:
+        """--engine spark: the rows the run added since the last publish, into Spark's raw tables."""
+        if self.spark_run is not None:
+            self.spark_run.publish()
+
+    def _close_on_spark(self) -> None:
+        """--engine spark: the run's marts built on Spark too (loop/spark_run.py)."""
+        if self.spark_run is not None:
+            with self.progress.phase("closing", "build the run's marts on Spark (dbt)"):
+                self.spark_run.build_marts(self.dbt_vars())
 
     def _run_round(self, round_index: int, done: set[tuple[int, str]], progress: tqdm) -> None:
         state = RoundState()
@@ -291,6 +312,7 @@ class Orchestrator:
             self.progress.begin(f"round {round_index}", name, say=not self.show_progress)
             step(self, round_index, state)
             self.store.mark_done(round_index, name, time.perf_counter() - started)
+            self._publish()
             self.progress.end(f"round {round_index}", name, time.perf_counter() - started, say=not self.show_progress)
             if name == "build":
                 self._publish_marts()

@@ -11,11 +11,16 @@ from typing import TYPE_CHECKING
 import pyarrow as pa
 
 from python_jobs.config import EngineSettings
+from python_jobs.errors import KarlError
 from python_jobs.warehouse.dbt_runner import DbtResult, run_dbt
 from python_jobs.warehouse.identifiers import relation_sql
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     from pyspark.sql import DataFrame, SparkSession
+
+
+class SparkTableMismatchError(KarlError, ValueError):
+    """Rows name a column the Spark table lacks (a typo, or a raw table made by an older karl)."""
 
 
 class SparkWarehouse:
@@ -29,7 +34,7 @@ class SparkWarehouse:
         self.stop_on_close = stop_on_close
 
     @classmethod
-    def open(cls, settings: EngineSettings) -> SparkWarehouse:
+    def open(cls, settings: EngineSettings, stop_on_close: bool = True) -> SparkWarehouse:
         """The process's session (warehouse/spark_session.py: master, memory and warehouse
         directory from the environment) with every missing raw table created."""
         from python_jobs.warehouse.spark_loader import ensure_raw_tables
@@ -37,7 +42,12 @@ class SparkWarehouse:
 
         session = spark_session()
         ensure_raw_tables(session)
-        return cls(session, settings.target, stop_on_close=True)
+        return cls(session, settings.target, stop_on_close=stop_on_close)
+
+    def has_relation(self, relation: str) -> bool:
+        """Whether the catalogue holds `schema.name` (a table or a view)."""
+        schema, _, name = relation.rpartition(".")
+        return bool(self.session.catalog.tableExists(name, schema or None))
 
     def frame(self, relation: str, columns: Sequence[str] | None = None) -> DataFrame:
         """A relation as a Spark DataFrame, for the Spark jobs (spark/scoring.py, spark/features.py)."""
@@ -52,7 +62,9 @@ class SparkWarehouse:
     def append_arrow(self, table: str, rows: pa.Table) -> int:
         """`insertInto` matches columns by position: the rows are put in the table's column order,
         cast to its types, and the columns they lack are null. A column the table does not have
-        is an error (a typo would otherwise vanish)."""
+        is an error (a typo would otherwise vanish). The rows are in the driver's memory already:
+        one file per append (`coalesce(1)`), not one per core, so a run publishing after every
+        step leaves a file per step and table, not two."""
         if not rows.num_rows:
             return 0
         from pyspark.sql import functions as F
@@ -60,11 +72,14 @@ class SparkWarehouse:
         schema = self.session.table(table).schema
         unknown = sorted(set(rows.column_names) - set(schema.names))
         if unknown:
-            raise ValueError(f"{table} has no column {unknown[0]!r}")
+            raise SparkTableMismatchError(
+                f"{table} on Spark has no column {unknown[0]!r} (a table made by an older karl?): copy it "
+                f"again from DuckDB with `python -m python_jobs.warehouse.spark_loader --table "
+                f"{table.rpartition('.')[2]}`.")
         frame = self.session.createDataFrame(rows)
         ordered = [(F.col(field.name) if field.name in rows.column_names else F.lit(None))
                    .cast(field.dataType).alias(field.name) for field in schema.fields]
-        frame.select(*ordered).write.insertInto(table, overwrite=False)
+        frame.select(*ordered).coalesce(1).write.insertInto(table, overwrite=False)
         return rows.num_rows
 
     def run_dbt(self, args: list[str], dbt_vars: dict[str, object] | None = None,

@@ -7,8 +7,8 @@ Arrow rows to a raw table, and run dbt with the engine's target. `Warehouse` is 
 from `config.EngineSettings` (`karl --engine`, `KARL_ENGINE`).
 
 The loop's bookkeeping SQL still talks to DuckDB directly (its ~150 statements are DuckDB SQL);
-the interface is what the steps whose cost grows with the catalogue go through, and what a job
-written for both engines uses. Relations are named as dbt names them on both engines
+the interface is what the steps whose cost grows with the catalogue go through, what publishes a
+run's rows to Spark (run_mirror.py), and what a job written for both engines uses. Relations are named as dbt names them on both engines
 (`marts.fct_candidate_pairs`, `raw.selections`): the schemas have the same names on Spark.
 """
 
@@ -46,6 +46,10 @@ class Warehouse(Protocol):
     def append_arrow(self, table: str, rows: pa.Table) -> int:
         """Append rows to a raw table, matching columns by name (columns the rows lack are null);
         returns the rows appended."""
+        ...
+
+    def has_relation(self, relation: str) -> bool:
+        """Whether the warehouse holds the relation (schema.name): a table or a view."""
         ...
 
     def run_dbt(self, args: list[str], dbt_vars: dict[str, object] | None = None,
@@ -86,6 +90,13 @@ class DuckDBWarehouse:
         finally:
             cursor.close()
         return rows.num_rows
+
+    def has_relation(self, relation: str) -> bool:
+        schema, _, name = relation.rpartition(".")
+        row = self.con.execute(
+            "select count(*) from information_schema.tables where table_schema = ? and table_name = ? "
+            "and table_catalog = current_database()", [schema or "main", name]).fetchone()
+        return bool(row[0])
 
     def run_dbt(self, args: list[str], dbt_vars: dict[str, object] | None = None,
                 raise_on_failure: bool = True, quiet: bool = True, repeated: bool = False) -> DbtResult:

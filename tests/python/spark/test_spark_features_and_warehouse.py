@@ -47,6 +47,7 @@ def test_spark_warehouse_appends_by_column_name_and_reads_back_as_arrow(spark) -
         {"run_id": "r1", "round_index": 0, "score": 0.5, "note": None},
         {"run_id": "r1", "round_index": 1, "score": 0.25, "note": None}]
     assert engine.query_arrow("select count(*) as n from raw.karl_engine_probe").to_pylist() == [{"n": 2}]
+    assert engine.has_relation("raw.karl_engine_probe") and not engine.has_relation("marts.karl_engine_probe")
     with pytest.raises(ValueError, match="no column 'scor'"):
         engine.append_arrow("raw.karl_engine_probe", pa.table({"scor": [1.0]}))
     spark.sql("drop table raw.karl_engine_probe")

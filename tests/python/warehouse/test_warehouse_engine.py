@@ -52,3 +52,4 @@ def test_duckdb_warehouse_appends_arrow_rows_by_column_name_and_reads_a_relation
         assert back.to_pylist() == [{"run_id": "r1", "round_index": 0, "score": 0.5, "note": None},
                                     {"run_id": "r1", "round_index": 1, "score": 0.25, "note": None}]
         assert engine.query_arrow("select count(*) as n from raw.karl_engine_probe").to_pylist() == [{"n": 2}]
+        assert engine.has_relation("raw.karl_engine_probe") and not engine.has_relation("marts.karl_engine_probe")

@@ -1,0 +1,141 @@
+"""A run's raw rows published from the DuckDB journal to another warehouse (warehouse/run_mirror.py),
+on two DuckDB databases: the target's tables are created without keys, as Spark's are, so a row
+published twice would show as two. The same publishing on Spark: tests/python/spark/test_spark_run_mirror.py."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+import pytest
+
+from python_jobs.annotation.base import CallRecord
+from python_jobs.annotation.call_log import DuckDBCallSink
+from python_jobs.config import RunConfig
+from python_jobs.loop.run_store import RunStore, now
+from python_jobs.warehouse.engine import DuckDBWarehouse
+from python_jobs.warehouse.raw_schema import create_raw_tables
+from python_jobs.warehouse.run_mirror import RUN_TABLES, RunMirror
+
+NAMES = [table.name for table in RUN_TABLES]
+
+
+class ProcessDies(BaseException):
+    """The process ends here (kill -9): nothing after this line of the publish runs."""
+
+
+class DyingWarehouse:
+    """A target whose append of `table` never happens: the process dies first."""
+
+    def __init__(self, inner: DuckDBWarehouse, table: str) -> None:
+        self.inner, self.table, self.name = inner, table, inner.name
+
+    def query_arrow(self, sql: str) -> pa.Table:
+        return self.inner.query_arrow(sql)
+
+    def append_arrow(self, table: str, rows: pa.Table) -> int:
+        if table == f"raw.{self.table}":
+            raise ProcessDies(table)
+        return self.inner.append_arrow(table, rows)
+
+
+@pytest.fixture()
+def journal(tmp_path: Path):
+    con = duckdb.connect(str(tmp_path / "journal.duckdb"))
+    create_raw_tables(con)
+    yield con
+    con.close()
+
+
+@pytest.fixture()
+def target(tmp_path: Path):
+    """Raw tables with the journal's columns and no keys."""
+    con = duckdb.connect(str(tmp_path / "target.duckdb"))
+    create_raw_tables(con)
+    for name in NAMES:
+        con.execute(f"create table raw.{name}_keyless as select * from raw.{name} limit 0")
+        con.execute(f"drop table raw.{name}")
+        con.execute(f"alter table raw.{name}_keyless rename to {name}")
+    yield DuckDBWarehouse(con, tmp_path / "target.duckdb")
+    con.close()
+
+
+def _round(con: duckdb.DuckDBPyConnection, run_id: str, round_index: int) -> None:
+    """What a round writes: members, a selection, its K calls, metrics, the steps."""
+    store = RunStore(con, run_id)
+    store.register(RunConfig(run_id=run_id, rounds=2))
+    store.store_artifact("features", {"feature_set": "char13"})
+    store.record_bag_members(round_index, [{"substitute": 3, "other": 3}])
+    pair = f"shop:a{round_index}~shop:b{round_index}"
+    store.record_selections([(run_id, round_index, pair, f"shop:a{round_index}", f"shop:b{round_index}", "fine 1",
+                              "margin", 0.5, "other", now())])
+    sink = DuckDBCallSink(con)
+    for attempt in (1, 2, 3):
+        sink.record(CallRecord(run_id=run_id, round_index=round_index, pair_key=pair, item_a_id=f"shop:a{round_index}",
+                               item_b_id=f"shop:b{round_index}", attempt_index=attempt, annotator_kind="simulated",
+                               model="sim", prompt_version="v1", prompt_hash="h", is_valid=True,
+                               relation_label="other"))
+    store.record_round_metrics(round_index, {"n_calls": 3})
+    for step in ("train", "select", "annotate", "build", "evaluate"):
+        store.mark_done(round_index, step, 0.1)
+
+
+def _rows(con: duckdb.DuckDBPyConnection, run_id: str) -> dict[str, list[tuple]]:
+    return {name: sorted(con.execute(f"select * from raw.{name} where run_id = ?", [run_id]).fetchall(), key=repr)
+            for name in NAMES}
+
+
+def test_a_publish_copies_exactly_the_runs_rows_and_a_second_publish_adds_none(journal, target) -> None:
+    _round(journal, "run-1", 0)
+    _round(journal, "other-run", 0)
+    report = RunMirror(journal, target, "run-1").publish()
+    assert report.rows["llm_calls"] == 3 and report.rows["run_steps"] == 5
+    assert _rows(target.con, "run-1") == _rows(journal, "run-1")
+    assert target.con.execute("select count(*) from raw.runs where run_id <> 'run-1'").fetchone() == (0,)
+    assert RunMirror(journal, target, "run-1").publish().total == 0
+
+
+def test_each_publish_appends_only_what_the_run_added_since_the_last(journal, target) -> None:
+    mirror = RunMirror(journal, target, "run-1")
+    _round(journal, "run-1", 0)
+    first = mirror.publish()
+    _round(journal, "run-1", 1)
+    second = mirror.publish()
+    assert (first.rows["selections"], second.rows["selections"]) == (1, 1)
+    assert second.rows["runs"] == 0 and second.rows["run_artifacts"] == 0
+    assert _rows(target.con, "run-1") == _rows(journal, "run-1")
+
+
+@pytest.mark.parametrize("dies_at", ["bag_members", "selections", "llm_calls", "run_steps"])
+def test_a_process_dying_between_the_journal_commit_and_the_append_loses_and_duplicates_nothing(
+        journal, target, dies_at: str) -> None:
+    _round(journal, "run-1", 0)
+    RunMirror(journal, target, "run-1").publish()
+    _round(journal, "run-1", 1)
+    with pytest.raises(ProcessDies):
+        RunMirror(journal, DyingWarehouse(target, dies_at), "run-1").publish()
+    assert _rows(target.con, "run-1") != _rows(journal, "run-1")
+    RunMirror(journal, target, "run-1").publish()  # the resumed process
+    assert _rows(target.con, "run-1") == _rows(journal, "run-1")
+
+
+def test_a_failed_append_makes_the_same_mirror_read_the_targets_keys_again(journal, target) -> None:
+    _round(journal, "run-1", 0)
+    dying = DyingWarehouse(target, "llm_calls")
+    mirror = RunMirror(journal, dying, "run-1")
+    with pytest.raises(ProcessDies):
+        mirror.publish()
+    dying.table = "none"
+    mirror.publish()
+    assert _rows(target.con, "run-1") == _rows(journal, "run-1")
+
+
+def test_a_batch_api_journal_row_is_published_once_its_batch_is_final(journal, target) -> None:
+    journal.execute("insert into raw.llm_batches values ('b1', 'run-1', 0, 1, '[]', null, 'submitting', null, "
+                    "now()::timestamp, null)")
+    mirror = RunMirror(journal, target, "run-1")
+    assert mirror.publish().rows["llm_batches"] == 0
+    journal.execute("update raw.llm_batches set status = 'recorded', batch_id = 'batch_9' where batch_key = 'b1'")
+    assert mirror.publish().rows["llm_batches"] == 1
+    assert target.con.execute("select batch_id, status from raw.llm_batches").fetchall() == [("batch_9", "recorded")]
