@@ -12,7 +12,7 @@ two can never drift apart.
 
 Why these: on karl's protocol (ID = 5-fold CV on FBL2023, 10 undersampled LR members) they
 add OOD macro-F1 (FBL2024 test half) that sparse char n-grams alone do not carry: brand,
-numbers and units decide substitute vs other across catalogues (research/measure2.py). Every
+numbers and units decide substitute vs other across catalogues (benchmarks/feature_research/measure.py). Every
 feature is symmetric in (a, b).
 """
 
