@@ -11,8 +11,8 @@ from datetime import datetime
 from pathlib import Path
 
 import duckdb
-import pyarrow as pa
 import pytest
+from mirror_fixtures import DiesBeforeAppending, ProcessDies
 
 from python_jobs import warehouse
 from python_jobs.annotation.factory import make_annotator
@@ -28,28 +28,6 @@ pytestmark = [pytest.mark.spark, pytest.mark.timeout(900)]
 RUN_ID = "spark-mirror"
 CONFIG = RunConfig(strategy="margin", rounds=1, annotator="replay", seed=3, run_id=RUN_ID, members=3,
                    tuning_trials=2, budget=10, workers=1)
-
-
-class ProcessDies(BaseException):
-    """The process ends here (kill -9): the DuckDB commit is done, the Spark append never happens."""
-
-
-class DiesBeforeAppending:
-    """The Spark warehouse, except that the process dies instead of appending to `table`."""
-
-    def __init__(self, inner: SparkWarehouse, table: str) -> None:
-        self.inner, self.table, self.name = inner, table, "spark"
-
-    def query_arrow(self, sql: str) -> pa.Table:
-        return self.inner.query_arrow(sql)
-
-    def append_arrow(self, table: str, rows: pa.Table) -> int:
-        if table == f"raw.{self.table}":
-            raise ProcessDies(table)
-        return self.inner.append_arrow(table, rows)
-
-    def has_relation(self, relation: str) -> bool:
-        return self.inner.has_relation(relation)
 
 
 def _run(db: Path, target: object | None = None) -> None:

@@ -7,8 +7,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import duckdb
-import pyarrow as pa
 import pytest
+from mirror_fixtures import DiesBeforeAppending, ProcessDies
 
 from python_jobs.annotation.base import CallRecord
 from python_jobs.annotation.call_log import DuckDBCallSink
@@ -19,25 +19,6 @@ from python_jobs.warehouse.raw_schema import create_raw_tables
 from python_jobs.warehouse.run_mirror import RUN_TABLES, RunMirror
 
 NAMES = [table.name for table in RUN_TABLES]
-
-
-class ProcessDies(BaseException):
-    """The process ends here (kill -9): nothing after this line of the publish runs."""
-
-
-class DyingWarehouse:
-    """A target whose append of `table` never happens: the process dies first."""
-
-    def __init__(self, inner: DuckDBWarehouse, table: str) -> None:
-        self.inner, self.table, self.name = inner, table, inner.name
-
-    def query_arrow(self, sql: str) -> pa.Table:
-        return self.inner.query_arrow(sql)
-
-    def append_arrow(self, table: str, rows: pa.Table) -> int:
-        if table == f"raw.{self.table}":
-            raise ProcessDies(table)
-        return self.inner.append_arrow(table, rows)
 
 
 @pytest.fixture()
@@ -114,7 +95,7 @@ def test_a_process_dying_between_the_journal_commit_and_the_append_loses_and_dup
     RunMirror(journal, target, "run-1").publish()
     _round(journal, "run-1", 1)
     with pytest.raises(ProcessDies):
-        RunMirror(journal, DyingWarehouse(target, dies_at), "run-1").publish()
+        RunMirror(journal, DiesBeforeAppending(target, dies_at), "run-1").publish()
     assert _rows(target.con, "run-1") != _rows(journal, "run-1")
     RunMirror(journal, target, "run-1").publish()  # the resumed process
     assert _rows(target.con, "run-1") == _rows(journal, "run-1")
@@ -122,7 +103,7 @@ def test_a_process_dying_between_the_journal_commit_and_the_append_loses_and_dup
 
 def test_a_failed_append_makes_the_same_mirror_read_the_targets_keys_again(journal, target) -> None:
     _round(journal, "run-1", 0)
-    dying = DyingWarehouse(target, "llm_calls")
+    dying = DiesBeforeAppending(target, "llm_calls")
     mirror = RunMirror(journal, dying, "run-1")
     with pytest.raises(ProcessDies):
         mirror.publish()
