@@ -46,8 +46,7 @@ class SparkWarehouse:
 
     def has_relation(self, relation: str) -> bool:
         """Whether the catalogue holds `schema.name` (a table or a view)."""
-        schema, _, name = relation.rpartition(".")
-        return bool(self.session.catalog.tableExists(name, schema or None))
+        return bool(self.session.catalog.tableExists(relation))
 
     def frame(self, relation: str, columns: Sequence[str] | None = None) -> DataFrame:
         """A relation as a Spark DataFrame, for the Spark jobs (spark/scoring.py, spark/features.py)."""

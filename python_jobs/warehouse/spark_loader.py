@@ -65,7 +65,7 @@ def _checked(tables: Iterable[str] | None) -> list[str]:
 
 
 def _table_exists(spark: SparkSession, name: str) -> bool:
-    return bool(spark.catalog.tableExists(name, RAW_SCHEMA))
+    return bool(spark.catalog.tableExists(f"{RAW_SCHEMA}.{name}"))
 
 
 def ensure_raw_tables(spark: SparkSession | None = None, tables: Iterable[str] | None = None) -> list[str]:
