@@ -102,13 +102,14 @@ def _prefixed(prefix: str, metrics: dict) -> dict:
 def fit_predict_fold(
     params: dict, n_members: int, seed: int, fold: int,
     X_train: np.ndarray, y_train: np.ndarray, X_test: np.ndarray,
-    warm_start: tuple[np.ndarray, np.ndarray] | None = None,
-) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
+    warm_start: tuple[np.ndarray, np.ndarray] | None = None, keep_members: bool = True,
+) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray] | None]:
     """One ID-CV fold with the bagged ensemble (a picklable job for a process pool): the test
-    predictions and the fold ensemble's (coef_, intercept_), to warm-start later rounds' fold."""
+    predictions and, with ``keep_members``, the fold ensemble's (coef_, intercept_) to warm-start
+    later rounds' fold (on sparse rows ~23 MB a fold, not worth sending back when unused)."""
     model = fold_ensemble(LogRegParams.from_dict(params), n_members, seed, fold)
     model.fit(X_train, y_train, warm_start=warm_start)
-    return model.predict(X_test), (model.coef_, model.intercept_)
+    return model.predict(X_test), ((model.coef_, model.intercept_) if keep_members else None)
 
 
 def id_cv_inputs(

@@ -74,35 +74,40 @@ class IdCrossValidation:
 
     def start(self, round_index: int, hyperparameters: dict, x_human: np.ndarray, y_human: np.ndarray,
               x_added: np.ndarray, y_added: np.ndarray) -> RunningCv:
-        starts = (self._round0_fold_members(hyperparameters, x_human, y_human)
-                  if round_index > 0 and warm_starts_help(x_human) else None)
+        warm = warm_starts_help(x_human)
+        starts = self._round0_fold_members(hyperparameters, x_human, y_human) if round_index > 0 and warm else None
         started = time.perf_counter()
-        folds, futures = self._submit_folds(hyperparameters, x_human, y_human, x_added, y_added, starts)
+        folds, futures = self._submit_folds(hyperparameters, x_human, y_human, x_added, y_added, starts,
+                                            keep_members=round_index == 0 and warm)
         return RunningCv(folds, futures, len(y_added), started)
 
-    def results(self, round_index: int, running: RunningCv) -> list[tuple[np.ndarray, MemberWeights]]:
-        """(test predictions, fold members) per fold; round 0's members become the warm starts."""
+    def results(self, round_index: int, running: RunningCv) -> list[tuple[np.ndarray, MemberWeights | None]]:
+        """(test predictions, fold members or None) per fold; round 0's members, when kept (dense
+        rows), become the warm starts."""
         results = [future.result() for future in running.futures]
-        if round_index == 0:
+        if round_index == 0 and all(members is not None for _, members in results):
             self._round0_folds = [members for _, members in results]
         return results
 
     def _round0_fold_members(self, hyperparameters: dict, x_human: np.ndarray,
                              y_human: np.ndarray) -> list[MemberWeights]:
         if self._round0_folds is None:
-            _, futures = self._submit_folds(hyperparameters, x_human, y_human, None, None, starts=None)
+            _, futures = self._submit_folds(hyperparameters, x_human, y_human, None, None, starts=None,
+                                            keep_members=True)
             self._round0_folds = [future.result()[1] for future in futures]
         return self._round0_folds
 
     def _submit_folds(self, hyperparameters: dict, x_human: np.ndarray, y_human: np.ndarray,
                       x_added: np.ndarray | None, y_added: np.ndarray | None,
-                      starts: list[MemberWeights] | None) -> tuple[list, list[Future]]:
-        """``starts``: the fold members to warm-start from, None for a fit from zeros."""
+                      starts: list[MemberWeights] | None, keep_members: bool) -> tuple[list, list[Future]]:
+        """``starts``: the fold members to warm-start from, None for a fit from zeros;
+        ``keep_members``: send the fold members back (the warm starts of later rounds)."""
         x_all, y_all, _, folds = evaluation.id_cv_inputs(x_human, y_human, x_added, y_added, seed=self.seed)
         params = hyperparameters.get("params", hyperparameters)
         futures = [
             self._submit(evaluation.fit_predict_fold, params, self.members, self.seed, fold,
-                         x_all[train], y_all[train], x_all[test], None if starts is None else starts[fold])
+                         x_all[train], y_all[train], x_all[test], None if starts is None else starts[fold],
+                         keep_members)
             for fold, (train, test) in enumerate(folds)
         ]
         return folds, futures

@@ -237,7 +237,7 @@ class Orchestrator:
         try:
             self._run()
         except RunStopped as stop:
-            self._publish()  # a clean stop: Spark gets every call recorded before it
+            self._publish_to_spark()  # a clean stop: Spark gets every call recorded before it
             self.progress.finish(STOPPED, str(stop))
             raise
         except BaseException as error:  # noqa: BLE001 - recorded, then re-raised
@@ -263,14 +263,14 @@ class Orchestrator:
         self.store.register(self.config)
         if (self.config.rounds, "evaluate") in self.store.completed_steps():
             # Complete already (e.g. a cell of a resumed experiment): nothing to prepare or run.
-            self._publish()
+            self._publish_to_spark()
             if self.closing_build:
                 with self.progress.phase("closing", "build the marts (dbt)"):
                     self.build(RUN_BUILD_ARGS)
                 self._close_on_spark()
             return
         self.prepare()
-        self._publish()
+        self._publish_to_spark()
         done = self.store.completed_steps()
         progress = tqdm(range(self.config.rounds + 1), desc=f"{self.config.run_id} {self.config.strategy}",
                         unit="round", disable=not self.show_progress)
@@ -282,14 +282,14 @@ class Orchestrator:
                 self.log(f"Stopping after round {round_index}: the stopping signal says more rounds will not pay.")
                 break
         progress.close()
-        self._publish()
+        self._publish_to_spark()
         if self.closing_build:
             with self.progress.phase("closing", "build the marts (dbt)"):
                 self.build(RUN_BUILD_ARGS)
                 publish_marts(self.con, self.progress.db_path)
             self._close_on_spark()
 
-    def _publish(self) -> None:
+    def _publish_to_spark(self) -> None:
         """--engine spark: the rows the run added since the last publish, into Spark's raw tables."""
         if self.spark_run is not None:
             self.spark_run.publish()
@@ -312,7 +312,7 @@ class Orchestrator:
             self.progress.begin(f"round {round_index}", name, say=not self.show_progress)
             step(self, round_index, state)
             self.store.mark_done(round_index, name, time.perf_counter() - started)
-            self._publish()
+            self._publish_to_spark()
             self.progress.end(f"round {round_index}", name, time.perf_counter() - started, say=not self.show_progress)
             if name == "build":
                 self._publish_marts()

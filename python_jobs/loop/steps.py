@@ -86,13 +86,14 @@ def fitted(run: Run, round_index: int, state: RoundState) -> BaggedEnsemble:
     with the round's ID CV started beside it."""
     if state.ensemble is None:
         x_human, y_human, x_added, y_added = run.training_arrays(round_index)
-        warm_start = run.round0_members() if round_index > 0 and warm_starts_help(x_human) else None
+        warm = warm_starts_help(x_human)
+        warm_start = run.round0_members() if round_index > 0 and warm else None
         # The CV folds go to the workers first, so they run while this process fits the members.
         state.id_cv = run.id_cv.start(round_index, run.hyperparameters, x_human, y_human, x_added, y_added)
         ensemble = BaggedEnsemble(n_members=run.config.members, hyperparameters=run.hyperparameters,
                                   seed=run.config.seed * 1000 + round_index)
         ensemble.fit(stack_rows([x_human, x_added]), np.concatenate([y_human, y_added]), warm_start=warm_start)
-        if round_index == 0:
+        if round_index == 0 and warm:
             run.round0_ensemble = (ensemble.coef_, ensemble.intercept_)
         state.ensemble = ensemble
     return state.ensemble
