@@ -15,15 +15,15 @@ class-weighted), boot (a bootstrap of all rows, class-weighted), single (one cla
 
 from __future__ import annotations
 
-import os
 import sys
 import time
 
-import duckdb
 import numpy as np
 import scipy.sparse as sp
 from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
 
+from python_jobs.config import parse_features
+from python_jobs.errors import KarlError
 from python_jobs.features.sets import prepare_pair_features, stack_rows
 from python_jobs.learning.ensemble import (
     LogRegParams,
@@ -34,6 +34,7 @@ from python_jobs.learning.ensemble import (
 )
 from python_jobs.learning.evaluation import classification_metrics
 from python_jobs.loop import data as loop_data
+from research_warehouse import open_built_warehouse
 
 
 def member_rows(y: np.ndarray, rng: np.random.Generator, members: str) -> tuple[np.ndarray, str | None]:
@@ -67,8 +68,28 @@ def cv_macro_f1(X, y: np.ndarray, groups: np.ndarray | None, C: float, members: 
     return float(np.mean(scores))
 
 
+def parse_spec(spec: str) -> tuple[str, float, str]:
+    """FEATURES@C@MEMBERS, or exit with a message naming what is wrong."""
+    parts = spec.split("@")
+    if len(parts) != 3:
+        sys.exit(f"{spec!r}: a SPEC is FEATURES@C@MEMBERS, e.g. char13@200@under")
+    features, C, members = parts
+    try:
+        parse_features(features)
+    except KarlError as error:
+        sys.exit(f"{spec!r}: {error}")
+    try:
+        C_value = float(C)
+    except ValueError:
+        sys.exit(f"{spec!r}: C must be a number, got {C!r}")
+    if members not in ("under", "boot", "single") and not members.removeprefix("cap").replace(".", "", 1).isdigit():
+        sys.exit(f"{spec!r}: MEMBERS is under, boot, single or capK (K a number), got {members!r}")
+    return features, C_value, members
+
+
 def main(specs: list[str]) -> None:
-    con = duckdb.connect(os.environ["KARL_DUCKDB_PATH"], read_only=True)
+    parsed = [parse_spec(spec) for spec in specs]  # every SPEC checked before the first is measured
+    con = open_built_warehouse()
     human, test = loop_data.id_human_labels(con), loop_data.ood_test_labels(con)
     pool = loop_data.LabelledPairs.from_frame(con.execute(
         "select pair_key, item_a_id, item_b_id, relation_label from marts.fct_eval_sets "
@@ -76,18 +97,17 @@ def main(specs: list[str]) -> None:
     y_human, y_test, y_pool = (encode_labels(p.labels) for p in (human, test, pool))
     anchors = np.asarray(human.item_a_ids)
     print(f"ID {len(y_human)} pairs, OOD test {len(y_test)}, pool {len(y_pool)}", flush=True)
-    for spec in specs:
-        features, C, members = spec.split("@")
+    for spec, (features, C, members) in zip(specs, parsed):
         started = time.perf_counter()
         rows = prepare_pair_features(con, features)
         X_human, X_test, X_pool = (rows.pair_matrix(p.item_a_ids, p.item_b_ids) for p in (human, test, pool))
         if not sp.issparse(X_human):
             X_human, X_test, X_pool = (np.asarray(x) for x in (X_human, X_test, X_pool))
-        id_f1 = cv_macro_f1(X_human, y_human, None, float(C), members)
-        id_grouped = cv_macro_f1(X_human, y_human, anchors, float(C), members)
-        ood = classification_metrics(y_test, bag_proba(X_human, y_human, X_test, float(C), members, 0).argmax(1))
+        id_f1 = cv_macro_f1(X_human, y_human, None, C, members)
+        id_grouped = cv_macro_f1(X_human, y_human, anchors, C, members)
+        ood = classification_metrics(y_test, bag_proba(X_human, y_human, X_test, C, members, 0).argmax(1))
         with_pool = classification_metrics(y_test, bag_proba(
-            stack_rows([X_human, X_pool]), np.concatenate([y_human, y_pool]), X_test, float(C), members, 0).argmax(1))
+            stack_rows([X_human, X_pool]), np.concatenate([y_human, y_pool]), X_test, C, members, 0).argmax(1))
         print(f"{spec:28s} ID {id_f1:.3f}  ID grouped {id_grouped:.3f} | OOD {ood['macro_f1']:.3f} "
               f"(sub/compl/other {ood['f1_substitute']:.2f}/{ood['f1_complement']:.2f}/{ood['f1_other']:.2f})  "
               f"OOD + pool {with_pool['macro_f1']:.3f}  [{time.perf_counter() - started:.0f} s]", flush=True)

@@ -10,13 +10,11 @@ Usage (a built warehouse in KARL_DUCKDB_PATH): python benchmarks/feature_researc
 
 from __future__ import annotations
 
-import os
 import sys
 import time
 import warnings
 from collections.abc import Callable
 
-import duckdb
 import numpy as np
 import scipy.sparse as sp
 from sklearn.linear_model import LogisticRegression
@@ -25,6 +23,7 @@ from python_jobs.features.sets import prepare_pair_features
 from python_jobs.learning.blas import single_threaded
 from python_jobs.learning.ensemble import LogRegParams, encode_labels, undersample_indices
 from python_jobs.loop import data as loop_data
+from research_warehouse import open_built_warehouse
 
 
 def median_seconds(fit: Callable[[], object], repeats: int = 5) -> float:
@@ -48,7 +47,7 @@ def main(C: float) -> None:
     from python_jobs.learning.ensemble import fit_sparse_logreg
 
     warnings.simplefilter("ignore")
-    con = duckdb.connect(os.environ["KARL_DUCKDB_PATH"], read_only=True)
+    con = open_built_warehouse()
     human = loop_data.id_human_labels(con)
     pool = loop_data.LabelledPairs.from_frame(con.execute(
         "select pair_key, item_a_id, item_b_id, relation_label from marts.fct_eval_sets "
@@ -77,4 +76,8 @@ def main(C: float) -> None:
 
 
 if __name__ == "__main__":
-    main(float(sys.argv[1]) if len(sys.argv) > 1 else 200.0)
+    try:
+        C = float(sys.argv[1]) if len(sys.argv) > 1 else 200.0
+    except ValueError:
+        sys.exit(f"C must be a number, got {sys.argv[1]!r}")
+    main(C)
