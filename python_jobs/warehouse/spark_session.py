@@ -29,6 +29,10 @@ DEFAULT_MASTER = "local[2]"
 DEFAULT_DRIVER_MEMORY = "2g"
 
 
+class SparkWarehouseLockedError(KarlError):
+    """Another process holds the local Spark warehouse's metastore."""
+
+
 class SparkUnavailableError(KarlError):
     """pyspark is not installed, or Java is missing: the Spark engine cannot start."""
 
@@ -94,6 +98,7 @@ def spark_conf(settings: SparkSettings) -> dict[str, str]:
 def spark_session(settings: SparkSettings | None = None) -> SparkSession:
     """The process's Spark session (created with karl's configuration on first use)."""
     try:
+        from pyspark import SparkContext
         from pyspark.sql import SparkSession
     except ImportError as error:
         raise SparkUnavailableError(
@@ -104,6 +109,9 @@ def spark_session(settings: SparkSettings | None = None) -> SparkSession:
         return active
     settings = settings or spark_settings_from_env()
     settings.warehouse_dir.mkdir(parents=True, exist_ok=True)
+    # Only before this process's first JVM: a JVM of ours that ran a session keeps Derby booted.
+    if SparkContext._gateway is None and _metastore_held(settings.metastore_dir):
+        raise _locked_error(settings)
     # Python workers (mapInArrow, UDFs) start the interpreter named by PYSPARK_PYTHON only (the
     # conf spark.pyspark.python is read by spark-submit); the default `python3` may lack pyarrow.
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
@@ -121,7 +129,48 @@ def spark_session(settings: SparkSettings | None = None) -> SparkSession:
     # Spark's INFO/WARN console lines (one per dbt statement: 'Using an existing Spark session')
     # bury karl's own output; errors still show.
     session.sparkContext.setLogLevel("ERROR")
+    _require_metastore(session, settings)
     return session
+
+
+def _require_metastore(session, settings: SparkSettings) -> None:  # noqa: ANN001 - a SparkSession
+    """Open the metastore now, so a local one another process holds ends in one message. Derby
+    admits one process; Spark otherwise fails later, deep in a job, with 'Unable to instantiate
+    SessionHiveMetaStoreClient'."""
+    try:
+        session.sql("show databases").collect()
+    except Exception as error:  # noqa: BLE001 - pyspark's AnalysisException wraps the Hive error
+        if "MetaStoreClient" not in str(error) and "metastore" not in str(error).lower():
+            raise
+        session.stop()
+        raise _locked_error(settings) from None
+
+
+def _metastore_held(metastore_dir: Path) -> bool:
+    """Whether another process has the local Derby metastore booted: Derby holds a POSIX lock on
+    dbex.lck while it does (a file left by a crash is unlocked). Checked before Spark starts,
+    because Spark's own failure comes as ~9,000 lines of Java log before any message."""
+    lock_file = metastore_dir / "dbex.lck"
+    if not lock_file.exists():
+        return False
+    import fcntl
+
+    try:
+        with lock_file.open("rb+") as handle:
+            fcntl.lockf(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.lockf(handle, fcntl.LOCK_UN)
+    except BlockingIOError:
+        return True
+    except OSError:
+        return False
+    return False
+
+
+def _locked_error(settings: SparkSettings) -> SparkWarehouseLockedError:
+    return SparkWarehouseLockedError(
+        f"The Spark warehouse {settings.warehouse_dir} is in use by another process: its local "
+        f"metastore ({settings.metastore_dir}) admits one at a time, like the DuckDB file. Wait for "
+        "that process to finish or stop it, or point KARL_SPARK_WAREHOUSE_DIR at another folder.")
 
 
 def stop_spark_session() -> None:
