@@ -316,26 +316,33 @@ class BaggedEnsemble:
         return np.array(CLASSES, dtype=object)
 
     def fit(self, X: np.ndarray, y: np.ndarray | Sequence[str],
-            warm_start: tuple[np.ndarray, np.ndarray] | None = None) -> BaggedEnsemble:
+            warm_start: tuple[np.ndarray, np.ndarray] | None = None,
+            members: range | None = None) -> BaggedEnsemble:
         """Fit M members; y as class names or indices into CLASSES.
 
         ``warm_start``: (coef_ (M, C, F), intercept_ (M, C)) of an ensemble fitted on a similar
         training set; member m starts from member m's coefficients (`fit_logreg(init=...)`).
-        Ignored for sparse rows, which fit faster from zeros (`warm_starts_help`)."""
+        Ignored for sparse rows, which fit faster from zeros (`warm_starts_help`).
+        ``members``: fit only these of the M members (a slice of the ensemble, for spreading one
+        ensemble over processes), each on the same sample as in the whole fit; ``warm_start``
+        then holds the slice's members."""
         started = time.perf_counter()
         X = X if _is_sparse(X) else np.asarray(X)
         y = encode_labels(y)
         rngs = [np.random.default_rng(s) for s in np.random.SeedSequence(self.seed).spawn(self.n_members)]
+        chosen = range(self.n_members) if members is None else members
+        if not set(chosen) <= set(range(self.n_members)):
+            raise ValueError(f"members {list(chosen)} are not all among the ensemble's {self.n_members}")
         if self.params.family == "hgb":
-            return self._fit_hgb(X, y, rngs, started)
+            return self._fit_hgb(X, y, rngs, chosen, started)
         if warm_start is not None and (warm_start[0] is None or not warm_starts_help(X)):
             warm_start = None
-        if warm_start is not None and len(warm_start[0]) != self.n_members:
-            raise ValueError(f"warm start has {len(warm_start[0])} members, the ensemble {self.n_members}")
+        if warm_start is not None and len(warm_start[0]) != len(chosen):
+            raise ValueError(f"warm start has {len(warm_start[0])} members, the fit {len(chosen)}")
         coefs, intercepts, counts, indices = [], [], [], []
-        for member, rng in enumerate(rngs):
-            idx = undersample_indices(y, rng)
-            init = None if warm_start is None else (warm_start[0][member], warm_start[1][member])
+        for position, member in enumerate(chosen):
+            idx = undersample_indices(y, rngs[member])
+            init = None if warm_start is None else (warm_start[0][position], warm_start[1][position])
             coef, intercept = fit_logreg(X[idx], y[idx], self.params, init=init)
             coefs.append(coef)
             intercepts.append(intercept)
@@ -348,13 +355,13 @@ class BaggedEnsemble:
         self.fit_seconds = time.perf_counter() - started
         return self
 
-    def _fit_hgb(self, X: np.ndarray, y: np.ndarray, rngs: list, started: float) -> BaggedEnsemble:
+    def _fit_hgb(self, X: np.ndarray, y: np.ndarray, rngs: list, chosen: range, started: float) -> BaggedEnsemble:
         """HistGradientBoosting members on the same undersampled samples (dense rows)."""
         if _is_sparse(X):
             X = X.toarray()
         members, counts, indices = [], [], []
-        for member, rng in enumerate(rngs):
-            idx = undersample_indices(y, rng)
+        for member in chosen:
+            idx = undersample_indices(y, rngs[member])
             members.append(fit_hgb_member(X[idx], y[idx], self.params, seed=self.seed * 100 + member))
             indices.append(idx)
             counts.append({CLASSES[c]: int((y[idx] == c).sum()) for c in range(N_CLASSES)})

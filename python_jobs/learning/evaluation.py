@@ -99,17 +99,19 @@ def _prefixed(prefix: str, metrics: dict) -> dict:
     return {f"{prefix}_{key}": value for key, value in metrics.items()}
 
 
-def fit_predict_fold(
-    params: dict, n_members: int, seed: int, fold: int,
+def fit_fold_members(
+    params: dict, n_members: int, seed: int, fold: int, members: range,
     X_train: np.ndarray, y_train: np.ndarray, X_test: np.ndarray,
     warm_start: tuple[np.ndarray, np.ndarray] | None = None, keep_members: bool = True,
 ) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray] | None]:
-    """One ID-CV fold with the bagged ensemble (a picklable job for a process pool): the test
-    predictions and, with ``keep_members``, the fold ensemble's (coef_, intercept_) to warm-start
-    later rounds' fold (on sparse rows ~23 MB a fold, not worth sending back when unused)."""
+    """Some members of one ID-CV fold's ensemble (a picklable job for a process pool): the sum
+    of their test probabilities (n, C) and, with ``keep_members``, their (coef_, intercept_) to
+    warm-start later rounds' fold (on sparse rows ~2 MB a member, not worth sending back when
+    unused). The fold's prediction is the argmax of the sum over all its members."""
     model = fold_ensemble(LogRegParams.from_dict(params), n_members, seed, fold)
-    model.fit(X_train, y_train, warm_start=warm_start)
-    return model.predict(X_test), ((model.coef_, model.intercept_) if keep_members else None)
+    model.fit(X_train, y_train, warm_start=warm_start, members=members)
+    probability_sum = model.predict_member_proba(X_test).sum(axis=0)
+    return probability_sum, ((model.coef_, model.intercept_) if keep_members else None)
 
 
 def id_cv_inputs(

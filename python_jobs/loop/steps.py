@@ -248,14 +248,17 @@ def evaluate(run: Run, round_index: int, state: RoundState) -> None:
     x_human, y_human, x_added, y_added = run.training_arrays(round_index)
     ood = data.ood_test_labels(run.con)
     x_ood = run.pair_matrix(ood.item_a_ids, ood.item_b_ids)
+    metrics: dict[str, object] = {}
+    # This process's own work first, while the workers finish the ID CV.
+    ood_metrics = evaluation.evaluate_ood(ensemble, x_ood, ood.labels)
+    diversity = evaluation.diversity(stack_rows([x_human, x_added]), seed=run.config.seed)
     running = state.id_cv
     results = run.id_cv.results(round_index, running)
-    metrics: dict[str, object] = {}
     metrics.update(evaluation.id_cv_metrics(
         y_human, running.folds, [predictions for predictions, _ in results], running.n_added,
         time.perf_counter() - running.started))
-    metrics.update(evaluation.evaluate_ood(ensemble, x_ood, ood.labels))
-    metrics["diversity"] = evaluation.diversity(stack_rows([x_human, x_added]), seed=run.config.seed)
+    metrics.update(ood_metrics)
+    metrics["diversity"] = diversity
     metrics["n_training_labels"] = int(len(y_human) + len(y_added))
     metrics["n_added_labels"] = int(len(y_added))
     metrics.update(run.store.annotation_stats(round_index))

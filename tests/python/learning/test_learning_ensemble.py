@@ -113,3 +113,16 @@ def test_fit_refuses_labels_missing_a_class() -> None:
     X, y = _synthetic()
     with pytest.raises(ValueError, match="need all"):
         BaggedEnsemble(n_members=1).fit(X[y != 0], y[y != 0])
+
+
+def test_an_ensemble_fitted_in_slices_equals_the_whole_fit() -> None:
+    X, y = _synthetic()
+    whole = BaggedEnsemble(n_members=5, seed=3).fit(X, y)
+    first = BaggedEnsemble(n_members=5, seed=3).fit(X, y, members=range(0, 2))
+    rest = BaggedEnsemble(n_members=5, seed=3).fit(X, y, members=range(2, 5))
+    assert np.array_equal(np.concatenate([first.coef_, rest.coef_]), whole.coef_)
+    assert [*first.member_class_counts, *rest.member_class_counts] == whole.member_class_counts
+    assert all(np.array_equal(a, b) for a, b in zip([*first.member_indices, *rest.member_indices],
+                                                     whole.member_indices))
+    with pytest.raises(ValueError, match="not all among"):
+        BaggedEnsemble(n_members=5, seed=3).fit(X, y, members=range(4, 6))
