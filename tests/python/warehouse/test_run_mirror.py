@@ -120,3 +120,19 @@ def test_a_batch_api_journal_row_is_published_once_its_batch_is_final(journal, t
     journal.execute("update raw.llm_batches set status = 'recorded', batch_id = 'batch_9' where batch_key = 'b1'")
     assert mirror.publish().rows["llm_batches"] == 1
     assert target.con.execute("select batch_id, status from raw.llm_batches").fetchall() == [("batch_9", "recorded")]
+
+
+def test_closing_on_a_warehouse_never_built_says_how_to_build_it(journal, target) -> None:
+    """The target holds raw tables only: no dbt build is tried (it would fail on the missing
+    relations); one line names them and the two commands that make them."""
+    from types import SimpleNamespace
+
+    from python_jobs.loop.spark_run import SPARK_BASE_RELATIONS, SparkRunMirror
+
+    lines: list[str] = []
+    run = SimpleNamespace(con=journal, config=RunConfig(run_id="never-built"), log=lines.append)
+    SparkRunMirror(run, warehouse=target).build_marts({})
+    message = lines[-1]
+    assert all(relation in message for relation in SPARK_BASE_RELATIONS)
+    assert "python -m python_jobs.warehouse.spark_loader" in message and "karl --engine spark build" in message
+    assert "karl --engine spark run --resume never-built" in message
