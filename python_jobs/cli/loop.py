@@ -148,6 +148,7 @@ def demo(
 
 @app.command()
 def experiment(
+    ctx: typer.Context,
     strategies: str = typer.Option(",".join(("random", "qbc", "margin")), help=f"Comma-separated strategies ({', '.join(STRATEGIES)})."),
     seeds: int = typer.Option(3, help="Seeds per strategy (0..seeds-1)."),
     rounds: int = typer.Option(20, help="Rounds T per run."),
@@ -192,7 +193,15 @@ def experiment(
             return RunProgress(path, RunSnapshot(cell.run_id, strategy=cell.strategy, annotator=cell.annotator,
                                                  seed=cell.seed, rounds=cell.rounds), emit=out.info)
 
-        seconds = run_experiment(con, config, log=out.info, show_progress=out.show_progress, progress_for=progress_for)
+        engine = engine_settings(ctx)
+        try:
+            seconds = run_experiment(con, config, log=out.info, show_progress=out.show_progress,
+                                     progress_for=progress_for, engine=engine)
+        finally:
+            if engine.engine == "spark":
+                from python_jobs.warehouse.spark_session import stop_spark_session
+
+                stop_spark_session()
         summary = experiment_summary(con, name)
     if out.json:
         out.result(event="experiment_done", experiment_id=name, seconds=round(seconds, 1), summary=summary)

@@ -10,7 +10,7 @@ from typing import Callable
 import duckdb
 
 from python_jobs import warehouse
-from python_jobs.config import RunConfig
+from python_jobs.config import EngineSettings, RunConfig
 from python_jobs.loop.builds import RUN_BUILD_ARGS
 from python_jobs.loop.id_cv import worker_pool
 from python_jobs.loop.pool import CandidatePoolMemo
@@ -36,20 +36,26 @@ class ExperimentConfig:
 
 def run_experiment(con: duckdb.DuckDBPyConnection, config: ExperimentConfig,
                    log: Callable[[str], None] = print, show_progress: bool = True,
-                   progress_for: Callable[[RunConfig], RunProgress] | None = None) -> float:
+                   progress_for: Callable[[RunConfig], RunProgress] | None = None,
+                   engine: EngineSettings | None = None) -> float:
     """Run (or resume) every cell; returns the seconds it took. Cells already complete are skipped.
-    `progress_for(cell)` gives a cell its published progress (reporting/progress.py)."""
+    `progress_for(cell)` gives a cell its published progress (reporting/progress.py). With the
+    Spark engine every cell runs as `karl --engine spark run` does (its rows published to Spark
+    after every step), and the marts are built on Spark once, after the last cell."""
     started = time.perf_counter()
     cells = config.cells()
     pool = worker_pool(config.cell.workers) if config.cell.workers > 1 else None
     # The cells of one seed share a candidate pool: the memo spares rebuilding it for each.
     pool_memo = CandidatePoolMemo()
+    last: Orchestrator | None = None
     try:
         for number, cell in enumerate(cells, start=1):
             log(f"[{number}/{len(cells)}] {cell.run_id}")
             # One closing build for all cells (below), not one per cell.
-            Orchestrator(con, cell, show_progress=show_progress, log=log, pool=pool, closing_build=False,
-                         pool_memo=pool_memo, progress=progress_for(cell) if progress_for else None).run()
+            last = Orchestrator(con, cell, show_progress=show_progress, log=log, pool=pool, closing_build=False,
+                                pool_memo=pool_memo, progress=progress_for(cell) if progress_for else None,
+                                engine=engine)
+            last.run()
     except Exception:
         # The cells done so far still reach the marts; the error that stopped the experiment is
         # the one reported, not a test the same cause fails again in this build.
@@ -61,6 +67,9 @@ def run_experiment(con: duckdb.DuckDBPyConnection, config: ExperimentConfig,
         if pool is not None:
             pool.shutdown(cancel_futures=True)
     warehouse.run_dbt(RUN_BUILD_ARGS)
+    if last is not None and last.spark_run is not None:
+        # The Spark selection is every mart downstream of the run tables: all cells' at once.
+        last.spark_run.build_marts(last.dbt_vars())
     return time.perf_counter() - started
 
 
