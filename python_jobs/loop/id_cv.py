@@ -31,7 +31,7 @@ from typing import Callable
 import numpy as np
 
 from python_jobs.learning import evaluation
-from python_jobs.learning.ensemble import warm_starts_help
+from python_jobs.learning.ensemble import LogRegParams, warm_starts_help
 
 MemberWeights = tuple[np.ndarray, np.ndarray]  # (coef_, intercept_) of the stacked members
 
@@ -95,7 +95,8 @@ class IdCrossValidation:
 
     def start(self, round_index: int, hyperparameters: dict, x_human: np.ndarray, y_human: np.ndarray,
               x_added: np.ndarray, y_added: np.ndarray) -> RunningCv:
-        warm = warm_starts_help(x_human)
+        family = LogRegParams.from_dict(hyperparameters.get("params", hyperparameters)).family
+        warm = warm_starts_help(x_human, family)
         starts = self._round0_fold_members(hyperparameters, x_human, y_human) if round_index > 0 and warm else None
         started = time.perf_counter()
         folds, jobs = self._submit_folds(hyperparameters, x_human, y_human, x_added, y_added, starts,

@@ -86,7 +86,7 @@ def fitted(run: Run, round_index: int, state: RoundState) -> BaggedEnsemble:
     with the round's ID CV started beside it."""
     if state.ensemble is None:
         x_human, y_human, x_added, y_added = run.training_arrays(round_index)
-        warm = warm_starts_help(x_human)
+        warm = warm_starts_help(x_human, run.config.model_family)
         warm_start = run.round0_members() if round_index > 0 and warm else None
         # The CV folds go to the workers first, so they run while this process fits the members.
         state.id_cv = run.id_cv.start(round_index, run.hyperparameters, x_human, y_human, x_added, y_added)

@@ -54,3 +54,18 @@ def test_member_slices_in_workers_give_the_sequential_figures() -> None:
         pool.shutdown(cancel_futures=True)
     assert any(ran_here)
     assert pooled["id_fold_macro_f1"] == sequential["id_fold_macro_f1"]
+
+
+def test_hgb_members_in_slices_send_back_no_weights() -> None:
+    """Dense rows keep round 0's fold members as the warm starts of later rounds, but boosted
+    members have no weights to start from: none are sent back, and later rounds fit from scratch."""
+    hgb = {"params": LogRegParams(family="hgb", hgb_max_iter=10).to_dict()}
+    x_human, y_human = _labelled(1, (20, 30, 50))
+    cv = IdCrossValidation(members=2, seed=7, workers=1)
+    running = cv.start(0, hgb, x_human, y_human, x_human[:0], y_human[:0])
+    results = cv.results(0, running)
+    assert len(results) == 5 and all(members is None for _, members in results)
+    assert id_cv_metrics(y_human, running.folds, [p for p, _ in results], 0, 0.0)["id_macro_f1"] > 0.5
+    x_added, y_added = _labelled(2, (4, 4, 4))
+    later = cv.start(1, hgb, x_human, y_human, x_added, y_added)  # fitted from scratch, no start
+    assert len(cv.results(1, later)) == 5
