@@ -69,3 +69,18 @@ def test_hgb_members_in_slices_send_back_no_weights() -> None:
     x_added, y_added = _labelled(2, (4, 4, 4))
     later = cv.start(1, hgb, x_human, y_human, x_added, y_added)  # fitted from scratch, no start
     assert len(cv.results(1, later)) == 5
+
+
+def test_warm_started_rounds_give_the_same_figures_in_slices_as_in_whole_folds(monkeypatch) -> None:
+    """Dense rows: round 1 starts each member from its round-0 fit; a slice starts its members
+    from the matching slice of the fold's round-0 members."""
+    from python_jobs.loop import id_cv
+
+    def round_one() -> list:
+        cv = IdCrossValidation(members=MEMBERS, seed=7, workers=1)
+        _figures(cv, 0)
+        return _figures(cv, 1)[0]["id_fold_macro_f1"]
+
+    in_slices = round_one()
+    monkeypatch.setattr(id_cv, "MEMBERS_PER_JOB", MEMBERS)
+    assert round_one() == in_slices
