@@ -178,6 +178,8 @@ def experiment(
     unknown = [s for s in chosen if s not in STRATEGIES]
     if unknown or not chosen:
         raise UsageError(f"unknown strategies {unknown}: choose from {', '.join(STRATEGIES)}")
+    if seeds < 1:
+        raise UsageError(f"--seeds {seeds}: an experiment needs at least one seed per strategy")
     try:
         cell = RunConfig(rounds=rounds, budget=budget, annotator=annotator.value, members=members,
                          features=features, model_family=model_family.value, run_id="template",

@@ -96,6 +96,18 @@ def _record_run(db: Path, run_id: str, rounds: int = 1) -> None:
         con.close()
 
 
+@pytest.mark.parametrize(("args", "says"), [
+    (["--strategies", "margn"], "unknown strategies ['margn']"),
+    (["--seeds", "0"], "at least one seed"),
+])
+def test_an_experiment_of_no_runs_is_refused_before_it_opens_the_warehouse(
+        tmp_path: Path, args: list[str], says: str) -> None:
+    missing = tmp_path / "never-created.duckdb"
+    result = karl("experiment", *args, "--db", missing, expect=2)
+    assert says in one_line(result.output)
+    assert not missing.exists()
+
+
 def test_run_id_of_a_finished_run_without_resume_is_refused(db_path: Path) -> None:
     _record_run(db_path, "finished-run")
     result = karl("run", "--run-id", "finished-run", "--rounds", "2", "--strategy", "random", "--db", db_path, expect=1)

@@ -5,6 +5,7 @@ warehouse: ~1-2 minutes on 2 shared cores."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import duckdb
@@ -22,7 +23,7 @@ CELL = RunConfig(rounds=1, annotator="replay", members=3, tuning_trials=2, budge
 EXPERIMENT = ExperimentConfig("spark-exp", strategies=("random", "margin"), seeds=(0,), cell=CELL)
 
 
-def _counts(count: callable, run_id: str) -> dict[str, int]:
+def _counts(count: Callable[[str], int], run_id: str) -> dict[str, int]:
     return {table.name: count(f"select count(*) as n from raw.{table.name} where run_id = '{run_id}'")
             for table in RUN_TABLES}
 
