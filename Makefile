@@ -10,7 +10,7 @@ export KARL_FBL_DIR
 export DBT_SEND_ANONYMOUS_USAGE_STATS ?= false
 export GX_ANALYTICS_ENABLED ?= false
 
-.PHONY: install demo test test-dbt test-python lint clean
+.PHONY: install demo test test-fast test-dbt test-python lint clean
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -35,8 +35,14 @@ lint: install
 	mkdir -p $(dir $(TEST_DB))
 	KARL_DUCKDB_PATH=$(TEST_DB) $(VENV)/bin/sqlfluff lint models tests/singular macros
 
+# Random order (pytest-randomly; the seed is printed, `--randomly-seed=N` replays
+# it) and the 25 slowest tests, so a test that depends on another's leftovers, or a new slow one, shows.
 test-python: install
-	$(PY) -m pytest
+	$(PY) -m pytest --durations=25
+
+# The edit loop: everything but whole runs, kill -9s, from-scratch builds (slow) and Spark.
+test-fast: install
+	$(PY) -m pytest -m "not slow and not spark" --durations=10
 
 clean:
 	rm -rf target logs warehouse reports

@@ -8,6 +8,24 @@ from pathlib import Path
 import pytest
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
+# The run seeds the tests use: the template holds their item vectors and induced categories, so
+# a run on a copy starts at tuning instead of refitting TF-IDF, SVD and k-means.
+PREPARED_SEEDS = (0, 1, 2, 3)
+
+
+def prepare_run_inputs(con, seeds: tuple[int, ...]) -> None:  # noqa: ANN001 - a DuckDB connection
+    """What a run's set-up stores before it tunes, for each seed: the svd and char13 item vectors
+    and the categories induced over them (loop/runner.py, Orchestrator.prepare). Stored rows are
+    keyed by featuriser, corpus and seed, so a run on a copy finds and reuses them."""
+    from python_jobs.candidates.categories import ensure_categories
+    from python_jobs.config import DEFAULT_FEATURES
+    from python_jobs.features.sets import prepare_pair_features
+    from python_jobs.features.vectors import ensure_item_vectors
+
+    for seed in seeds:
+        feature_set = ensure_item_vectors(con, seed=seed)
+        prepare_pair_features(con, DEFAULT_FEATURES, seed=seed, dense_feature_set=feature_set)
+        ensure_categories(con, feature_set, seed=seed)
 
 
 @pytest.fixture(scope="session")
@@ -49,12 +67,15 @@ def fbl_warehouse_template(fbl_dir: Path, tmp_path_factory: pytest.TempPathFacto
     from python_jobs.ingest.fbl import ingest_fbl
 
     folder = tmp_path_factory.mktemp("fbl_warehouse")
-    path = folder / "template.duckdb"
+    # Named as every test's copy is (karl.duckdb): dbt-duckdb names the database after the file's
+    # stem, so the template and its copies share one parsed dbt project (warehouse/dbt_runner.py).
+    path = folder / "karl.duckdb"
     os.environ["KARL_DBT_TARGET_PATH"] = str(folder / "target")
     con = warehouse.connect(path)
     try:
         ingest_fbl(con, fbl_dir)
         warehouse.run_dbt(["build", "--exclude", "resource_type:unit_test"], db_path=path)
+        prepare_run_inputs(con, PREPARED_SEEDS)
         # dbt-duckdb keeps its handle on the database after the build, so closing ours does not
         # checkpoint: write everything into the file before tests copy it.
         con.execute("force checkpoint")

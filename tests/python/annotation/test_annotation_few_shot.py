@@ -93,7 +93,7 @@ def few_shot_run(tmp_path_factory, fbl_warehouse_template):
         patch.setenv("OPENAI_BASE_URL", server.base_url)
         patch.setenv("KARL_LLM_MODEL", "fake-llm")
         patch.setenv("KARL_LLM_FEW_SHOT", "nearest")
-        args = ["run", "--annotator", "openai", "--rounds", "2", "--budget", "6", "--strategy", "margin",
+        args = ["run", "--workers", "1", "--annotator", "openai", "--rounds", "2", "--budget", "6", "--strategy", "margin",
                 "--members", "3", "--tuning-trials", "2", "--run-id", "fs-run", "--db", str(db_path)]
         result = CliRunner().invoke(app, args)
         assert result.exit_code == 0, f"{result.output}\n{result.exception!r}"
@@ -103,6 +103,7 @@ def few_shot_run(tmp_path_factory, fbl_warehouse_template):
     con.close()
 
 
+@pytest.mark.slow
 def test_no_evaluation_pair_is_ever_in_a_prompt_over_a_whole_run(few_shot_run) -> None:
     con, bodies = few_shot_run
     evaluation = evaluation_pair_keys(con)

@@ -107,6 +107,7 @@ def test_a_killed_judge_resumes_without_resending(judged) -> None:
         assert again == ids["oracle"] and server.request_counts() == {}
 
 
+@pytest.mark.slow
 def test_require_judge_accepts_a_measured_setting_and_refuses_others(judged) -> None:
     con, ids, db_path = judged
     found = judge.require_judge(con, fast_annotator("http://127.0.0.1:9/v1", model="fake-oracle"))
@@ -116,7 +117,7 @@ def test_require_judge_accepts_a_measured_setting_and_refuses_others(judged) -> 
     with FakeLLMServer() as server, pytest.MonkeyPatch.context() as patch:
         patch.setenv("OPENAI_BASE_URL", server.base_url)
         patch.setenv("KARL_LLM_MODEL", "fake-unmeasured")
-        result = CliRunner().invoke(app, ["run", "--annotator", "openai", "--rounds", "1", "--require-judge",
+        result = CliRunner().invoke(app, ["run", "--workers", "1", "--annotator", "openai", "--rounds", "1", "--require-judge",
                                           "--db", str(db_path)])
     assert result.exit_code == 1 and "no `karl judge` result" in result.output
     assert json.loads(con.execute("select config_json from raw.judge_runs limit 1").fetchone()[0])["model"].startswith("fake-")

@@ -117,6 +117,7 @@ def test_a_second_run_asking_the_same_calls_is_answered_by_the_cache_without_a_b
         assert server.batch_count() == 1 and again.last_stats.cache_hits == 12
 
 
+@pytest.mark.slow
 def test_karl_run_batch_annotates_a_round_through_one_batch(tmp_path, fbl_warehouse_template, monkeypatch) -> None:
     import shutil
 
@@ -131,7 +132,7 @@ def test_karl_run_batch_annotates_a_round_through_one_batch(tmp_path, fbl_wareho
     with FakeLLMServer(noise=0.2) as server:
         monkeypatch.setenv("OPENAI_BASE_URL", server.base_url)
         monkeypatch.setenv("KARL_LLM_MODEL", "fake-llm")
-        result = CliRunner().invoke(app, ["run", "--annotator", "openai", "--batch", "--rounds", "1", "--budget", "5",
+        result = CliRunner().invoke(app, ["run", "--workers", "1", "--annotator", "openai", "--batch", "--rounds", "1", "--budget", "5",
                                           "--members", "3", "--tuning-trials", "2", "--run-id", "batch-run",
                                           "--db", str(db_path)])
         assert result.exit_code == 0, f"{result.output}\n{result.exception!r}"

@@ -19,6 +19,8 @@ from python_jobs import warehouse
 from python_jobs.cli import app
 from python_jobs.testing.fake_llm_server import FakeLLMServer
 
+pytestmark = pytest.mark.slow  # every test here runs the loop
+
 SECRET = "sk-karl-e2e-SENTINEL-93be1f"
 
 
@@ -34,7 +36,7 @@ def openai_run(tmp_path_factory, fbl_warehouse_template):
         patch.setenv("OPENAI_BASE_URL", server.base_url)
         patch.setenv("OPENAI_API_KEY", SECRET)
         patch.setenv("KARL_LLM_MODEL", "fake-llm")
-        args = ["run", "--annotator", "openai", "--rounds", "1", "--budget", "12", "--strategy", "margin",
+        args = ["run", "--workers", "1", "--annotator", "openai", "--rounds", "1", "--budget", "12", "--strategy", "margin",
                 "--members", "3", "--tuning-trials", "2", "--run-id", "llm-e2e", "--db", str(db_path)]
         result = CliRunner().invoke(app, args)
         assert result.exit_code == 0, f"karl {' '.join(args)}:\n{result.output}\n{result.exception!r}"

@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 from python_jobs.cli import app
 
 
+@pytest.mark.slow
 def test_demo_ingests_builds_and_runs_from_an_empty_warehouse(fbl_dir: Path, tmp_path: Path,
                                                              monkeypatch: pytest.MonkeyPatch) -> None:
     db = tmp_path / "demo.duckdb"

@@ -3,14 +3,16 @@ traceback (issue 14, cases 3, 4 and 5)."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from datetime import datetime
 from pathlib import Path
 
 import duckdb
 import pytest
-from hostile_fixtures import LockHolder, karl, one_line, runner
+from hostile_fixtures import LockHolder, karl, one_line
 
-from python_jobs.cli import app
 from python_jobs.config import RunConfig
 from python_jobs.warehouse.connection import WarehouseLockedError, connect
 
@@ -56,9 +58,12 @@ def test_a_locked_warehouse_gets_the_message_naming_its_holder_from_every_comman
 
 
 def test_debug_shows_the_traceback_of_a_known_error(locked_warehouse: tuple[Path, Path, int]) -> None:
-    _, db, _ = locked_warehouse
-    result = runner.invoke(app, ["--debug", "build", "--db", str(db)])
-    assert isinstance(result.exception, WarehouseLockedError)
+    _, db, pid = locked_warehouse
+    result = subprocess.run([sys.executable, "-m", "python_jobs.cli", "--debug", "build", "--db", str(db)],
+                            capture_output=True, text=True, timeout=300, env={**os.environ, "COLUMNS": "1000"})
+    assert result.returncode != 0
+    assert "Traceback (most recent call last)" in result.stderr
+    assert f"{WarehouseLockedError.__name__}: The warehouse {db} is in use by process {pid}" in result.stderr
 
 
 def test_report_out_an_existing_file_is_refused_with_a_message(tmp_path: Path, db_path: Path) -> None:
@@ -83,7 +88,7 @@ def test_export_before_any_build_says_to_build_first(tmp_path: Path, db_path: Pa
 
 def _record_run(db: Path, run_id: str, rounds: int = 1) -> None:
     """A run as `karl run` records it (raw.runs + the steps of its final evaluation)."""
-    config = RunConfig(run_id=run_id, rounds=rounds)
+    config = RunConfig(run_id=run_id, rounds=rounds, workers=1)
     con = connect(db)
     try:
         now = datetime.now()

@@ -1,11 +1,13 @@
 """The label marts on the real FBL files: counts under both majority rules, how they reconcile
 with the published line-level figures, and the invariant tests firing on bad run data.
 
-One warehouse is ingested and built per session (real DuckDB file, real dbt in-process)."""
+Each test reads a private copy of the session's ingested and built FBL warehouse (real DuckDB
+file, real dbt in-process)."""
 
 from __future__ import annotations
 
 import csv
+import shutil
 from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
@@ -14,7 +16,6 @@ from pathlib import Path
 import pytest
 
 from python_jobs import warehouse
-from python_jobs.ingest.fbl import ingest_fbl
 
 LABEL_MODELS = ["+path:models/marts/labels", "+path:models/intermediate/labels"]
 RELATION_OF_FBL9 = {1: "substitute", **{code: "complement" for code in range(2, 8)}, 8: "other", 9: "other"}
@@ -27,19 +28,12 @@ class BuiltWarehouse:
     target_path: Path
 
 
-@pytest.fixture(scope="session")
-def labels_warehouse(tmp_path_factory: pytest.TempPathFactory, fbl_dir: Path) -> BuiltWarehouse:
-    folder = tmp_path_factory.mktemp("dbt_labels")
-    built = BuiltWarehouse(folder / "karl.duckdb", folder / "target")
-    con = warehouse.connect(built.db_path)
-    try:
-        ingest_fbl(con, fbl_dir)
-    finally:
-        con.close()
-    # cautious: the label models' tests only, not tests that also read models outside the selection
-    # (assert_no_test_pair_judged reads the judge's samples, which this warehouse never builds).
-    warehouse.run_dbt(["build", "--select", *LABEL_MODELS, "--indirect-selection", "cautious"],
-                      db_path=built.db_path, target_path=built.target_path)
+@pytest.fixture()
+def labels_warehouse(fbl_warehouse_template: Path, tmp_path: Path) -> BuiltWarehouse:
+    """A private copy of the session's built FBL warehouse (tests below rebuild models with other
+    vars or add run rows, so none may see another's changes)."""
+    built = BuiltWarehouse(tmp_path / "karl.duckdb", tmp_path / "target")
+    shutil.copyfile(fbl_warehouse_template, built.db_path)
     return built
 
 
@@ -117,23 +111,15 @@ def test_fbl2023_counts_reconcile_with_the_published_line_counts(labels_warehous
 
 def test_fbl9_rule_counts(labels_warehouse: BuiltWarehouse, fbl_dir: Path) -> None:
     """The paper's rule (majority on the 9-class code): 2,556 pairs, 2,628 file lines."""
-    # Another target path: changed vars force a full re-parse, which would also cost the next
-    # default-vars invocation one if they shared the saved manifest.
     warehouse.run_dbt(
         ["run", "--select", "int_human_labels_resolved", "fct_human_labels"],
         db_path=labels_warehouse.db_path,
-        target_path=labels_warehouse.target_path.with_name("target_fbl9"),
+        target_path=labels_warehouse.target_path,
         dbt_vars={"karl_majority_rule": "fbl9"},
+        repeated=True,
     )
-    try:
-        _, n_majority, by_class = _label_counts(labels_warehouse.db_path, "FBL2023")
-        _, n_majority_2024, _ = _label_counts(labels_warehouse.db_path, "FBL2024")
-    finally:
-        warehouse.run_dbt(
-            ["run", "--select", "int_human_labels_resolved", "fct_human_labels"],
-            db_path=labels_warehouse.db_path,
-            target_path=labels_warehouse.target_path,
-        )
+    _, n_majority, by_class = _label_counts(labels_warehouse.db_path, "FBL2023")
+    _, n_majority_2024, _ = _label_counts(labels_warehouse.db_path, "FBL2024")
     assert n_majority == 2556
     assert by_class == {"substitute": 383, "complement": 582, "other": 1591}
     assert n_majority_2024 == 2740
@@ -194,6 +180,7 @@ def test_invariant_tests_fire_on_bad_run_data(labels_warehouse: BuiltWarehouse) 
         db_path=labels_warehouse.db_path,
         target_path=labels_warehouse.target_path,
         raise_on_failure=False,
+        repeated=True,
     )
     assert [failure for failure in result.failures if failure.startswith("balanced_classes")], result.failures
     assert all("balanced_classes" in failure for failure in result.failures), result.failures

@@ -14,6 +14,8 @@ from typer.testing import CliRunner
 from python_jobs.cli import app
 from python_jobs.testing.fake_llm_server import FakeLLMServer
 
+pytestmark = pytest.mark.slow  # every test here runs the loop
+
 
 def test_budget_stop_then_resume_with_more(fbl_warehouse_template: Path, tmp_path: Path,
                                            monkeypatch: pytest.MonkeyPatch) -> None:
@@ -27,7 +29,7 @@ def test_budget_stop_then_resume_with_more(fbl_warehouse_template: Path, tmp_pat
     monkeypatch.setenv("KARL_LLM_MODEL", "fake-llm")
     with FakeLLMServer() as server:
         monkeypatch.setenv("OPENAI_BASE_URL", server.base_url)
-        args = ["run", "--annotator", "openai", "--rounds", "1", "--budget", "10", "--members", "3",
+        args = ["run", "--workers", "1", "--annotator", "openai", "--rounds", "1", "--budget", "10", "--members", "3",
                 "--tuning-trials", "2", "--run-id", "budgeted", "--max-cost", "2.0"]
         stopped = CliRunner().invoke(app, args)
         assert stopped.exit_code == 1, stopped.output

@@ -4,6 +4,7 @@ consensus rule on every accepted label, kill -9 and resume, and the one-owner lo
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -19,10 +20,11 @@ from python_jobs import warehouse
 from python_jobs.config import RunConfig
 from python_jobs.loop.runner import Orchestrator
 
-SMALL = dict(members=4, tuning_trials=3, budget=30)
+SMALL = dict(members=4, tuning_trials=3, budget=30, workers=1)
 
 
 
+@pytest.mark.slow
 def test_two_replay_rounds_hold_the_consensus_rule(fbl_warehouse: Path) -> None:
     config = RunConfig(strategy="margin", rounds=2, annotator="replay", seed=1, run_id="e2e-margin", **SMALL)
     _run(fbl_warehouse, config)
@@ -121,18 +123,60 @@ def _karl(args: list[str], env: dict[str, str], killer: Path | None = None, kill
     return subprocess.run(command + args, env=env, capture_output=True, text=True, timeout=900)
 
 
+KILLED_RUN = ["--strategy", "qbc", "--seed", "2", "--members", "3", "--tuning-trials", "2", "--budget", "25",
+              "--workers", "1"]
+
+
+def _run_outcome(db: Path, run_id: str) -> dict[str, list]:
+    """What a run leaves: its calls, accepted labels and round figures, comparable across warehouses."""
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        calls = con.execute("""
+            select list(pair_key || '#' || attempt_index || '=' || coalesce(relation_label, '-')
+                        order by pair_key, attempt_index)
+            from raw.llm_calls where run_id = ?""", [run_id]).fetchone()[0]
+        accepted = con.execute("""
+            select list(pair_key || '=' || relation_label order by pair_key)
+            from marts.fct_consensus_labels where is_accepted and run_id = ?""", [run_id]).fetchone()[0]
+        metrics = con.execute("""
+            select list([round_index, id_macro_f1, ood_macro_f1] order by round_index)
+            from marts.fct_round_metrics where run_id = ?""", [run_id]).fetchone()[0]
+    finally:
+        con.close()
+    return {"calls": calls, "accepted": accepted, "metrics": metrics}
+
+
+@pytest.fixture(scope="module")
+def uninterrupted_runs(fbl_warehouse_template: Path, tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201
+    """The uninterrupted run of KILLED_RUN for a number of rounds, run once per module and shared
+    by every kill point of that length (a run is deterministic in its config)."""
+    outcomes: dict[int, dict[str, list]] = {}
+
+    def outcome(rounds: int) -> dict[str, list]:
+        if rounds not in outcomes:
+            folder = tmp_path_factory.mktemp(f"uninterrupted_{rounds}")
+            db = folder / "karl.duckdb"
+            shutil.copyfile(fbl_warehouse_template, db)
+            env = {**os.environ, "KARL_DUCKDB_PATH": str(db), "KARL_DBT_TARGET_PATH": str(folder / "target")}
+            clean = _karl(["run", *KILLED_RUN, "--rounds", str(rounds), "--run-id", "clean"], env)
+            assert clean.returncode == 0, clean.stderr[-2000:]
+            outcomes[rounds] = _run_outcome(db, "clean")
+        return outcomes[rounds]
+
+    return outcome
+
+
 # ("build", 2) dies in round 1's build: the resumed process has no round-0 fits in memory and
 # refits them for the warm starts, which must change nothing.
+@pytest.mark.slow
 @pytest.mark.parametrize(("kill_at", "rounds"), [(("annotate", 40), 1), (("build", 1), 1), (("build", 2), 2)])
 def test_kill_9_then_resume_redoes_nothing_and_loses_nothing(fbl_warehouse: Path, tmp_path: Path, kill_at,
-                                                             rounds: int) -> None:
+                                                             rounds: int, uninterrupted_runs) -> None:
     env = {**os.environ, "KARL_DUCKDB_PATH": str(fbl_warehouse), "KARL_DBT_TARGET_PATH": str(tmp_path / "target")}
-    common = ["--strategy", "qbc", "--rounds", str(rounds), "--seed", "2", "--members", "3", "--tuning-trials", "2",
-              "--budget", "25"]
     killer = tmp_path / "killer.py"
     killer.write_text(KILLER)
 
-    killed = _karl(["run", *common, "--run-id", "killed"], env, killer, kill_at)
+    killed = _karl(["run", *KILLED_RUN, "--rounds", str(rounds), "--run-id", "killed"], env, killer, kill_at)
     assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
     con = duckdb.connect(str(fbl_warehouse), read_only=True)
     calls_before = con.execute("select count(*) from raw.llm_calls where run_id = 'killed'").fetchone()[0]
@@ -141,27 +185,12 @@ def test_kill_9_then_resume_redoes_nothing_and_loses_nothing(fbl_warehouse: Path
 
     resumed = _karl(["run", "--resume", "killed"], env)
     assert resumed.returncode == 0, resumed.stdout[-2000:] + resumed.stderr[-2000:]
-    reference = _karl(["run", *common, "--run-id", "clean"], env)
-    assert reference.returncode == 0, reference.stderr[-2000:]
 
-    con = duckdb.connect(str(fbl_warehouse), read_only=True)
-    per_run = dict(con.execute("""
-        select run_id, list(pair_key || '#' || attempt_index || '=' || coalesce(relation_label, '-')
-                            order by pair_key, attempt_index)
-        from raw.llm_calls where run_id in ('killed', 'clean') group by run_id
-    """).fetchall())
-    assert per_run["killed"] == per_run["clean"], "the resumed run made exactly the calls of an uninterrupted one"
-    accepted = dict(con.execute("""
-        select run_id, list(pair_key || '=' || relation_label order by pair_key)
-        from marts.fct_consensus_labels where is_accepted and run_id in ('killed', 'clean') group by run_id
-    """).fetchall())
-    assert accepted["killed"] == accepted["clean"]
-    metrics = dict(con.execute("""
-        select run_id, list([round_index, id_macro_f1, ood_macro_f1] order by round_index)
-        from marts.fct_round_metrics where run_id in ('killed', 'clean') group by run_id
-    """).fetchall())
-    assert len(metrics["killed"]) == rounds + 1
-    assert metrics["killed"] == metrics["clean"], "the same models: warm starts are reproduced on resume"
+    killed_outcome, clean = _run_outcome(fbl_warehouse, "killed"), uninterrupted_runs(rounds)
+    assert killed_outcome["calls"] == clean["calls"], "the resumed run made exactly the calls of an uninterrupted one"
+    assert killed_outcome["accepted"] == clean["accepted"]
+    assert len(killed_outcome["metrics"]) == rounds + 1
+    assert killed_outcome["metrics"] == clean["metrics"], "the same models: warm starts are reproduced on resume"
 
 
 def test_a_second_process_gets_an_error_naming_the_holder(tmp_path: Path) -> None:
@@ -190,7 +219,7 @@ def test_a_run_on_a_warehouse_without_labels_says_what_to_load(db_path: Path, tm
     con = warehouse.connect(db_path)
     try:
         with pytest.raises(RunStopped, match="karl ingest fbl"):
-            Orchestrator(con, RunConfig(run_id="nothing-to-learn"), show_progress=False, log=lambda _: None).run()
+            Orchestrator(con, RunConfig(run_id="nothing-to-learn", workers=1), show_progress=False, log=lambda _: None).run()
         assert con.execute("select count(*) from raw.runs").fetchone()[0] == 0
     finally:
         con.close()

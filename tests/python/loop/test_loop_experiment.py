@@ -15,6 +15,8 @@ from python_jobs.loop.experiment import ExperimentConfig, run_experiment
 from python_jobs.loop.pool import CandidatePoolMemo
 from python_jobs.loop.runner import Orchestrator
 
+pytestmark = pytest.mark.slow  # every test here runs the loop
+
 
 def _count_builds(monkeypatch: pytest.MonkeyPatch) -> list[list[str]]:
     """Record every dbt command the experiment runs (they still run)."""

@@ -13,6 +13,8 @@ from python_jobs import warehouse
 from python_jobs.config import RunConfig
 from python_jobs.loop.runner import Orchestrator, SplitChangedError
 
+pytestmark = pytest.mark.slow  # every test here runs the loop
+
 SMALL = dict(members=3, tuning_trials=2, budget=10, workers=1)
 
 

@@ -6,10 +6,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from python_jobs import warehouse
 from python_jobs.config import RunConfig
 from python_jobs.loop.experiment import ExperimentConfig, run_experiment
 from python_jobs.loop.runner import Orchestrator
+
+pytestmark = pytest.mark.slow  # every test here runs the loop
 
 SMALL = dict(members=3, tuning_trials=2, budget=20, workers=1)
 

@@ -10,6 +10,7 @@ import base64
 import csv
 import json
 import re
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from xml.etree import ElementTree
@@ -247,9 +248,19 @@ def test_docs_generate_shows_the_loop_through_exposures(built: Built) -> None:
     assert "model.karl.fct_label_lineage" in catalog["nodes"]
 
 
-# --- review queue: export, review, ingest, train (runs last: it adds reviews to the warehouse) ---
+# --- review queue: export, review, ingest, train (on a private copy: it adds reviews) ---
 
-def test_review_queue_export_review_ingest_and_train(built: Built, tmp_path: Path) -> None:
+@pytest.fixture()
+def built_copy(built: Built, tmp_path: Path) -> Built:
+    """A private copy of the synthetic warehouse, for a test that writes to it."""
+    copy = Built(tmp_path / "copy" / "karl.duckdb", tmp_path / "copy" / "target")
+    copy.db_path.parent.mkdir()
+    shutil.copyfile(built.db_path, copy.db_path)
+    return copy
+
+
+def test_review_queue_export_review_ingest_and_train(built_copy: Built, tmp_path: Path) -> None:
+    built = built_copy
     runner = CliRunner()
     db = ["--db", str(built.db_path)]
     outputs = {"csv": tmp_path / "queue.csv", "argilla": tmp_path / "queue_argilla",
