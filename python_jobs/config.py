@@ -20,7 +20,7 @@ ANNOTATORS = ("replay", "simulated", "openai", "panel")
 AGGREGATIONS = ("unanimity", "majority", "dawid_skene")
 # --until-stable: "signal" = marts.rpt_run_stopping_signal; the others: loop/stopping_rules.py.
 STOP_RULES = ("signal", "stabilizing_predictions", "overall_uncertainty", "pool_change", "ood_plateau")
-# annotator "panel": voter k answers with error profile panel[(k - 1) % len] (annotation/panels.py)
+# annotator "panel": voter k answers with error profile panel[(k - 1) % len] (annotation/panels/)
 DEFAULT_PANEL = ("near_human", "overcalls_other", "overcalls_substitute")
 QBC_MEASURES = ("variance", "vote_entropy")
 CANDIDATE_SOURCES = ("fbl_pool", "sampler")

@@ -44,7 +44,7 @@ def make_annotator(con: duckdb.DuckDBPyConnection, config: RunConfig,
         return SimulatedAnnotator(reference_labels if reference_labels is not None
                                   else reference_labels_for(con, config), noise)
     if config.annotator == "panel":
-        from python_jobs.annotation.panel import PanelAnnotator
+        from python_jobs.annotation.panels.annotator import PanelAnnotator
 
         return PanelAnnotator(reference_labels if reference_labels is not None
                               else reference_labels_for(con, config), config.panel, config.seed)
