@@ -18,7 +18,7 @@ STRATEGIES = ("qbc", "margin", "random", "entropy", "breaking_ties", "kcenter", 
 ANNOTATORS = ("replay", "simulated", "openai", "panel")
 # How K votes become an accepted label (fct_consensus_labels); unanimity is the paper's rule.
 AGGREGATIONS = ("unanimity", "majority", "dawid_skene")
-# --until-stable: "signal" = marts.rpt_run_stopping_signal; the others: loop/stopping_rules.py.
+# --until-stable: "signal" = marts.rpt_run_stopping_signal; the others: loop/stopping/rules.py.
 STOP_RULES = ("signal", "stabilizing_predictions", "overall_uncertainty", "pool_change", "ood_plateau")
 # annotator "panel": voter k answers with error profile panel[(k - 1) % len] (annotation/panels/)
 DEFAULT_PANEL = ("near_human", "overcalls_other", "overcalls_substitute")

@@ -76,7 +76,7 @@ def run(
     max_cost: Optional[float] = typer.Option(None, "--max-cost", help="Stop cleanly once LLM spend reaches this (USD)."),
     until_stable: bool = typer.Option(False, "--until-stable", help="Stop when the stopping rule (--stop-rule) fires."),
     stop_rule: StopRule = typer.Option(RUN_DEFAULTS.stop_rule, "--stop-rule",
-                                       help="signal (marts.rpt_run_stopping_signal) or a rule of loop/stopping_rules.py; "
+                                       help="signal (marts.rpt_run_stopping_signal) or a rule of loop/stopping/rules.py; "
                                             "stabilizing_predictions, overall_uncertainty and pool_change need no held-out labels."),
     aggregation: Aggregation = typer.Option(RUN_DEFAULTS.aggregation, help="How the K votes become a label."),
     panel: str = typer.Option(",".join(RUN_DEFAULTS.panel), help="With --annotator panel: the voters' error profiles."),

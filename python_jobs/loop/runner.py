@@ -54,7 +54,7 @@ from python_jobs.loop.steps import (
     RunStopped,
     Step,
 )
-from python_jobs.loop.stopping import should_stop
+from python_jobs.loop.stopping import should_stop, should_stop_by_rule
 from python_jobs.reporting.progress import (
     ABORTED,
     COMPLETED,
@@ -332,10 +332,8 @@ class Orchestrator:
 
     def _stable(self, round_index: int) -> bool:
         if self.config.stop_rule != "signal":
-            # a rule of loop/stopping_rules.py on the raw signals: no build needed
-            from python_jobs.loop import stop_signals
-
-            stop, reason = stop_signals.should_stop(self.con, self.config.run_id, self.config.stop_rule, round_index)
+            # a rule of loop/stopping/rules.py on the raw signals: no build needed
+            stop, reason = should_stop_by_rule(self.con, self.config.run_id, self.config.stop_rule, round_index)
         else:
             self.build(RUN_BUILD_ARGS)
             stop, reason = should_stop(self.con, self.config.run_id)

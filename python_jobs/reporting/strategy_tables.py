@@ -12,8 +12,7 @@ import numpy as np
 import pandas as pd
 
 from python_jobs.annotation import panels
-from python_jobs.loop.stop_signals import load_run_signals
-from python_jobs.loop.stopping_rules import STOP_RULES, stop_round
+from python_jobs.loop.stopping import STOP_RULES, load_run_signals, stop_round
 
 
 def experiment_run_ids(con: duckdb.DuckDBPyConnection, experiment_id: str) -> list[tuple[str, str]]:
