@@ -10,7 +10,7 @@ import duckdb
 
 from python_jobs.annotation.base import Annotator
 from python_jobs.annotation.few_shot_pool import load_pool
-from python_jobs.annotation.judge import require_judge
+from python_jobs.judge.marts import require_judge
 from python_jobs.annotation.openai.batch import BatchAnnotator
 from python_jobs.annotation.openai.client import OpenAIAnnotator
 from python_jobs.annotation.openai.preflight import preflight
