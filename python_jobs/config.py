@@ -161,7 +161,7 @@ class EngineSettings:
     """Which warehouse engine the Python jobs talk to (warehouse/engine.py) and the dbt target it
     builds with. `engine_settings_from_env` reads them from the environment; `karl --engine`
     overrides the engine. Where the Spark session runs (master, memory, warehouse directory) is
-    warehouse/spark_session.SparkSettings: a cluster or Databricks changes those, never the code."""
+    spark/session.SparkSettings: a cluster or Databricks changes those, never the code."""
 
     engine: str = "duckdb"
     dbt_target: str | None = None  # None: the engine's own (duckdb: profiles.yml's default; spark: "spark")

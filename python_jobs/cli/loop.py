@@ -31,7 +31,7 @@ def run_loop(config: RunConfig, db: Optional[Path] = None, show_progress: bool =
              engine: EngineSettings | None = None) -> str:
     """Run (or resume) one KARL run and print its rounds; returns its run id. With the Spark
     engine the candidate scan runs as a Spark job, and the run's rows and marts also land in Spark
-    (loop/spark_run.py); the DuckDB file stays the run's journal."""
+    (spark/run_publishing.py); the DuckDB file stays the run's journal."""
     from python_jobs.loop.runner import Orchestrator
     from python_jobs.reporting.console import print_round_table
     from python_jobs.reporting.progress import RunProgress, RunSnapshot
@@ -48,7 +48,7 @@ def run_loop(config: RunConfig, db: Optional[Path] = None, show_progress: bool =
                          progress=progress, engine=engine).run()
         finally:
             if engine is not None and engine.engine == "spark":
-                from python_jobs.warehouse.spark_session import stop_spark_session
+                from python_jobs.spark.session import stop_spark_session
 
                 stop_spark_session()
         rows = round_rows(con, [config.run_id])
@@ -201,7 +201,7 @@ def experiment(
                                      progress_for=progress_for, engine=engine)
         finally:
             if engine.engine == "spark":
-                from python_jobs.warehouse.spark_session import stop_spark_session
+                from python_jobs.spark.session import stop_spark_session
 
                 stop_spark_session()
         summary = experiment_summary(con, name)

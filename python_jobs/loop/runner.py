@@ -6,7 +6,7 @@ step, so consensus and training marts (and their invariant tests) are rebuilt be
 round trains. Every completed step is recorded in raw.run_steps; a resumed run skips completed
 steps, and annotators send only the calls still missing, so a crash (even kill -9) costs no call
 twice. On `--engine spark` the DuckDB file stays this journal, and after every step the rows the
-run added are published to Spark (loop/spark_run.py); the run's marts are built there when it closes.
+run added are published to Spark (spark/run_publishing.py); the run's marts are built there when it closes.
 
 Round t trains on the human labels plus this run's labels accepted in rounds < t, evaluates
 that model (ID and OOD), and - except in the last round - selects and annotates new pairs.
@@ -46,7 +46,6 @@ from python_jobs.loop.id_cv import IdCrossValidation, MemberWeights
 from python_jobs.loop.pool import CandidatePoolMemo
 from python_jobs.loop.preflight import check_annotator
 from python_jobs.loop.reference import reference_labels_for
-from python_jobs.loop.spark_run import SparkRunMirror
 from python_jobs.loop.steps import (
     LAST_ROUND_SKIPS,
     ROUND_STEPS,
@@ -63,6 +62,7 @@ from python_jobs.reporting.progress import (
     RunSnapshot,
     publish_marts,
 )
+from python_jobs.spark.run_publishing import SparkRunMirror
 
 PREPARE_ROUND = -1
 MARTS_PUBLISH_SECONDS = 20.0
@@ -108,7 +108,7 @@ class Orchestrator:
         # The round-0 ensemble fit, the warm start of later rounds (see loop/id_cv.py).
         self.round0_ensemble: MemberWeights | None = None
         self._marts_published_at = float("-inf")
-        # --engine spark: the run's raw rows published to Spark after every step (loop/spark_run.py).
+        # --engine spark: the run's raw rows published to Spark after every step (spark/run_publishing.py).
         self.spark_run: SparkRunMirror | None = SparkRunMirror(self) if self.engine.engine == "spark" else None
 
     # --- what the steps share -------------------------------------------------------------
@@ -295,7 +295,7 @@ class Orchestrator:
             self.spark_run.publish()
 
     def _close_on_spark(self) -> None:
-        """--engine spark: the run's marts built on Spark too (loop/spark_run.py)."""
+        """--engine spark: the run's marts built on Spark too (spark/run_publishing.py)."""
         if self.spark_run is not None:
             with self.progress.phase("closing", "build the run's marts on Spark (dbt)"):
                 self.spark_run.build_marts(self.dbt_vars())
