@@ -62,7 +62,7 @@ class ScoringConfig:
 
 @dataclass(frozen=True)
 class TuningConfig:
-    """The hyperparameter search (learning/ensemble.tune_hyperparameters); a run sets n_trials
+    """The hyperparameter search (learning/tuning.tune_hyperparameters); a run sets n_trials
     (RunConfig.tuning_trials) and the seed."""
 
     n_trials: int = 12

@@ -35,11 +35,9 @@ from python_jobs.features.vectors import (
     ensure_item_vectors,
     load_item_vectors,
 )
-from python_jobs.learning.ensemble import (
-    BaggedEnsemble,
-    LogRegParams,
-    tune_hyperparameters,
-)
+from python_jobs.learning.ensemble import BaggedEnsemble
+from python_jobs.learning.logreg import LogRegParams
+from python_jobs.learning.tuning import tune_hyperparameters
 from python_jobs.loop import data, run_store
 from python_jobs.loop.builds import FULL_BUILD_ARGS, RUN_BUILD_ARGS, run_build
 from python_jobs.loop.id_cv import IdCrossValidation, MemberWeights
