@@ -17,7 +17,11 @@ from python_jobs.errors import KarlError
 STRATEGIES = ("qbc", "margin", "random", "entropy", "breaking_ties", "kcenter", "context")
 ANNOTATORS = ("replay", "simulated", "openai", "panel")
 # How K votes become an accepted label (fct_consensus_labels); unanimity is the paper's rule.
-AGGREGATIONS = ("unanimity", "majority", "dawid_skene")
+# one_step_dawid_skene is one-coin Dawid-Skene with a single M-step, in SQL; the full EM
+# (annotation/panels/aggregation.dawid_skene) runs offline only (`karl panel-table`).
+AGGREGATIONS = ("unanimity", "majority", "one_step_dawid_skene")
+# Runs recorded before the rename called the one-step rule "dawid_skene".
+LEGACY_AGGREGATIONS = {"dawid_skene": "one_step_dawid_skene"}
 # --until-stable: "signal" = marts.rpt_run_stopping_signal; the others: loop/stopping/rules.py.
 STOP_RULES = ("signal", "stabilizing_predictions", "overall_uncertainty", "pool_change", "ood_plateau")
 # annotator "panel": voter k answers with error profile panel[(k - 1) % len] (annotation/panels/)
@@ -145,6 +149,8 @@ class RunConfig:
     def from_json(cls, text: str) -> "RunConfig":
         known = cls.__dataclass_fields__
         values = {key: value for key, value in json.loads(text).items() if key in known}
+        if "aggregation" in values:
+            values["aggregation"] = LEGACY_AGGREGATIONS.get(values["aggregation"], values["aggregation"])
         for name, section in (("scoring", ScoringConfig), ("categories", InducedConfig)):
             if isinstance(values.get(name), dict):
                 values[name] = section(**values[name])

@@ -234,7 +234,7 @@ judged as (
                 then 'bad_attempt_index'
             when run_k.aggregation = 'majority'
                 then case when run_k.n_modal_votes * 2 > run_k.k_calls then 'accepted' else 'dissent' end
-            when run_k.aggregation = 'dawid_skene'
+            when run_k.aggregation = 'one_step_dawid_skene'
                 then
                     case
                         when run_k.weighted_posterior >= {{ var('karl_weighted_min_posterior', 0.9) }}
@@ -247,7 +247,7 @@ judged as (
         end as consensus_status,
         case
             when run_k.aggregation = 'majority' then run_k.modal_label
-            when run_k.aggregation = 'dawid_skene' then run_k.weighted_label
+            when run_k.aggregation = 'one_step_dawid_skene' then run_k.weighted_label
             else run_k.relation_label
         end as aggregated_label
     from run_k

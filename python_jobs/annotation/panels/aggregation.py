@@ -4,7 +4,8 @@
 - `majority`: accept the label with more than K/2 of the votes.
 - `dawid_skene`: per-voter confusion matrices and class priors fitted by EM on all the votes
   (Dawid & Skene 1979; initialised from the majority vote), accept the posterior's argmax when
-  its probability is at least `min_posterior` (0.9).
+  its probability is at least `min_posterior` (0.9). Offline only: a run's `--aggregation
+  one_step_dawid_skene` is another algorithm (one-coin, one M-step, in fct_consensus_labels).
 """
 
 from __future__ import annotations
