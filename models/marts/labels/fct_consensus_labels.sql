@@ -237,7 +237,7 @@ judged as (
             when run_k.aggregation = 'one_step_dawid_skene'
                 then
                     case
-                        when run_k.weighted_posterior >= {{ var('karl_weighted_min_posterior', 0.9) }}
+                        when run_k.weighted_posterior >= {{ var('karl_weighted_min_posterior') }}
                             then 'accepted'
                         else 'dissent'
                     end
