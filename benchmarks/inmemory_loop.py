@@ -34,12 +34,9 @@ from python_jobs.config import TuningConfig  # noqa: E402
 from python_jobs.features.pairs import pair_features  # noqa: E402
 from python_jobs.features.text import CharTfidfSvd  # noqa: E402
 from python_jobs.learning.acquisition import uncertainty  # noqa: E402
-from python_jobs.learning.ensemble import (  # noqa: E402
-    CLASSES,
-    BaggedEnsemble,
-    LogRegParams,
-    tune_hyperparameters,
-)
+from python_jobs.learning.ensemble import BaggedEnsemble  # noqa: E402
+from python_jobs.learning.logreg import CLASSES, LogRegParams  # noqa: E402
+from python_jobs.learning.tuning import tune_hyperparameters  # noqa: E402
 from python_jobs.learning.evaluation import (  # noqa: E402
     diversity,
     ensemble_fit_predict,

@@ -46,7 +46,8 @@ from python_jobs.config import ScoringConfig  # noqa: E402
 from python_jobs.features.pairs import pair_features  # noqa: E402
 from python_jobs.features.vectors import ItemVectors, load_item_vectors  # noqa: E402
 from python_jobs.learning.acquisition import strategy_uncertainty  # noqa: E402
-from python_jobs.learning.ensemble import BaggedEnsemble, logreg_proba  # noqa: E402
+from python_jobs.learning.ensemble import BaggedEnsemble  # noqa: E402
+from python_jobs.learning.logreg import logreg_proba  # noqa: E402
 from python_jobs.learning.scoring import score_candidates  # noqa: E402
 from python_jobs.learning.stacked_linear import StackedLinearScorer  # noqa: E402
 from python_jobs.warehouse.raw_schema import create_raw_tables  # noqa: E402

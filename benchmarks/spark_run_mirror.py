@@ -8,7 +8,7 @@ DuckDB journal and Spark (raw tables, marts.fct_consensus_labels, fct_training_l
         [--candidate-source sampler] [--budget 50] [--seed 0]
 
 SPARK_DIR: the Spark warehouse of WAREHOUSE (`KARL_SPARK_WAREHOUSE_DIR=SPARK_DIR python -m
-python_jobs.warehouse.spark_loader WAREHOUSE` then `karl --engine spark build`); the run adds to
+python_jobs.spark.loader WAREHOUSE` then `karl --engine spark build`); the run adds to
 it. The DuckDB file is copied next to it first (the original is not touched). Prints the run's
 wall time and its Spark lines (rows published, seconds, the closing Spark build), then per raw
 table the run's rows in DuckDB and in Spark, and whether the accepted labels agree.
@@ -86,7 +86,7 @@ def compare_in_subprocess(db: Path, spark_dir: Path, run_id: str) -> bool:
 
 def compare(db: Path, spark_dir: Path, run_id: str) -> bool:
     os.environ["KARL_SPARK_WAREHOUSE_DIR"] = str(spark_dir)
-    from python_jobs.warehouse.spark_session import spark_session, stop_spark_session
+    from python_jobs.spark.session import spark_session, stop_spark_session
 
     spark = spark_session()
     same = True

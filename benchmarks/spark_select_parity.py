@@ -33,7 +33,7 @@ from python_jobs.learning.ensemble import BaggedEnsemble  # noqa: E402
 from python_jobs.loop.run_store import load_run_config  # noqa: E402
 from python_jobs.loop.runner import Orchestrator  # noqa: E402
 from python_jobs.spark.scoring import score_duckdb_candidates_on_spark  # noqa: E402
-from python_jobs.warehouse.spark_session import stop_spark_session  # noqa: E402
+from python_jobs.spark.session import stop_spark_session  # noqa: E402
 
 POOL_SQL = ("select pair_key, item_a_id, item_b_id, fine_category from marts.fct_candidate_pairs "
             "where pair_key not in (select pair_key from raw.selections where run_id = ? and round_index < ?)")

@@ -54,7 +54,7 @@ from python_jobs.features.text import CharTfidfSvd, normalise_title  # noqa: E40
 from python_jobs.features.vectors import ItemVectors, canonical_csr  # noqa: E402
 from python_jobs.learning.acquisition import strategy_uncertainty  # noqa: E402
 from python_jobs.learning.blas import single_threaded  # noqa: E402
-from python_jobs.learning.ensemble import softmax  # noqa: E402
+from python_jobs.learning.logreg import softmax  # noqa: E402
 from python_jobs.learning.scoring import make_scorer, score_candidates  # noqa: E402
 from python_jobs.learning.scoring_sparse import (  # noqa: E402
     PairLayout,

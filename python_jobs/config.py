@@ -17,10 +17,14 @@ from python_jobs.errors import KarlError
 STRATEGIES = ("qbc", "margin", "random", "entropy", "breaking_ties", "kcenter", "context")
 ANNOTATORS = ("replay", "simulated", "openai", "panel")
 # How K votes become an accepted label (fct_consensus_labels); unanimity is the paper's rule.
-AGGREGATIONS = ("unanimity", "majority", "dawid_skene")
-# --until-stable: "signal" = marts.rpt_run_stopping_signal; the others: loop/stopping_rules.py.
+# one_step_dawid_skene is one-coin Dawid-Skene with a single M-step, in SQL; the full EM
+# (annotation/panels/aggregation.dawid_skene) runs offline only (`karl panel-table`).
+AGGREGATIONS = ("unanimity", "majority", "one_step_dawid_skene")
+# Runs recorded before the rename called the one-step rule "dawid_skene".
+LEGACY_AGGREGATIONS = {"dawid_skene": "one_step_dawid_skene"}
+# --until-stable: "signal" = marts.rpt_run_stopping_signal; the others: loop/stopping/rules.py.
 STOP_RULES = ("signal", "stabilizing_predictions", "overall_uncertainty", "pool_change", "ood_plateau")
-# annotator "panel": voter k answers with error profile panel[(k - 1) % len] (annotation/panels.py)
+# annotator "panel": voter k answers with error profile panel[(k - 1) % len] (annotation/panels/)
 DEFAULT_PANEL = ("near_human", "overcalls_other", "overcalls_substitute")
 QBC_MEASURES = ("variance", "vote_entropy")
 CANDIDATE_SOURCES = ("fbl_pool", "sampler")
@@ -62,7 +66,7 @@ class ScoringConfig:
 
 @dataclass(frozen=True)
 class TuningConfig:
-    """The hyperparameter search (learning/ensemble.tune_hyperparameters); a run sets n_trials
+    """The hyperparameter search (learning/tuning.tune_hyperparameters); a run sets n_trials
     (RunConfig.tuning_trials) and the seed."""
 
     n_trials: int = 12
@@ -145,6 +149,8 @@ class RunConfig:
     def from_json(cls, text: str) -> "RunConfig":
         known = cls.__dataclass_fields__
         values = {key: value for key, value in json.loads(text).items() if key in known}
+        if "aggregation" in values:
+            values["aggregation"] = LEGACY_AGGREGATIONS.get(values["aggregation"], values["aggregation"])
         for name, section in (("scoring", ScoringConfig), ("categories", InducedConfig)):
             if isinstance(values.get(name), dict):
                 values[name] = section(**values[name])
@@ -161,7 +167,7 @@ class EngineSettings:
     """Which warehouse engine the Python jobs talk to (warehouse/engine.py) and the dbt target it
     builds with. `engine_settings_from_env` reads them from the environment; `karl --engine`
     overrides the engine. Where the Spark session runs (master, memory, warehouse directory) is
-    warehouse/spark_session.SparkSettings: a cluster or Databricks changes those, never the code."""
+    spark/session.SparkSettings: a cluster or Databricks changes those, never the code."""
 
     engine: str = "duckdb"
     dbt_target: str | None = None  # None: the engine's own (duckdb: profiles.yml's default; spark: "spark")

@@ -4,7 +4,7 @@ ID = 5-fold stratified CV (seed 0) over the FBL2023 human labels, a bag of 10 me
 "ID grouped" = the same with the folds grouped by anchor item. OOD = the FBL2024 test half, a bag
 trained on all human labels; "OOD + pool" adds every labelled pool-half pair to training (the
 ceiling the loop could reach with all the pool's labels). Pair rows come from karl's own
-featuriser (features/sets.py), members from learning/ensemble.py.
+featuriser (features/sets.py), members from learning/logreg.py and learning/ensemble.py.
 
 Usage (a built warehouse in KARL_DUCKDB_PATH; figures: docs/features.md):
     python benchmarks/feature_research/measure.py SPEC [SPEC ...]
@@ -25,13 +25,8 @@ from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
 from python_jobs.config import parse_features
 from python_jobs.errors import KarlError
 from python_jobs.features.sets import prepare_pair_features, stack_rows
-from python_jobs.learning.ensemble import (
-    LogRegParams,
-    encode_labels,
-    fit_logreg,
-    logreg_proba,
-    undersample_indices,
-)
+from python_jobs.learning.ensemble import undersample_indices
+from python_jobs.learning.logreg import LogRegParams, encode_labels, fit_logreg, logreg_proba
 from python_jobs.learning.evaluation import classification_metrics
 from python_jobs.loop import data as loop_data
 from research_warehouse import open_built_warehouse

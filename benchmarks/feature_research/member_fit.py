@@ -1,7 +1,7 @@
 """One bag member's fit time on the default pair rows (char13), by solver and start (issue 11).
 
 Times (median of 5, one BLAS thread) an undersampled member of the human labels: sklearn's
-lbfgs / saga / newton-cg on all columns, then karl's own fit (`ensemble.fit_sparse_logreg`:
+lbfgs / saga / newton-cg on all columns, then karl's own fit (`logreg.fit_sparse_logreg`:
 newton-cg, float32, columns present in >= 2 rows) from zeros and, after 500 pool labels are
 added, from zeros against a start at the round-0 member (what `warm_starts_help` decides).
 
@@ -21,7 +21,8 @@ from sklearn.linear_model import LogisticRegression
 
 from python_jobs.features.sets import prepare_pair_features
 from python_jobs.learning.blas import single_threaded
-from python_jobs.learning.ensemble import LogRegParams, encode_labels, undersample_indices
+from python_jobs.learning.ensemble import undersample_indices
+from python_jobs.learning.logreg import LogRegParams, encode_labels
 from python_jobs.loop import data as loop_data
 from research_warehouse import open_built_warehouse
 
@@ -44,7 +45,7 @@ def warm_newton_cg(X, y: np.ndarray, C: float, start: tuple[np.ndarray, np.ndarr
 
 
 def main(C: float) -> None:
-    from python_jobs.learning.ensemble import fit_sparse_logreg
+    from python_jobs.learning.logreg import fit_sparse_logreg
 
     warnings.simplefilter("ignore")
     con = open_built_warehouse()

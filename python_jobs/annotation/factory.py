@@ -10,7 +10,7 @@ import duckdb
 
 from python_jobs.annotation.base import Annotator
 from python_jobs.annotation.few_shot_pool import load_pool
-from python_jobs.annotation.judge import require_judge
+from python_jobs.judge.marts import require_judge
 from python_jobs.annotation.openai.batch import BatchAnnotator
 from python_jobs.annotation.openai.client import OpenAIAnnotator
 from python_jobs.annotation.openai.preflight import preflight
@@ -44,7 +44,7 @@ def make_annotator(con: duckdb.DuckDBPyConnection, config: RunConfig,
         return SimulatedAnnotator(reference_labels if reference_labels is not None
                                   else reference_labels_for(con, config), noise)
     if config.annotator == "panel":
-        from python_jobs.annotation.panel import PanelAnnotator
+        from python_jobs.annotation.panels.annotator import PanelAnnotator
 
         return PanelAnnotator(reference_labels if reference_labels is not None
                               else reference_labels_for(con, config), config.panel, config.seed)

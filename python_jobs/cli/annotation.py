@@ -66,7 +66,7 @@ def judge(
 ) -> None:
     """Measure the openai annotator against the human labels (never the OOD test half): accuracy,
     macro-F1, Cohen's kappa, 3x3 and 9x9 confusion, direction, unanimity, cost per correct label."""
-    from python_jobs.annotation import judge as judge_job
+    import python_jobs.judge as judge_job
     from python_jobs.annotation.factory import openai_annotator
     from python_jobs.annotation.openai.batch import BatchAnnotator
     from python_jobs.annotation.openai.preflight import preflight

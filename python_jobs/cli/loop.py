@@ -31,7 +31,7 @@ def run_loop(config: RunConfig, db: Optional[Path] = None, show_progress: bool =
              engine: EngineSettings | None = None) -> str:
     """Run (or resume) one KARL run and print its rounds; returns its run id. With the Spark
     engine the candidate scan runs as a Spark job, and the run's rows and marts also land in Spark
-    (loop/spark_run.py); the DuckDB file stays the run's journal."""
+    (spark/run_publishing.py); the DuckDB file stays the run's journal."""
     from python_jobs.loop.runner import Orchestrator
     from python_jobs.reporting.console import print_round_table
     from python_jobs.reporting.progress import RunProgress, RunSnapshot
@@ -48,7 +48,7 @@ def run_loop(config: RunConfig, db: Optional[Path] = None, show_progress: bool =
                          progress=progress, engine=engine).run()
         finally:
             if engine is not None and engine.engine == "spark":
-                from python_jobs.warehouse.spark_session import stop_spark_session
+                from python_jobs.spark.session import stop_spark_session
 
                 stop_spark_session()
         rows = round_rows(con, [config.run_id])
@@ -76,7 +76,7 @@ def run(
     max_cost: Optional[float] = typer.Option(None, "--max-cost", help="Stop cleanly once LLM spend reaches this (USD)."),
     until_stable: bool = typer.Option(False, "--until-stable", help="Stop when the stopping rule (--stop-rule) fires."),
     stop_rule: StopRule = typer.Option(RUN_DEFAULTS.stop_rule, "--stop-rule",
-                                       help="signal (marts.rpt_run_stopping_signal) or a rule of loop/stopping_rules.py; "
+                                       help="signal (marts.rpt_run_stopping_signal) or a rule of loop/stopping/rules.py; "
                                             "stabilizing_predictions, overall_uncertainty and pool_change need no held-out labels."),
     aggregation: Aggregation = typer.Option(RUN_DEFAULTS.aggregation, help="How the K votes become a label."),
     panel: str = typer.Option(",".join(RUN_DEFAULTS.panel), help="With --annotator panel: the voters' error profiles."),
@@ -201,7 +201,7 @@ def experiment(
                                      progress_for=progress_for, engine=engine)
         finally:
             if engine.engine == "spark":
-                from python_jobs.warehouse.spark_session import stop_spark_session
+                from python_jobs.spark.session import stop_spark_session
 
                 stop_spark_session()
         summary = experiment_summary(con, name)

@@ -17,13 +17,8 @@ from collections.abc import Callable
 import numpy as np
 
 from python_jobs.features.sets import stack_rows
-from python_jobs.learning.ensemble import (
-    CLASSES,
-    N_CLASSES,
-    BaggedEnsemble,
-    LogRegParams,
-    encode_labels,
-)
+from python_jobs.learning.ensemble import BaggedEnsemble
+from python_jobs.learning.logreg import CLASSES, N_CLASSES, LogRegParams, encode_labels
 
 FitPredict = Callable[[np.ndarray, np.ndarray, np.ndarray, int], np.ndarray]
 

@@ -9,7 +9,7 @@ workers left one core idle for most of a fold). The figures are those of the who
 fits the same members on the same samples. Folds are fixed per run (the run's seed):
 round-to-round ID differences are then the labels', not the split's.
 
-Warm starts (dense rows, lbfgs; `ensemble.warm_starts_help`): every fit after round 0 starts from
+Warm starts (dense rows, lbfgs; `logreg.warm_starts_help`): every fit after round 0 starts from
 the matching round-0 fit (member m of the ensemble, member m of fold f in the ID CV) instead of
 zeros: ~2.5x fewer lbfgs iterations. Sparse rows (newton-cg) fit faster from zeros.
 Round 0 is fitted from zeros and depends only on the run's seed and the human labels, so a
@@ -31,7 +31,7 @@ from typing import Callable
 import numpy as np
 
 from python_jobs.learning import evaluation
-from python_jobs.learning.ensemble import LogRegParams, warm_starts_help
+from python_jobs.learning.logreg import LogRegParams, warm_starts_help
 
 MemberWeights = tuple[np.ndarray, np.ndarray]  # (coef_, intercept_) of the stacked members
 

@@ -6,7 +6,7 @@ step, so consensus and training marts (and their invariant tests) are rebuilt be
 round trains. Every completed step is recorded in raw.run_steps; a resumed run skips completed
 steps, and annotators send only the calls still missing, so a crash (even kill -9) costs no call
 twice. On `--engine spark` the DuckDB file stays this journal, and after every step the rows the
-run added are published to Spark (loop/spark_run.py); the run's marts are built there when it closes.
+run added are published to Spark (spark/run_publishing.py); the run's marts are built there when it closes.
 
 Round t trains on the human labels plus this run's labels accepted in rounds < t, evaluates
 that model (ID and OOD), and - except in the last round - selects and annotates new pairs.
@@ -35,18 +35,15 @@ from python_jobs.features.vectors import (
     ensure_item_vectors,
     load_item_vectors,
 )
-from python_jobs.learning.ensemble import (
-    BaggedEnsemble,
-    LogRegParams,
-    tune_hyperparameters,
-)
+from python_jobs.learning.ensemble import BaggedEnsemble
+from python_jobs.learning.logreg import LogRegParams
+from python_jobs.learning.tuning import tune_hyperparameters
 from python_jobs.loop import data, run_store
 from python_jobs.loop.builds import FULL_BUILD_ARGS, RUN_BUILD_ARGS, run_build
 from python_jobs.loop.id_cv import IdCrossValidation, MemberWeights
 from python_jobs.loop.pool import CandidatePoolMemo
 from python_jobs.loop.preflight import check_annotator
 from python_jobs.loop.reference import reference_labels_for
-from python_jobs.loop.spark_run import SparkRunMirror
 from python_jobs.loop.steps import (
     LAST_ROUND_SKIPS,
     ROUND_STEPS,
@@ -54,7 +51,7 @@ from python_jobs.loop.steps import (
     RunStopped,
     Step,
 )
-from python_jobs.loop.stopping import should_stop
+from python_jobs.loop.stopping import should_stop, should_stop_by_rule
 from python_jobs.reporting.progress import (
     ABORTED,
     COMPLETED,
@@ -63,6 +60,7 @@ from python_jobs.reporting.progress import (
     RunSnapshot,
     publish_marts,
 )
+from python_jobs.spark.run_publishing import SparkRunMirror
 
 PREPARE_ROUND = -1
 MARTS_PUBLISH_SECONDS = 20.0
@@ -108,7 +106,7 @@ class Orchestrator:
         # The round-0 ensemble fit, the warm start of later rounds (see loop/id_cv.py).
         self.round0_ensemble: MemberWeights | None = None
         self._marts_published_at = float("-inf")
-        # --engine spark: the run's raw rows published to Spark after every step (loop/spark_run.py).
+        # --engine spark: the run's raw rows published to Spark after every step (spark/run_publishing.py).
         self.spark_run: SparkRunMirror | None = SparkRunMirror(self) if self.engine.engine == "spark" else None
 
     # --- what the steps share -------------------------------------------------------------
@@ -295,7 +293,7 @@ class Orchestrator:
             self.spark_run.publish()
 
     def _close_on_spark(self) -> None:
-        """--engine spark: the run's marts built on Spark too (loop/spark_run.py)."""
+        """--engine spark: the run's marts built on Spark too (spark/run_publishing.py)."""
         if self.spark_run is not None:
             with self.progress.phase("closing", "build the run's marts on Spark (dbt)"):
                 self.spark_run.build_marts(self.dbt_vars())
@@ -332,10 +330,8 @@ class Orchestrator:
 
     def _stable(self, round_index: int) -> bool:
         if self.config.stop_rule != "signal":
-            # a rule of loop/stopping_rules.py on the raw signals: no build needed
-            from python_jobs.loop import stop_signals
-
-            stop, reason = stop_signals.should_stop(self.con, self.config.run_id, self.config.stop_rule, round_index)
+            # a rule of loop/stopping/rules.py on the raw signals: no build needed
+            stop, reason = should_stop_by_rule(self.con, self.config.run_id, self.config.stop_rule, round_index)
         else:
             self.build(RUN_BUILD_ARGS)
             stop, reason = should_stop(self.con, self.config.run_id)

@@ -29,7 +29,8 @@ from python_jobs.learning import (
     scoring,
     scoring_rows,
 )
-from python_jobs.learning.ensemble import BaggedEnsemble, warm_starts_help
+from python_jobs.learning.ensemble import BaggedEnsemble
+from python_jobs.learning.logreg import warm_starts_help
 from python_jobs.loop import data
 from python_jobs.loop.builds import ROUND_BUILD_ARGS
 from python_jobs.loop.id_cv import IdCrossValidation, MemberWeights, RunningCv

@@ -67,7 +67,7 @@ def print_plan(result: object, console: Console, max_cost: float | None) -> None
 
 
 def print_judge(judge_id: str, header: str, rows: list[dict], grids: dict[str, tuple], console: Console) -> None:
-    """rows: annotation.judge.agreement; grids: level -> annotation.judge.confusion."""
+    """rows: judge.agreement; grids: level -> judge.confusion."""
     console.print(f"judge {judge_id}: {header}")
     overall = Table(title="Agreement with the human majority (rpt_judge_agreement)")
     for column in ("level", "pairs", "accuracy", "macro-F1", "Cohen's κ", "unanimity", "unanimous precision",

@@ -22,7 +22,7 @@ import duckdb
 import pandas as pd
 
 from python_jobs.reporting import plots
-from python_jobs.reporting.judge import judge_section
+from python_jobs.judge.report_section import judge_section
 from python_jobs.reporting.report_data import ReportData, load_report_data  # noqa: F401 - the page's data
 from python_jobs.warehouse.connection import require_marts
 

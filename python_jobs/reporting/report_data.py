@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import duckdb
 import pandas as pd
 
-from python_jobs.reporting.judge import JudgeFrames, load_judge_frames
+from python_jobs.judge.marts import JudgeFrames, load_judge_frames
 
 EXAMPLE_PAIRS = 12
 

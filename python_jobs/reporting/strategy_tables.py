@@ -12,8 +12,8 @@ import numpy as np
 import pandas as pd
 
 from python_jobs.annotation import panels
-from python_jobs.loop.stop_signals import load_run_signals
-from python_jobs.loop.stopping_rules import STOP_RULES, stop_round
+from python_jobs.config import LEGACY_AGGREGATIONS
+from python_jobs.loop.stopping import STOP_RULES, load_run_signals, stop_round
 
 
 def experiment_run_ids(con: duckdb.DuckDBPyConnection, experiment_id: str) -> list[tuple[str, str]]:
@@ -108,7 +108,7 @@ def panel_run_rows(con: duckdb.DuckDBPyConnection, run_ids: Sequence[str]) -> pd
         accepted = [(k, label) for k, ok, label in labels if ok]
         correct = [label == reference.get(k) for k, label in accepted if reference.get(k) is not None]
         rows.append({"run_id": run_id, "annotator": config.get("annotator"),
-                     "aggregation": config.get("aggregation", "unanimity"), "rounds": len(metrics) - 1,
+                     "aggregation": _aggregation(config), "rounds": len(metrics) - 1,
                      "annotated": len(labels), "yield": len(accepted) / len(labels) if labels else np.nan,
                      "precision": float(np.mean(correct)) if correct else np.nan,
                      "ood_gain_last": metrics[-1] - metrics[0] if len(metrics) > 1 else np.nan,
@@ -129,3 +129,9 @@ def markdown(frame: pd.DataFrame, floatfmt: str = ".3f") -> str:
                 cells.append(str(value))
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def _aggregation(config: dict) -> str:
+    """The run's rule under its current name (a run recorded before the rename says dawid_skene)."""
+    name = config.get("aggregation", "unanimity")
+    return LEGACY_AGGREGATIONS.get(name, name)

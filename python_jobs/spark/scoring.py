@@ -153,10 +153,10 @@ def score_duckdb_candidates_on_spark(con, candidates_sql: str, params: list | No
                                      *args, **kwargs) -> tuple[list[dict], int]:
     """`score_candidates_spark` on a candidate query of the DuckDB warehouse (`karl run --engine
     spark` while the run's bookkeeping stays in DuckDB): the pool goes to the process's Spark
-    session (warehouse/spark_session.py) as Arrow, ~1 s per 300k pairs; on a warehouse that lives
+    session (spark/session.py) as Arrow, ~1 s per 300k pairs; on a warehouse that lives
     in Spark, pass `spark.table("marts.fct_candidate_pairs")` to `score_candidates_spark` instead."""
     from python_jobs.warehouse.arrow import arrow_table
-    from python_jobs.warehouse.spark_session import spark_session
+    from python_jobs.spark.session import spark_session
 
     pool = arrow_table(con.execute(candidates_sql, params or []))
     return score_candidates_spark(spark_session().createDataFrame(pool), *args, **kwargs)

@@ -35,10 +35,10 @@ class SparkWarehouse:
 
     @classmethod
     def open(cls, settings: EngineSettings, stop_on_close: bool = True) -> SparkWarehouse:
-        """The process's session (warehouse/spark_session.py: master, memory and warehouse
+        """The process's session (spark/session.py: master, memory and warehouse
         directory from the environment) with every missing raw table created."""
-        from python_jobs.warehouse.spark_loader import ensure_raw_tables
-        from python_jobs.warehouse.spark_session import spark_session
+        from python_jobs.spark.loader import ensure_raw_tables
+        from python_jobs.spark.session import spark_session
 
         session = spark_session()
         ensure_raw_tables(session)
@@ -73,7 +73,7 @@ class SparkWarehouse:
         if unknown:
             raise SparkTableMismatchError(
                 f"{table} on Spark has no column {unknown[0]!r} (a table made by an older karl?): copy it "
-                f"again from DuckDB with `python -m python_jobs.warehouse.spark_loader --table "
+                f"again from DuckDB with `python -m python_jobs.spark.loader --table "
                 f"{table.rpartition('.')[2]}`.")
         frame = self.session.createDataFrame(rows)
         ordered = [(F.col(field.name) if field.name in rows.column_names else F.lit(None))

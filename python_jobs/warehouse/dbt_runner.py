@@ -60,7 +60,7 @@ def run_dbt(
     parse costs ~7 CPU-seconds, a reused one nothing, and each build ~0.5 s less.
 
     ``target``: a profiles.yml output other than the default (`spark`, `spark_thrift`,
-    `databricks`; else $KARL_DBT_TARGET); with `spark`, the process's Spark session (spark_session.py) is started
+    `databricks`; else $KARL_DBT_TARGET); with `spark`, the process's Spark session (spark/session.py) is started
     first, so dbt-spark reuses it with karl's configuration.
     """
 
@@ -77,7 +77,7 @@ def run_dbt(
     if target:
         common += ["--target", target]
         if target == "spark":
-            from python_jobs.warehouse.spark_session import spark_session
+            from python_jobs.spark.session import spark_session
 
             spark_session()
     if dbt_vars:

@@ -113,7 +113,7 @@ def open_warehouse(settings: EngineSettings, db_path: Path | str | None = None,
                    read_only: bool = False) -> Iterator[Warehouse]:
     """`with open_warehouse(settings) as wh:` the engine `settings` name, closed however the block
     ends. DuckDB: the file (``db_path``, default $KARL_DUCKDB_PATH); Spark: the process's session
-    (warehouse/spark_session.py), whose raw tables are created when missing."""
+    (spark/session.py), whose raw tables are created when missing."""
     if settings.engine == "spark":
         from python_jobs.spark.warehouse import SparkWarehouse
 

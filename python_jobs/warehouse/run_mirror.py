@@ -18,7 +18,7 @@ is published last, so a step marked done on the target has its rows there.
 Mutable journals reach the target only once final: `llm_batches` rows (the Batch API journal,
 updated in place as a batch is submitted, polled and recorded) once their status is recorded or
 failed. Shared tables a run fills but does not own (item vectors, categories: keyed by feature or
-category set, used by the candidate pool) are not published; `spark_loader` copies those.
+category set, used by the candidate pool) are not published; `spark/loader.py` copies those.
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@
     so the cost grows with Q x N per category, never with the square of a category's size. -#}
 {%- set n_queries = var('karl_sampler_queries') | int -%}
 {%- set n_partners = var('karl_sampler_partners') | int -%}
-{%- set slack = var('karl_sampler_slack', 20) | int -%}
+{%- set slack = var('karl_sampler_slack') | int -%}
 with
 
 items as (

@@ -14,7 +14,7 @@ selected as (
         {{ karl_hash_order("'" ~ var('karl_sampler_seed') ~ ":query:' || item_id") }} as query_hash,
         {{ karl_hash_order("'" ~ var('karl_sampler_seed') ~ ":partner:' || item_id") }} as partner_hash
     from item_categories
-    where category_set = '{{ var("karl_category_set", "") }}'
+    where category_set = '{{ var("karl_category_set") }}'
 ),
 
 final as (

@@ -14,8 +14,12 @@ final as (
         budget,
         config_json,
         cast({{ json_text('config_json', 'k_calls') }} as integer) as k_calls,
-        -- how K votes become a label (python_jobs/run_config.AGGREGATIONS); runs before issue 12: unanimity
-        coalesce({{ json_text('config_json', 'aggregation') }}, 'unanimity') as aggregation,
+        -- how K votes become a label (python_jobs/config.AGGREGATIONS); runs before issue 12:
+        -- unanimity; runs recorded before the rename called one_step_dawid_skene dawid_skene
+        case coalesce({{ json_text('config_json', 'aggregation') }}, 'unanimity')
+            when 'dawid_skene' then 'one_step_dawid_skene'
+            else coalesce({{ json_text('config_json', 'aggregation') }}, 'unanimity')
+        end as aggregation,
         created_at
     from runs
 )

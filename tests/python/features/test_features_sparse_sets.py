@@ -17,7 +17,8 @@ from python_jobs.features.sparse import (
     load_sparse_vectors,
     store_sparse_vectors,
 )
-from python_jobs.learning.ensemble import BaggedEnsemble, LogRegParams
+from python_jobs.learning.ensemble import BaggedEnsemble
+from python_jobs.learning.logreg import LogRegParams
 from python_jobs.learning.evaluation import diversity
 
 TITLES = [

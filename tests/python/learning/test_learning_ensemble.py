@@ -6,15 +6,9 @@ import numpy as np
 import pytest
 
 from python_jobs.config import TuningConfig
-from python_jobs.learning.ensemble import (
-    CLASSES,
-    BaggedEnsemble,
-    LogRegParams,
-    encode_labels,
-    proba_from_stacked,
-    tune_hyperparameters,
-    undersample_indices,
-)
+from python_jobs.learning.ensemble import BaggedEnsemble, undersample_indices
+from python_jobs.learning.logreg import CLASSES, LogRegParams, encode_labels, proba_from_stacked
+from python_jobs.learning.tuning import tune_hyperparameters
 
 
 def _synthetic(n_per_class: tuple[int, int, int] = (30, 60, 150), dims: int = 6, seed: int = 0):

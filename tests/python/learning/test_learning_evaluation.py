@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from python_jobs.learning.ensemble import BaggedEnsemble, LogRegParams
+from python_jobs.learning.ensemble import BaggedEnsemble
+from python_jobs.learning.logreg import LogRegParams
 from python_jobs.learning.evaluation import (
     classification_metrics,
     diversity,

@@ -73,7 +73,7 @@ def test_scorer_reproduces_predict_member_proba(unit: bool, dtype: str, toleranc
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_softmax_of_extreme_logits_is_finite_and_exact(dtype: str) -> None:
-    from python_jobs.learning.ensemble import softmax
+    from python_jobs.learning.logreg import softmax
     from python_jobs.learning.stacked_linear import _softmax_relative
 
     # Relative logits of 2 classes x 2 members, up to far beyond what float32's exp can hold.

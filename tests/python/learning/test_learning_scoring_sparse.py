@@ -12,7 +12,7 @@ import pytest
 import scipy.sparse as sp
 
 from python_jobs.features.vectors import canonical_csr
-from python_jobs.learning.ensemble import proba_from_stacked
+from python_jobs.learning.logreg import proba_from_stacked
 from python_jobs.learning.scoring_sparse import (
     PairLayout,
     SparseStackedScorer,

@@ -8,7 +8,7 @@ import time
 
 import numpy as np
 
-from python_jobs.learning.ensemble import LogRegParams
+from python_jobs.learning.logreg import LogRegParams
 from python_jobs.learning.evaluation import id_cross_validation, id_cv_metrics
 from python_jobs.loop.id_cv import IdCrossValidation, worker_pool
 

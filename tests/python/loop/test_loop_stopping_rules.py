@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from python_jobs.loop import stopping_rules as sr
+from python_jobs.loop.stopping import rules as sr
 
 
 def test_cohen_kappa_is_one_for_identical_and_zero_for_chance_agreement():

@@ -57,7 +57,7 @@ def test_until_stable_with_a_label_free_rule_stops_when_the_rule_fires(fbl_wareh
     # pool_change with a threshold every round meets (share changed < 1.01) fires at round 1.
     config = RunConfig(rounds=4, until_stable=True, stop_rule="pool_change", run_id="stop-early", **SMALL)
     logs: list[str] = []
-    import python_jobs.loop.stopping_rules as rules
+    from python_jobs.loop.stopping import rules
 
     original = rules.RULES["pool_change"]
     rules.RULES["pool_change"] = lambda signals: original(signals, max_changed_share=1.01)

@@ -1,5 +1,5 @@
 """A second process on a local Spark warehouse ends in one karl message, not Spark's ~9,000 lines
-of Java log: the Derby metastore admits one process at a time (warehouse/spark_session.py)."""
+of Java log: the Derby metastore admits one process at a time (spark/session.py)."""
 
 from __future__ import annotations
 
@@ -15,13 +15,13 @@ pytestmark = [pytest.mark.spark, pytest.mark.timeout(300)]
 
 HOLD = """
 import sys, time
-from python_jobs.warehouse.spark_session import spark_session
+from python_jobs.spark.session import spark_session
 spark_session().sql("show databases").collect()
 print("up", flush=True)
 sys.stdin.read()
 """
 OPEN = """
-from python_jobs.warehouse.spark_session import SparkWarehouseLockedError, spark_session
+from python_jobs.spark.session import SparkWarehouseLockedError, spark_session
 try:
     spark_session()
 except SparkWarehouseLockedError as error:

@@ -1,4 +1,4 @@
-"""`karl --engine spark run` publishes the run's raw rows to Spark (loop/spark_run.py,
+"""`karl --engine spark run` publishes the run's raw rows to Spark (spark/run_publishing.py,
 warehouse/run_mirror.py): after a run that died between a DuckDB commit and its Spark append, and
 after its resume, Spark's raw tables hold exactly the run's rows of the DuckDB journal, none twice.
 
@@ -18,7 +18,7 @@ from python_jobs import warehouse
 from python_jobs.annotation.factory import make_annotator
 from python_jobs.config import EngineSettings, RunConfig
 from python_jobs.loop.runner import Orchestrator
-from python_jobs.loop.spark_run import SparkRunMirror
+from python_jobs.spark.run_publishing import SparkRunMirror
 from python_jobs.spark.warehouse import SparkWarehouse
 from python_jobs.warehouse.run_mirror import RUN_TABLES, RunMirror
 

@@ -127,12 +127,12 @@ def test_closing_on_a_warehouse_never_built_says_how_to_build_it(journal, target
     relations); one line names them and the two commands that make them."""
     from types import SimpleNamespace
 
-    from python_jobs.loop.spark_run import SPARK_BASE_RELATIONS, SparkRunMirror
+    from python_jobs.spark.run_publishing import SPARK_BASE_RELATIONS, SparkRunMirror
 
     lines: list[str] = []
     run = SimpleNamespace(con=journal, config=RunConfig(run_id="never-built"), log=lines.append)
     SparkRunMirror(run, warehouse=target).build_marts({})
     message = lines[-1]
     assert all(relation in message for relation in SPARK_BASE_RELATIONS)
-    assert "python -m python_jobs.warehouse.spark_loader" in message and "karl --engine spark build" in message
+    assert "python -m python_jobs.spark.loader" in message and "karl --engine spark build" in message
     assert "karl --engine spark run --resume never-built" in message

@@ -1,5 +1,6 @@
-"""A run's per-round stopping signals, read from raw tables, for python_jobs/stopping_rules.py
-(`karl run --until-stable --stop-rule NAME` and the stopping-rule table of docs/strategies.md)."""
+"""A run's per-round stopping signals, read from raw tables, and the verdict of a rule of
+`rules.py` on them (`karl run --until-stable --stop-rule NAME`, the stopping-rule table of
+docs/strategies.md)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import json
 import duckdb
 import numpy as np
 
-from python_jobs.loop.stopping_rules import RunSignals, stop_round
+from python_jobs.loop.stopping.rules import RunSignals, stop_round
 
 
 def load_run_signals(con: duckdb.DuckDBPyConnection, run_id: str) -> RunSignals:
@@ -38,8 +39,8 @@ def load_run_signals(con: duckdb.DuckDBPyConnection, run_id: str) -> RunSignals:
     return RunSignals(predictions, uncertainty, ood)
 
 
-def should_stop(con: duckdb.DuckDBPyConnection, run_id: str, rule: str, round_index: int) -> tuple[bool, str]:
-    """(stop after `round_index`?, why) by a python_jobs.stopping_rules rule."""
+def should_stop_by_rule(con: duckdb.DuckDBPyConnection, run_id: str, rule: str, round_index: int) -> tuple[bool, str]:
+    """(stop after `round_index`?, why) by a rule of rules.py."""
     signals = load_run_signals(con, run_id)
     at = stop_round(rule, signals)
     if at is not None and at <= round_index:

@@ -19,9 +19,9 @@ import duckdb
 import pyarrow as pa
 
 from python_jobs.errors import KarlError
+from python_jobs.spark.session import spark_session
 from python_jobs.warehouse.arrow import arrow_batches, arrow_table
 from python_jobs.warehouse.raw_schema import RAW_TABLES, create_raw_tables
-from python_jobs.warehouse.spark_session import spark_session
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     from pyspark.sql import SparkSession
@@ -138,14 +138,14 @@ def load_raw_from_duckdb(
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`python -m python_jobs.warehouse.spark_loader [DUCKDB_FILE]`: copy the raw tables into the
+    """`python -m python_jobs.spark.loader [DUCKDB_FILE]`: copy the raw tables into the
     Spark warehouse (KARL_SPARK_WAREHOUSE_DIR), then `dbt build --target spark` reads them."""
     import argparse
 
+    from python_jobs.spark.session import stop_spark_session
     from python_jobs.warehouse.connection import default_db_path
-    from python_jobs.warehouse.spark_session import stop_spark_session
 
-    parser = argparse.ArgumentParser(prog="python -m python_jobs.warehouse.spark_loader", description=main.__doc__)
+    parser = argparse.ArgumentParser(prog="python -m python_jobs.spark.loader", description=main.__doc__)
     parser.add_argument("db", nargs="?", default=None, help="DuckDB file (default: $KARL_DUCKDB_PATH)")
     parser.add_argument("--table", action="append", help="only this raw table (repeatable)")
     options = parser.parse_args(argv)

@@ -15,8 +15,7 @@ The FBL paper's second question (LLM as a judge against the human labels), as a 
    Cohen's kappa, per-class precision/recall/F1, unanimity, unanimous precision and coverage,
    direction of directional classes, cost per correct label), rpt_judge_confusion (3x3, 9x9).
 
-`karl run --require-judge` refuses to spend a budget on a model + prompt + few-shot setting that
-no complete judge has measured (`require_judge`).
+What the marts say is read in `marts.py`; the report's judge section is `report_section.py`.
 """
 
 from __future__ import annotations
@@ -35,6 +34,7 @@ from python_jobs.annotation.call_log import DuckDBCallSink
 from python_jobs.annotation.evaluation_pairs import is_judge_reserved
 from python_jobs.annotation.openai.protocol import sanitize_url
 from python_jobs.errors import KarlError
+from python_jobs.judge.marts import few_shot_label
 
 JUDGE_MODELS = [
     "stg_karl__judge_calls", "stg_karl__judge_runs", "stg_karl__judge_samples", "fct_judge_pairs",
@@ -44,10 +44,6 @@ JUDGE_MODELS = [
 
 class JudgeStopped(KarlError):
     """The judge stopped at its cost budget; the same command with a larger one resumes it."""
-
-
-class JudgeMissing(KarlError):
-    """--require-judge: no complete judge measured this model, prompt and few-shot setting."""
 
 
 @dataclass(frozen=True)
@@ -71,11 +67,6 @@ def config_as_dict(config) -> dict:
     data = asdict(config)
     data["base_url"] = sanitize_url(config.base_url)
     return data
-
-
-def few_shot_label(annotator) -> str:
-    config = annotator.config
-    return "none" if config.few_shot == "none" else f"{config.few_shot}:{config.few_shot_k}"
 
 
 def sample_pairs(con: duckdb.DuckDBPyConnection, settings: JudgeSettings) -> list[SampledPair]:
@@ -159,48 +150,3 @@ def run_judge(con: duckdb.DuckDBPyConnection, annotator, settings: JudgeSettings
         con.execute("checkpoint")
         warehouse.run_dbt(["build", "--select", *JUDGE_MODELS], db_path=db_path)
     return judge_id
-
-
-def agreement(con: duckdb.DuckDBPyConnection, judge_id: str) -> list[dict]:
-    cursor = con.execute(
-        "select * from marts.rpt_judge_agreement where judge_id = ? "
-        "order by level desc, class_label = 'all' desc, class_label", [judge_id])
-    names = [d[0] for d in cursor.description]
-    return [dict(zip(names, row)) for row in cursor.fetchall()]
-
-
-def confusion(con: duckdb.DuckDBPyConnection, judge_id: str, level: str) -> tuple[list[str], list[str], dict]:
-    rows = con.execute(
-        "select human_label, llm_label, human_order, llm_order, n_pairs from marts.rpt_judge_confusion "
-        "where judge_id = ? and level = ?", [judge_id, level]).fetchall()
-    humans = [h for h, _ in sorted({(r[0], r[2]) for r in rows}, key=lambda x: x[1])]
-    llms = [m for m, _ in sorted({(r[1], r[3]) for r in rows}, key=lambda x: x[1])]
-    return humans, llms, {(r[0], r[1]): r[4] for r in rows}
-
-
-def require_judge(con: duckdb.DuckDBPyConnection, annotator) -> dict:
-    """The latest complete judge of this model(s), prompt template and few-shot setting, with its
-    3-class accuracy and kappa; JudgeMissing when there is none."""
-    config = annotator.config
-    row = con.execute(
-        """
-        select r.judge_id, r.completed_at, a.accuracy, a.cohens_kappa, a.n_pairs
-        from raw.judge_runs as r
-        left join marts.rpt_judge_agreement as a
-            on a.judge_id = r.judge_id and a.level = 'relation3' and a.class_label = 'all'
-        where r.status = 'complete' and r.models = ? and r.prompt_hash = ? and r.few_shot = ?
-        order by r.completed_at desc limit 1
-        """,
-        [",".join(config.models()), prompt.template_hash(), few_shot_label(annotator)]).fetchone() if _has_marts(con) else None
-    if row is None:
-        raise JudgeMissing(
-            f"--require-judge: no `karl judge` result for model {','.join(config.models())!r}, prompt "
-            f"{prompt.PROMPT_VERSION} ({prompt.template_hash()}), few-shot {few_shot_label(annotator)}: "
-            "run `karl judge` with the same settings first")
-    return {"judge_id": row[0], "completed_at": row[1], "accuracy": row[2], "cohens_kappa": row[3], "n_pairs": row[4]}
-
-
-def _has_marts(con: duckdb.DuckDBPyConnection) -> bool:
-    return bool(con.execute(
-        "select count(*) from information_schema.tables where table_schema = 'marts' and table_name = 'rpt_judge_agreement'"
-    ).fetchone()[0])

@@ -1,42 +1,15 @@
-"""The judge section of `karl report`: how the LLM annotator agrees with the human labels
-(marts.rpt_judge_agreement, rpt_judge_confusion), every judge in one table, the latest judge's
-per-class figures and its 3x3 and 9x9 confusion grids."""
+"""The judge section of `karl report` (HTML): how the LLM annotator agrees with the human labels,
+every judge in one table, the latest judge's per-class figures and its 3x3 and 9x9 confusion
+grids (frames from `marts.load_judge_frames`)."""
 
 from __future__ import annotations
 
 import html
 from collections.abc import Callable
-from dataclasses import dataclass
 
-import duckdb
 import pandas as pd
 
-
-@dataclass
-class JudgeFrames:
-    overall: pd.DataFrame
-    per_class: pd.DataFrame
-    confusion: pd.DataFrame
-    latest: str | None
-
-
-def load_judge_frames(con: duckdb.DuckDBPyConnection) -> JudgeFrames:
-    try:
-        agreement = con.execute(
-            "select a.*, r.completed_at from marts.rpt_judge_agreement as a "
-            "inner join raw.judge_runs as r using (judge_id) order by r.completed_at, a.judge_id, a.level desc, a.class_label"
-        ).df()
-        confusion = con.execute("select * from marts.rpt_judge_confusion order by judge_id, level, human_order, llm_order").df()
-    except duckdb.Error:  # a warehouse built before the judge marts existed
-        empty = pd.DataFrame()
-        return JudgeFrames(empty, empty, empty, None)
-    latest = agreement["judge_id"].iloc[-1] if not agreement.empty else None
-    return JudgeFrames(
-        overall=agreement[agreement["class_label"] == "all"],
-        per_class=agreement[(agreement["class_label"] != "all") & (agreement["judge_id"] == latest)],
-        confusion=confusion[confusion["judge_id"] == latest] if latest else confusion,
-        latest=latest,
-    )
+from python_jobs.judge.marts import JudgeFrames
 
 
 def _grid(confusion: pd.DataFrame, level: str) -> str:

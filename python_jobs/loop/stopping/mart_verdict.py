@@ -1,4 +1,5 @@
-"""The stopping rule of `karl run --until-stable`: read marts.rpt_run_stopping_signal.
+"""The default stopping rule of `karl run --until-stable` (`--stop-rule signal`): read
+marts.rpt_run_stopping_signal.
 
 The rule itself lives in SQL (models/marts/reporting/rpt_run_stopping_signal.sql, thresholds
 as dbt vars) so the report, `karl status` and the loop all see one verdict.

@@ -1,5 +1,5 @@
 """The dbt project on local Spark (`--target spark`): the FBL warehouse ingested into DuckDB,
-copied into Spark's raw tables (spark_loader), built with dbt-spark's session method, gives the
+copied into Spark's raw tables (spark/loader.py), built with dbt-spark's session method, gives the
 same label marts as DuckDB. Runs with the `spark` extra; skipped only when Java is missing.
 
 One load and one build per module: the JVM start and a Spark build cost ~1-3 minutes on the
@@ -38,8 +38,8 @@ KEYED = {
 @pytest.fixture(scope="module")
 def spark_build(fbl_warehouse_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
     from python_jobs.warehouse.dbt_runner import run_dbt
-    from python_jobs.warehouse.spark_loader import load_raw_from_duckdb
-    from python_jobs.warehouse.spark_session import spark_session, stop_spark_session
+    from python_jobs.spark.loader import load_raw_from_duckdb
+    from python_jobs.spark.session import spark_session, stop_spark_session
 
     folder = tmp_path_factory.mktemp("spark_dbt")
     with pytest.MonkeyPatch.context() as env:

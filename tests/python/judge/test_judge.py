@@ -13,7 +13,8 @@ from llm_fixtures import fast_annotator
 from typer.testing import CliRunner
 
 from python_jobs import warehouse
-from python_jobs.annotation import judge, prompt
+from python_jobs import judge
+from python_jobs.annotation import prompt
 from python_jobs.annotation.evaluation_pairs import is_judge_reserved
 from python_jobs.cli import app
 from python_jobs.testing.fake_llm_server import FakeLLMServer

@@ -39,7 +39,7 @@ SPARK_RUN_BUILD_ARGS = [
     "resource_type:unit_test",
 ]
 # What the run's marts read besides the run's tables: built once on Spark by `karl --engine spark
-# build` after `python -m python_jobs.warehouse.spark_loader`.
+# build` after `python -m python_jobs.spark.loader`.
 SPARK_BASE_RELATIONS = ("marts.fct_human_labels", "marts.fct_eval_sets", "seeds.fbl_classes")
 
 
@@ -97,7 +97,7 @@ class SparkRunMirror:
         if missing:
             log(f"Spark: the run's raw rows are in Spark, but its marts were not built there: the Spark "
                 f"warehouse lacks {', '.join(missing)}. Copy and build it once (`python -m "
-                "python_jobs.warehouse.spark_loader`, then `karl --engine spark build`); "
+                "python_jobs.spark.loader`, then `karl --engine spark build`); "
                 f"`karl --engine spark run --resume {self.run.config.run_id}` then builds the run's marts.")
             return
         started = time.perf_counter()
