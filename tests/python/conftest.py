@@ -94,3 +94,25 @@ def fbl_warehouse(fbl_warehouse_template: Path, tmp_path: Path, monkeypatch: pyt
     monkeypatch.setenv("KARL_DUCKDB_PATH", str(path))
     monkeypatch.setenv("KARL_DBT_TARGET_PATH", str(tmp_path / "target"))
     return path
+
+
+@pytest.fixture(scope="session")
+def spark(tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201 - pyspark.sql.SparkSession
+    """The one Spark session of a test run: karl's own (spark/session.py: local[2], its Derby
+    metastore), a 1 GB driver and a warehouse folder of the session's, stopped after the last
+    test. A JVM costs ~10-20 s of the 2 cores to start, so every Spark test shares this one."""
+    import shutil
+
+    if not (shutil.which("java") or os.environ.get("JAVA_HOME")):
+        pytest.skip("Java (17+) is not installed: Spark cannot start")
+    pytest.importorskip("pyspark", reason="the spark extra is not installed: pip install -e '.[spark]'")
+    from python_jobs.spark.session import spark_session, stop_spark_session
+
+    os.environ["KARL_SPARK_WAREHOUSE_DIR"] = str(tmp_path_factory.mktemp("spark_warehouse"))
+    os.environ["KARL_SPARK_DRIVER_MEMORY"] = "1g"
+    session = spark_session()
+    try:
+        yield session
+    finally:
+        stop_spark_session()
+

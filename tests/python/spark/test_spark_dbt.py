@@ -8,8 +8,6 @@ shared 2 cores, so every assertion reads the same build.
 
 from __future__ import annotations
 
-import os
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,9 +17,6 @@ import pytest
 # A safety net for a loaded machine: on 2 quiet cores the module takes a few minutes.
 pytestmark = [pytest.mark.spark, pytest.mark.timeout(1800)]
 
-if not (shutil.which("java") or os.environ.get("JAVA_HOME")):
-    pytest.skip("Java (17+) is not installed: the Spark target cannot start", allow_module_level=True)
-pytest.importorskip("pyspark", reason="the spark extra is not installed: pip install -e '.[spark]'")
 
 # The label marts and everything upstream of them (staging, intermediate, seeds), with their
 # data tests: what an FBL-only warehouse fills. Run marts (empty without runs) are left out.
@@ -36,32 +31,24 @@ KEYED = {
 
 
 @pytest.fixture(scope="module")
-def spark_build(fbl_warehouse_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
-    from python_jobs.warehouse.dbt_runner import run_dbt
+def spark_build(spark, fbl_warehouse_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
     from python_jobs.spark.loader import load_raw_from_duckdb
-    from python_jobs.spark.session import spark_session, stop_spark_session
+    from python_jobs.warehouse.dbt_runner import run_dbt
 
     folder = tmp_path_factory.mktemp("spark_dbt")
     with pytest.MonkeyPatch.context() as env:
-        env.setenv("KARL_SPARK_WAREHOUSE_DIR", str(folder / "spark"))
-        env.setenv("KARL_SPARK_DRIVER_MEMORY", "1g")
         env.setenv("KARL_DBT_TARGET_PATH", str(folder / "target"))
         env.setenv("KARL_DUCKDB_PATH", str(fbl_warehouse_template))
-        spark = spark_session()
-        spark.sparkContext.setLogLevel("ERROR")
-        try:
-            loaded = load_raw_from_duckdb(fbl_warehouse_template, spark)
-            selection = " ".join(f"+{mart}" for mart in MARTS)
-            result = run_dbt(
-                # cautious: a test runs only when all its parents are built (a singular test that
-                # also reads, say, the judge's staging stays out of this selection)
-                ["build", "--select", selection, "--exclude", "resource_type:unit_test",
-                 "--indirect-selection", "cautious"],
-                target="spark", raise_on_failure=False,
-            )
-            yield {"spark": spark, "loaded": loaded, "result": result}
-        finally:
-            stop_spark_session()
+        loaded = load_raw_from_duckdb(fbl_warehouse_template, spark)
+        selection = " ".join(f"+{mart}" for mart in MARTS)
+        result = run_dbt(
+            # cautious: a test runs only when all its parents are built (a singular test that
+            # also reads, say, the judge's staging stays out of this selection)
+            ["build", "--select", selection, "--exclude", "resource_type:unit_test",
+             "--indirect-selection", "cautious"],
+            target="spark", raise_on_failure=False,
+        )
+        yield {"spark": spark, "loaded": loaded, "result": result}
 
 
 def _duckdb_rows(db_path: Path, sql: str) -> list[tuple]:
