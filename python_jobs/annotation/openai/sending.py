@@ -115,6 +115,7 @@ async def send_with_retries(client, config: LLMSettings, call_id: str, params: d
         retries += 1
         await asyncio.sleep(backoff(config, retries, delay_hint))
 
+
 def logprobs_params() -> dict[str, Any]:
     """Token logprobs, asked so that every server answers them (logprobs.py): a llama.cpp server
     returns none unless `top_logprobs` is named, and 0 asks for no alternatives."""
