@@ -251,6 +251,8 @@ class LLMSettings:
             raise ValueError("few_shot_k must be >= 1")
         if self.concurrency < 1:
             raise ValueError("concurrency must be >= 1")
+        if not self.timeout_s > 0:  # the deadline of each request (annotation/openai/deadline.py)
+            raise ValueError("timeout_s (KARL_LLM_TIMEOUT_S) must be > 0")
 
     def model_for(self, attempt_index: int) -> str:
         if self.attempt_models:

@@ -69,6 +69,8 @@ class CallRecord:
     created_at: datetime = field(default_factory=lambda: datetime.now(timezone.utc).replace(tzinfo=None))
     cache_key: str | None = None  # openai annotator: hash of everything that changes the answer
     label_prob: float | None = None  # the model's probability of its label (token logprobs), when given
+    confidence_kind: str | None = None  # openai: what label_prob is, or why there is none (openai/logprobs.py)
+    error_retryable: bool | None = None  # openai: a failure of a retried kind (retries ran out); null when valid
 
     @classmethod
     def for_attempt(cls, context: CallContext, pair: PairToAnnotate, attempt_index: int, annotator_kind: str,

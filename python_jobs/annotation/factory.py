@@ -72,7 +72,8 @@ def check_openai_run(con: duckdb.DuckDBPyConnection, config: RunConfig) -> list[
     live = openai_annotator(con, {"max_cost_usd": config.max_cost_usd})
     found = preflight(live)
     lines = [(f"preflight: {found.endpoint} serves {', '.join(found.models)} (response_format "
-              f"{found.response_format}, logprobs {'yes' if found.logprobs else 'no'}) in {found.seconds:.2f} s")]
+              f"{found.response_format}, logprobs {'yes' if found.logprobs else 'no'}, confidence {found.confidence}) "
+              f"in {found.seconds:.2f} s")]
     if config.require_judge:
         judged = require_judge(con, live)
         lines.append(f"judge {judged['judge_id']}: 3-class accuracy {judged['accuracy']:.3f}, "

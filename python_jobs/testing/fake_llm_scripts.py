@@ -26,8 +26,11 @@ class Fault:
     kind: status (HTTP error `status`, optional retry-after) | slow (sleep `seconds`, then a normal
     answer) | malformed_body (200 with a body that is not JSON) | content (a 200 answer whose
     message text is `content`) | refusal (message.refusal set) | truncated_output (finish_reason
-    length, cut JSON) | truncated_body (Content-Length promises more than is sent, then close) |
-    drop (close the connection without a response) | echo_auth (401 quoting the API key back).
+    length, cut JSON) | truncated_body (Content-Length promises more than is sent, then close: a
+    server that closes mid-body) | drop (close the connection without a response) | echo_auth (401
+    quoting the API key back) | hang (accept the request and never answer, until the client goes
+    away or the server stops; `seconds` > 0 bounds it) | trickle (headers at once, then the body
+    one byte every `seconds`, 1 s by default: each read is quick, the whole never arrives in time).
     """
 
     kind: str
@@ -44,6 +47,36 @@ class Fault:
     @staticmethod
     def label(value: Any, reason: str = "scripted") -> "Fault":
         return Fault("content", content=json.dumps({"label": value, "reason": reason}))
+
+
+def hang() -> Fault:
+    return Fault("hang")
+
+
+def trickle(seconds_per_byte: float = 1.0) -> Fault:
+    return Fault("trickle", seconds=seconds_per_byte)
+
+
+@dataclass(frozen=True)
+class ServerFault:
+    """A fault the whole server plays, for demos and `karl run` tests where call ids are not known
+    in advance: the calls whose id hashes below `share` get `fault` on their first `requests`
+    requests (None: every request), then normal answers. A request without a call id (the
+    preflight) gets it only when every call does (share 1)."""
+
+    fault: Fault
+    share: float = 1.0
+    requests: int | None = None
+
+    def applies(self, call_id: str | None, request_number: int) -> bool:
+        if self.requests is not None and request_number > self.requests:
+            return False
+        if self.share >= 1.0:
+            return True
+        if not call_id:
+            return False
+        fraction = int(hashlib.sha256(f"fault|{call_id}".encode()).hexdigest()[:8], 16) / 0x100000000
+        return fraction < self.share
 
 
 @dataclass
@@ -97,6 +130,39 @@ def logprobs_for(content: str, label_probability: float, top_n: int = 0) -> dict
             entry["top_logprobs"] = []
         tokens.append(entry)
     return {"content": tokens, "refusal": None}
+
+
+# What a llama.cpp server reports for the tokens of a grammar-constrained answer: the model's
+# unconstrained logprobs, so the forced opening brace (which the model on its own would rarely
+# write first) comes out far below 0 - seen at -10.5 against llama-cpp-python 0.3.x.
+LLAMA_CPP_FORCED_BRACE_LOGPROB = -10.5
+LLAMA_CPP_UNCONSTRAINED_LABEL_LOGPROB = -3.2
+
+
+def unconstrained_logprobs_for(content: str, top_n: int = 0) -> dict[str, Any]:
+    """`choices[].logprobs` as a llama.cpp server gives them under a grammar: the label digit is
+    still a token of its own, but every logprob is the unconstrained model's."""
+    marker = '"label": '
+    cut = content.find(marker)
+    if not content.startswith("{") or cut < 0:
+        pieces = [(content, -1.0)]
+    else:
+        digit_at = cut + len(marker)
+        pieces = [("{", LLAMA_CPP_FORCED_BRACE_LOGPROB), (content[1:digit_at], -0.7),
+                  (content[digit_at], LLAMA_CPP_UNCONSTRAINED_LABEL_LOGPROB), (content[digit_at + 1:], -0.4)]
+    tokens = []
+    for piece, logprob in pieces:
+        if not piece:
+            continue
+        entry: dict[str, Any] = {"token": piece, "logprob": logprob, "bytes": list(piece.encode())}
+        entry["top_logprobs"] = [dict(entry)] if top_n else []
+        tokens.append(entry)
+    return {"content": tokens, "refusal": None}
+
+
+def is_constrained(body: dict[str, Any]) -> bool:
+    """Whether a request asks for grammar-constrained output (a JSON schema or JSON mode)."""
+    return (body.get("response_format") or {}).get("type") in ("json_schema", "json_object")
 
 
 @dataclass

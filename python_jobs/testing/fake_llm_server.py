@@ -17,6 +17,12 @@ Beyond chat completions it speaks what a real provider does around them:
 
 - `logprobs: true` in a request returns per-token log-probabilities, the label digit as a token
   of its own with a probability derived from the pair text (so a test knows it in advance);
+- `dialect="llama.cpp"` answers logprobs as a llama.cpp server (llama-cpp-python 0.3.x) does:
+  only when the request also names `top_logprobs` (even 0), and under a response_format
+  (grammar-constrained decoding) the unconstrained model's logprobs, the forced `{` at -10.5;
+- faults that never end by themselves: `hang` (accepts the request, never answers) and
+  `trickle` (one byte of the body a second), per call or for the whole server (`ServerFault`,
+  `--fault` on the command line);
 - a scripted fault can carry `x-should-retry: true|false`, the header OpenAI uses to overrule
   the status code's usual retry rule;
 - `/v1/files` (multipart upload, `GET .../content`) and `/v1/batches` (create, get, list, cancel):
@@ -31,6 +37,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import select
 import socket
 import sys
 import threading
@@ -47,10 +54,17 @@ from python_jobs.testing.fake_llm_scripts import (  # noqa: F401 - the scripting
     BatchScript,
     Fault,
     RequestLog,
+    ServerFault,
     default_label,
+    hang,
+    is_constrained,
     label_probability,
     logprobs_for,
+    trickle,
+    unconstrained_logprobs_for,
 )
+
+DIALECTS = ("openai", "llama.cpp")
 
 
 @dataclass
@@ -66,6 +80,8 @@ class FakeLLMServer(BatchServerMixin):
     known_models: tuple[str, ...] | None = None  # set: other models get a 404 model_not_found
     api_key: str | None = None  # set: other bearer tokens get a 401
     batch_delay_s: float = 0.05  # how long a batch stays validating/in_progress
+    dialect: str = "openai"  # openai | llama.cpp: how logprobs are answered (module docstring)
+    server_fault: ServerFault | None = None  # a fault for calls not scripted one by one
     requests: list[RequestLog] = field(default_factory=list)
     files: dict[str, dict[str, Any]] = field(default_factory=dict)
     batches: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -73,6 +89,7 @@ class FakeLLMServer(BatchServerMixin):
     _ids: Any = field(default_factory=itertools.count)
     _faults: dict[str, list[Fault]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _stopping: threading.Event = field(default_factory=threading.Event)
     _httpd: ThreadingHTTPServer | None = None
     _thread: threading.Thread | None = None
 
@@ -112,6 +129,7 @@ class FakeLLMServer(BatchServerMixin):
         return self
 
     def stop(self) -> None:
+        self._stopping.set()  # ends hanging and trickling answers
         if self._httpd is not None:
             self._httpd.shutdown()
             self._httpd.server_close()
@@ -127,7 +145,12 @@ class FakeLLMServer(BatchServerMixin):
     def _next_fault(self, call_id: str | None) -> Fault | None:
         with self._lock:
             queue = self._faults.get(call_id or "")
-            return queue.pop(0) if queue else None
+            if queue:
+                return queue.pop(0)
+            if self.server_fault is None:
+                return None
+            number = sum(1 for log in self.requests if log.call_id == call_id)  # this request's, logged already
+            return self.server_fault.fault if self.server_fault.applies(call_id, number) else None
 
     def new_id(self, prefix: str) -> str:
         with self._lock:
@@ -147,10 +170,7 @@ class FakeLLMServer(BatchServerMixin):
                     "index": 0,
                     "message": {"role": "assistant", "content": content, "refusal": refusal},
                     "finish_reason": finish_reason,
-                    "logprobs": (
-                        logprobs_for(content, label_probability(body), int(body.get("top_logprobs") or 0))
-                        if content and body.get("logprobs") and self.supports_logprobs else None
-                    ),
+                    "logprobs": self.logprobs(body, content),
                 }
             ],
             "usage": {
@@ -159,6 +179,17 @@ class FakeLLMServer(BatchServerMixin):
                 "total_tokens": max(1, prompt_chars // 4) + completion_tokens,
             },
         }
+
+    def logprobs(self, body: dict[str, Any], content: str | None) -> dict[str, Any] | None:
+        if not content or not body.get("logprobs") or not self.supports_logprobs:
+            return None
+        top_n = int(body.get("top_logprobs") or 0)
+        if self.dialect == "llama.cpp":
+            if "top_logprobs" not in body:
+                return None
+            if is_constrained(body):
+                return unconstrained_logprobs_for(content, top_n)
+        return logprobs_for(content, label_probability(body), top_n)
 
     def normal_answer(self, body: dict[str, Any]) -> dict[str, Any]:
         label = self.answer(body) if self.answer else default_label(body, self.noise)
@@ -209,6 +240,32 @@ class _Handler(BatchHandlerMixin, BaseHTTPRequestHandler):
             self.connection.shutdown(socket.SHUT_RDWR)
         except OSError:
             pass
+
+    def _wait_for_client_to_leave(self, at_most_s: float | None) -> None:
+        """Say nothing until the client closes its end, the server stops, or `at_most_s`."""
+        deadline = None if at_most_s is None else time.monotonic() + at_most_s
+        while not self.owner._stopping.is_set() and (deadline is None or time.monotonic() < deadline):
+            readable, _, _ = select.select([self.connection], [], [], 0.05)
+            if readable:
+                try:
+                    if not self.connection.recv(1, socket.MSG_PEEK):
+                        return
+                except OSError:
+                    return
+
+    def _trickle(self, data: bytes, seconds_per_byte: float) -> None:
+        """Headers at once, then the body a byte at a time: every read the client makes is quick."""
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.flush()
+        for index in range(len(data)):
+            if self.owner._stopping.wait(seconds_per_byte):
+                break
+            self.wfile.write(data[index:index + 1])
+            self.wfile.flush()
+        self._hang_up()
 
     def _send_bytes(self, data: bytes) -> None:
         self.send_response(200)
@@ -306,15 +363,20 @@ class _Handler(BatchHandlerMixin, BaseHTTPRequestHandler):
             self._send_json(401, {"error": {"message": f"Incorrect API key provided: {key}", "type": "invalid_request_error"}})
         elif fault.kind == "drop":
             self._hang_up()
+        elif fault.kind == "hang":
+            self._wait_for_client_to_leave(fault.seconds or None)
+            self._hang_up()
+        elif fault.kind == "trickle":
+            self._trickle(json.dumps(owner.normal_answer(body)).encode(), fault.seconds or 1.0)
         else:
             raise ValueError(f"unknown fault kind {fault.kind!r}")
 
 
 def serve(host: str = "127.0.0.1", port: int = 8089, latency_s: float = 0.0, noise: float = 0.0,
-          reject_json_schema: bool = False) -> None:
+          reject_json_schema: bool = False, dialect: str = "openai", server_fault: ServerFault | None = None) -> None:
     """Run the fake server in the foreground until interrupted; prints its base URL first."""
     server = FakeLLMServer(host=host, port=port, latency_s=latency_s, noise=noise,
-                           reject_json_schema=reject_json_schema).start()
+                           reject_json_schema=reject_json_schema, dialect=dialect, server_fault=server_fault).start()
     print(server.base_url, flush=True)
     try:
         while True:
@@ -325,6 +387,17 @@ def serve(host: str = "127.0.0.1", port: int = 8089, latency_s: float = 0.0, noi
         server.stop()
 
 
+SERVER_FAULTS = {
+    "hang": lambda seconds: hang(),
+    "trickle": lambda seconds: trickle(seconds or 1.0),
+    "cut": lambda seconds: Fault("truncated_body"),
+    "drop": lambda seconds: Fault("drop"),
+    "slow": lambda seconds: Fault("slow", seconds=seconds or 5.0),
+    "500": lambda seconds: Fault.http(500),
+    "429": lambda seconds: Fault.http(429, retry_after=seconds or 1.0),
+}
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1")
@@ -332,8 +405,20 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--latency", type=float, default=0.0, help="seconds per response")
     parser.add_argument("--noise", type=float, default=0.0, help="probability a call flips its label")
     parser.add_argument("--reject-json-schema", action="store_true", help="answer json_schema like an old llama.cpp")
+    parser.add_argument("--dialect", choices=DIALECTS, default="openai",
+                        help="llama.cpp: logprobs only with top_logprobs, unconstrained under a response_format")
+    parser.add_argument("--fault", choices=sorted(SERVER_FAULTS),
+                        help="hang: never answer; trickle: a byte of the body per --fault-seconds; cut: close mid-body")
+    parser.add_argument("--fault-seconds", type=float, default=0.0, help="trickle: seconds a byte; slow: the delay")
+    parser.add_argument("--fault-share", type=float, default=1.0,
+                        help="share of calls (by call id) given the fault; below 1 the preflight is spared")
+    parser.add_argument("--fault-requests", type=int, default=None,
+                        help="only a call's first N requests get the fault (its retries then succeed)")
     args = parser.parse_args(argv)
-    serve(args.host, args.port, args.latency, args.noise, args.reject_json_schema)
+    server_fault = None
+    if args.fault:
+        server_fault = ServerFault(SERVER_FAULTS[args.fault](args.fault_seconds), args.fault_share, args.fault_requests)
+    serve(args.host, args.port, args.latency, args.noise, args.reject_json_schema, args.dialect, server_fault)
 
 
 if __name__ == "__main__":  # pragma: no cover

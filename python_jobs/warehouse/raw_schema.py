@@ -196,7 +196,9 @@ RAW_TABLES: dict[str, str] = {
             latency_ms         double,
             created_at         timestamp not null,
             cache_key          varchar,              -- openai: hash of all that changes the answer (attempt included)
-            label_prob         double                -- exp(logprob) of the label token, when the server gave logprobs
+            label_prob         double,               -- exp(logprob) of the label token, when the server gave logprobs
+            confidence_kind    varchar,              -- openai: what label_prob is, or why it is null
+            error_retryable    boolean               -- openai: the failure was of a retried kind; null when valid
         )""",
     "llm_call_intents": """
         create table if not exists raw.llm_call_intents (
@@ -311,6 +313,8 @@ LIVE_BASKET_LINES = """(
 RAW_MIGRATIONS: list[str] = [
     "alter table raw.llm_calls add column if not exists cache_key varchar",
     "alter table raw.llm_calls add column if not exists label_prob double",
+    "alter table raw.llm_calls add column if not exists confidence_kind varchar",
+    "alter table raw.llm_calls add column if not exists error_retryable boolean",
 ]
 
 

@@ -52,6 +52,7 @@ from python_jobs.annotation.openai.protocol import (
     response_format_for,
     sanitize_url,
 )
+from python_jobs.annotation.openai.sending import logprobs_params
 from python_jobs.warehouse.raw_schema import create_raw_tables
 
 log = logging.getLogger(__name__)
@@ -95,7 +96,7 @@ class BatchAnnotator:
         if response_format_for(mode) is not None:
             body["response_format"] = response_format_for(mode)
         if config.logprobs:
-            body["logprobs"] = True
+            body.update(logprobs_params())
         return {"custom_id": call_id, "method": "POST", "url": "/v1/chat/completions", "body": body}
 
     # --- journal ------------------------------------------------------------------------
@@ -160,7 +161,8 @@ class BatchAnnotator:
                                 fbl_label=record.fbl_label, relation_label=record.relation_label,
                                 is_valid=record.is_valid, error_class=record.error_class, tokens_in=record.tokens_in,
                                 tokens_out=record.tokens_out, cost_usd=0.0, latency_ms=0.0, cache_key=key,
-                                label_prob=record.label_prob))
+                                label_prob=record.label_prob, confidence_kind=record.confidence_kind,
+                                error_retryable=record.error_retryable))
         if hits:
             sink.record_many(hits)
             stats.cache_hits += len(hits)
@@ -259,8 +261,10 @@ class BatchAnnotator:
         if status != 200:
             text = json.dumps(response.get("body") or error)
             return replace(base, request_params=json.dumps(params), raw_response=self.live._redact(text),
-                           error_class=f"http_{status}" if status else (error.get("code") or "batch_error"))
-        outcome = outcome_from_body(json.dumps(response.get("body")))
+                           error_class=f"http_{status}" if status else (error.get("code") or "batch_error"),
+                           error_retryable=False)  # a batch line is never retried
+        constrained = self.config.response_format != "none"  # request_line: json_schema under auto
+        outcome = outcome_from_body(json.dumps(response.get("body")), constrained=constrained)
         valid = outcome.is_valid and outcome.fbl_label is not None
         cost = self.live.prices.cost(model, outcome.tokens_in, outcome.tokens_out)
         return replace(
@@ -272,6 +276,8 @@ class BatchAnnotator:
             cost_usd=None if cost is None else cost * BATCH_PRICE_FACTOR,
             cache_key=self.live.cache_key(pair, attempt) if outcome.answered else None,
             label_prob=outcome.label_prob if valid else None,
+            confidence_kind=outcome.confidence_kind if valid else None,
+            error_retryable=None if valid else outcome.retryable,
         )
 
 

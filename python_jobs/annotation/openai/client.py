@@ -16,7 +16,9 @@ Works with any OpenAI-compatible endpoint (OpenAI, Azure, vLLM, Ollama, llama.cp
 - HTTP through aiohttp when installed (the `openai[aiohttp]` extra; transport.py): a third less
   client CPU a call than the default httpx pool at c = 64.
 - `x-should-retry` from the server overrules the status code's retry rule either way.
-- Token logprobs are asked for (`logprobs`), and the label's probability is recorded.
+- Token logprobs are asked for (`logprobs` with `top_logprobs: 0`, which llama.cpp needs), and
+  the label's probability is recorded with what kind of confidence it is (logprobs.py).
+- `timeout_s` is a deadline for each whole request, not only for each read (deadline.py).
 - Few-shot examples from the human labels (annotation/few_shot.py), chosen per pair by the
   selector, are in the messages, the cache key and the call's request_params.
 - A call cache keyed by everything that changes the answer, the attempt index included: an
@@ -170,7 +172,7 @@ class OpenAIAnnotator:
             base_url=self.config.base_url,
             max_retries=0,
             timeout=self.config.timeout_s,
-            http_client=http_client_for(n_workers),
+            http_client=http_client_for(n_workers, state.response_starts.hook),
         )
         if self.config.use_cache:
             keys = [self.cache_key(pair, attempt) for pair, attempt in missing]
@@ -215,7 +217,7 @@ class OpenAIAnnotator:
     def _lost_in_flight(self, pair: PairToAnnotate, attempt: int, context: CallContext) -> CallRecord:
         note = "sent before the process died, answer never recorded; not re-sent (resend_in_flight=false)"
         return replace(self._base_record(pair, attempt, context), error_class="lost_in_flight",
-                       request_params=json.dumps({"note": note}))
+                       error_retryable=False, request_params=json.dumps({"note": note}))
 
     def estimate_call_cost(self, pair: PairToAnnotate, attempt_index: int) -> float:
         """Upper-ish estimate used to reserve budget: ~3 chars a token in, max_tokens out."""
@@ -360,6 +362,8 @@ class OpenAIAnnotator:
                     latency_ms=0.0,
                     cache_key=cache_key,
                     label_prob=cached.label_prob,
+                    confidence_kind=cached.confidence_kind,
+                    error_retryable=cached.error_retryable,
                 )
         if not config.resend_in_flight:
             await asyncio.get_running_loop().run_in_executor(
@@ -371,6 +375,8 @@ class OpenAIAnnotator:
         params.update(response_format=mode, http_requests=http_requests)
         if outcome.note:
             params["note"] = outcome.note
+        if outcome.request_errors:
+            params["request_errors"] = list(outcome.request_errors)  # the failures the retries followed
         valid = outcome.is_valid and outcome.fbl_label is not None
         return replace(
             base,
@@ -387,4 +393,6 @@ class OpenAIAnnotator:
             latency_ms=(time.perf_counter() - started) * 1000,
             cache_key=cache_key if outcome.answered else None,
             label_prob=outcome.label_prob if valid else None,
+            confidence_kind=outcome.confidence_kind if valid else None,
+            error_retryable=None if valid else outcome.retryable,
         )

@@ -14,7 +14,7 @@ from urllib.parse import urlsplit, urlunsplit
 import openai
 
 from python_jobs.annotation import prompt
-from python_jobs.annotation.openai.logprobs import label_probability
+from python_jobs.annotation.openai.logprobs import label_confidence
 
 # Sent with every request, so a server log (the local test server's) can count calls by id.
 CALL_ID_HEADER = "X-Karl-Call-Id"
@@ -94,7 +94,9 @@ class Outcome:
     answered: bool = False  # the server returned a 200 body: cacheable
     note: str | None = None
     label_prob: float | None = None  # exp(logprob) of the label token, when the server gave logprobs
-
+    confidence_kind: str | None = None  # what label_prob is (logprobs.py); None when no valid label
+    retryable: bool | None = None  # for a failure: was it of a kind that is retried (it was, per policy)
+    request_errors: tuple[str, ...] = ()  # the failure of each earlier request of this call, in order
 
 
 def response_text(error: openai.APIStatusError) -> str:
@@ -104,21 +106,25 @@ def response_text(error: openai.APIStatusError) -> str:
         return str(error.message)
 
 
-def outcome_from_body(text: str) -> Outcome:
-    """Judge a 200 response body: a valid vote, or an invalid one with its error class."""
+def outcome_from_body(text: str, constrained: bool = False) -> Outcome:
+    """Judge a 200 response body: a valid vote, or an invalid one with its error class (never
+    retried: the server answered). `constrained`: the request carried a response_format."""
     try:
         body = json.loads(text)
         choice = body["choices"][0]
         message = choice.get("message") or {}
         finish_reason = choice.get("finish_reason")
     except (json.JSONDecodeError, KeyError, IndexError, TypeError, AttributeError):
-        return Outcome(False, "malformed_response", raw_response=text, answered=True)
+        return Outcome(False, "malformed_response", raw_response=text, answered=True, retryable=False)
     usage = body.get("usage") or {}
     tokens = {"tokens_in": usage.get("prompt_tokens"), "tokens_out": usage.get("completion_tokens")}
     if message.get("refusal") or finish_reason == "content_filter":
-        return Outcome(False, "refusal", raw_response=text, answered=True, **tokens)
+        return Outcome(False, "refusal", raw_response=text, answered=True, retryable=False, **tokens)
     if finish_reason == "length":
-        return Outcome(False, "truncated_output", raw_response=text, answered=True, **tokens)
+        return Outcome(False, "truncated_output", raw_response=text, answered=True, retryable=False, **tokens)
     parsed = prompt.parse_answer(message.get("content"))
-    return Outcome(parsed.is_valid, parsed.error_class, parsed.fbl_label, raw_response=text, answered=True,
-                   label_prob=label_probability(choice, parsed.fbl_label), **tokens)
+    if not parsed.is_valid:
+        return Outcome(False, parsed.error_class, raw_response=text, answered=True, retryable=False, **tokens)
+    label_prob, confidence_kind = label_confidence(choice, parsed.fbl_label, constrained)
+    return Outcome(True, None, parsed.fbl_label, raw_response=text, answered=True,
+                   label_prob=label_prob, confidence_kind=confidence_kind, **tokens)

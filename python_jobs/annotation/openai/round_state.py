@@ -7,6 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from python_jobs.annotation.base import CallRecord
+from python_jobs.annotation.openai.deadline import ResponseStarts
 from python_jobs.config import LLMSettings
 
 
@@ -36,3 +37,4 @@ class RoundState:
         self.stats = RoundStats(calls_planned=n_calls)
         self.writer: ThreadPoolExecutor | None = None
         self.cached: dict[str, CallRecord] = {}
+        self.response_starts = ResponseStarts()  # the HTTP client's response hook (deadline.py)

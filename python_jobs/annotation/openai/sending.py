@@ -1,7 +1,8 @@
 """Sending one chat call until it has an outcome: retries only on retryable failures (429 with
-retry-after, 408/409, 5xx, timeouts, dropped connections; `x-should-retry` overrules the status),
-with exponential backoff and the round's retry budget; response-format and logprobs
-negotiation with servers that reject them."""
+retry-after, 408/409, 5xx, timeouts, dropped or cut connections; `x-should-retry` overrules the
+status), with exponential backoff and the round's retry budget; response-format and logprobs
+negotiation with servers that reject them. Each request has the whole of `timeout_s`
+(deadline.py): a server answering a byte at a time cannot hold a call."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ try:  # the openai client's HTTP library: httpx, or its successor httpx2 in open
 except ImportError:  # pragma: no cover
     import httpx as _httpx  # type: ignore[no-redef]
 
+from python_jobs.annotation.openai.deadline import within
 from python_jobs.annotation.openai.protocol import (
     CALL_ID_HEADER,
     RETRYABLE_STATUS,
@@ -40,6 +42,8 @@ async def send_with_retries(client, config: LLMSettings, call_id: str, params: d
     """Send one call until it has an outcome. Returns (outcome, retries, http_requests, format)."""
     retries = 0
     http_requests = 0
+    errors: list[str] = []
+    starts = state.response_starts
     while True:
         mode = state.format_mode
         kwargs: dict[str, Any] = {k: params[k] for k in ("model", "temperature", "max_tokens", "top_p", "seed") if k in params}
@@ -47,25 +51,30 @@ async def send_with_retries(client, config: LLMSettings, call_id: str, params: d
         if response_format is not None:
             kwargs["response_format"] = response_format
         if state.logprobs:
-            kwargs["logprobs"] = True
+            kwargs.update(logprobs_params())
         http_requests += 1
         delay_hint: float | None = None
+        starts.begin(call_id)
         try:
             # The client's generic post: same transport, auth and typed errors as
             # chat.completions.create, without its per-call parameter transformation (a few
             # ms of CPU per call, which caps throughput at high concurrency).
-            raw = await client.post(
+            raw = await within(config.timeout_s, client.post(
                 "/chat/completions",
                 cast_to=_httpx.Response,
                 body={"messages": messages, **kwargs},
                 options={"headers": {CALL_ID_HEADER: call_id}},
-            )
-            return outcome_from_body(raw.text), retries, http_requests, mode
+            ))
+            outcome = outcome_from_body(raw.text, constrained=response_format is not None)
+            outcome.request_errors = tuple(errors)
+            return outcome, retries, http_requests, mode
+        except asyncio.TimeoutError:
+            error_class, body_text = starts.timeout_kind(call_id), None
         except openai.APITimeoutError as error:
-            error_class, body_text = ("timeout", None) if timed_out(error) else (
-                "connection_error", type(_root_cause(error)).__name__)
+            error_class, body_text = (starts.timeout_kind(call_id), None) if timed_out(error) else (
+                starts.connection_kind(call_id), type(_root_cause(error)).__name__)
         except openai.APIConnectionError as error:
-            error_class, body_text = "connection_error", f"{type(error.__cause__ or error).__name__}"
+            error_class, body_text = starts.connection_kind(call_id), f"{type(error.__cause__ or error).__name__}"
         except openai.APIStatusError as error:
             status = error.status_code
             body_text = response_text(error)
@@ -92,17 +101,26 @@ async def send_with_retries(client, config: LLMSettings, call_id: str, params: d
             else:
                 note = "x-should-retry: false" if should_retry is False else "non-retryable HTTP status"
                 return (
-                    Outcome(False, f"http_{status}", raw_response=body_text, note=note),
+                    Outcome(False, f"http_{status}", raw_response=body_text, note=note, retryable=False,
+                            request_errors=tuple(errors)),
                     retries, http_requests, mode,
                 )
         # Retryable failure.
-        if retries >= config.max_retries:
-            return Outcome(False, error_class, raw_response=body_text, note="retries exhausted"), retries, http_requests, mode
-        if state.retries_used >= state.retry_budget:
-            return Outcome(False, error_class, raw_response=body_text, note="retry budget exhausted"), retries, http_requests, mode
+        if retries >= config.max_retries or state.retries_used >= state.retry_budget:
+            note = "retries exhausted" if retries >= config.max_retries else "retry budget exhausted"
+            return (Outcome(False, error_class, raw_response=body_text, note=note, retryable=True,
+                            request_errors=tuple(errors)), retries, http_requests, mode)
+        errors.append(error_class)
         state.retries_used += 1
         retries += 1
         await asyncio.sleep(backoff(config, retries, delay_hint))
+
+
+def logprobs_params() -> dict[str, Any]:
+    """Token logprobs, asked so that every server answers them (logprobs.py): a llama.cpp server
+    returns none unless `top_logprobs` is named, and 0 asks for no alternatives."""
+    return {"logprobs": True, "top_logprobs": 0}
+
 
 def _root_cause(error: BaseException) -> BaseException:
     while error.__cause__ is not None:

@@ -10,6 +10,7 @@ c/L a round falls at high concurrency (docs/llm_annotator.md, Throughput)."""
 from __future__ import annotations
 
 import logging
+from typing import Any, Awaitable, Callable
 
 import openai
 
@@ -29,12 +30,15 @@ def aiohttp_available() -> bool:
     return hasattr(openai, "DefaultAioHttpClient")
 
 
-def http_client_for(concurrency: int) -> _httpx.AsyncClient | None:
-    """An aiohttp-backed client with room for `concurrency` connections kept alive; None (the
-    openai client's own httpx default) when aiohttp is not installed."""
+def http_client_for(concurrency: int,
+                    on_response: Callable[[Any], Awaitable[None]] | None = None) -> _httpx.AsyncClient:
+    """An aiohttp-backed client with room for `concurrency` connections kept alive; the openai
+    client's own httpx default when aiohttp is not installed. `on_response` is called with each
+    response once its headers are in (deadline.ResponseStarts)."""
+    hooks = {"response": [on_response]} if on_response is not None else {}
     if not aiohttp_available():
         log.info("aiohttp not installed: the openai client's default httpx transport (slower at high concurrency)")
-        return None
+        return openai.DefaultAsyncHttpxClient(event_hooks=hooks)
     limits = _httpx.Limits(max_connections=max(100, 2 * concurrency),
                            max_keepalive_connections=max(20, concurrency), keepalive_expiry=5.0)
-    return openai.DefaultAioHttpClient(limits=limits)
+    return openai.DefaultAioHttpClient(limits=limits, event_hooks=hooks)

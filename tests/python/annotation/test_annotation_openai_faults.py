@@ -2,8 +2,15 @@
 
 One round with one pair per fault (the fault hits attempt 1; attempts 2 and 3 are normal answers,
 which agree), run once for the module through the real openai client and the DuckDB sink. Each
-test then checks one fault: requests the server saw for that call, the recorded vote and its
-error class, and - through dbt's fct_consensus_labels - that no invalid vote became a label.
+test then checks one fault: requests the server saw for that call, the recorded vote, its error
+class, whether it was of a retried kind and the failures its retries followed, and - through
+dbt's fct_consensus_labels - that no invalid vote became a label.
+
+The endpoints that never end by themselves - one that accepts the request and never answers, one
+that sends a byte every 0.1 s (each read well inside the 0.5 s timeout, the whole body about a
+minute), one that closes mid-body - end by the whole-request deadline: were it missing, the
+trickle would finish its body and the call would come back valid, failing the test rather than
+hanging it. No assertion is on seconds: only on what the server saw and the warehouse recorded.
 """
 
 from __future__ import annotations
@@ -24,12 +31,17 @@ from python_jobs import warehouse
 from python_jobs.annotation import prompt
 from python_jobs.annotation.base import CallContext
 from python_jobs.annotation.call_log import DuckDBCallSink
-from python_jobs.testing.fake_llm_server import FakeLLMServer, Fault
+from python_jobs.testing.fake_llm_server import FakeLLMServer, Fault, hang, trickle
 
 RUN_ID = "llm-faults"
 ROUND = 1
 MAX_RETRIES = 2  # so "always failing" means 1 + 2 requests
 SLOW = Fault("slow", seconds=1.5)  # the client timeout is 0.5 s
+
+
+TRICKLE = trickle(0.1)
+CUT = Fault("truncated_body")  # Content-Length promises more than is sent, then the server closes
+RETRIED_KINDS = {"rate_limited", "server_error", "timeout", "body_timeout", "connection_error", "body_cut"}
 
 
 @dataclass(frozen=True)
@@ -40,18 +52,24 @@ class Case:
     valid: bool
     error_class: str | None
     retries: int
+    retried_after: str | None = None  # the failure each retried request had (request_params.request_errors)
 
 
 CASES = [
-    Case("rate_limited_then_ok", (Fault.http(429, retry_after=1),), 2, True, None, 1),
-    Case("rate_limited_always", (Fault.http(429, retry_after=0.05),) * 3, 3, False, "rate_limited", 2),
-    Case("server_error_then_ok", (Fault.http(500),), 2, True, None, 1),
-    Case("server_error_always", (Fault.http(503),) * 3, 3, False, "server_error", 2),
-    Case("slow_then_ok", (SLOW,), 2, True, None, 1),
-    Case("slow_always", (SLOW,) * 3, 3, False, "timeout", 2),
-    Case("dropped_then_ok", (Fault("drop"),), 2, True, None, 1),
-    Case("dropped_always", (Fault("drop"),) * 3, 3, False, "connection_error", 2),
-    Case("truncated_body_then_ok", (Fault("truncated_body"),), 2, True, None, 1),
+    Case("rate_limited_then_ok", (Fault.http(429, retry_after=1),), 2, True, None, 1, "rate_limited"),
+    Case("rate_limited_always", (Fault.http(429, retry_after=0.05),) * 3, 3, False, "rate_limited", 2, "rate_limited"),
+    Case("server_error_then_ok", (Fault.http(500),), 2, True, None, 1, "server_error"),
+    Case("server_error_always", (Fault.http(503),) * 3, 3, False, "server_error", 2, "server_error"),
+    Case("slow_then_ok", (SLOW,), 2, True, None, 1, "timeout"),
+    Case("slow_always", (SLOW,) * 3, 3, False, "timeout", 2, "timeout"),
+    Case("dropped_then_ok", (Fault("drop"),), 2, True, None, 1, "connection_error"),
+    Case("dropped_always", (Fault("drop"),) * 3, 3, False, "connection_error", 2, "connection_error"),
+    Case("truncated_body_then_ok", (CUT,), 2, True, None, 1, "body_cut"),
+    Case("cut_mid_body_always", (CUT,) * 3, 3, False, "body_cut", 2, "body_cut"),
+    Case("never_answers_then_ok", (hang(),), 2, True, None, 1, "timeout"),
+    Case("never_answers_always", (hang(),) * 3, 3, False, "timeout", 2, "timeout"),
+    Case("trickle_then_ok", (TRICKLE,), 2, True, None, 1, "body_timeout"),
+    Case("trickle_always", (TRICKLE,) * 3, 3, False, "body_timeout", 2, "body_timeout"),
     Case("malformed_body", (Fault("malformed_body"),), 1, False, "malformed_response", 0),
     Case("malformed_output", (Fault("content", content="label: 4, since both are pens"),), 1, False, "malformed_output", 0),
     Case("label_out_of_range", (Fault.label(12),), 1, False, "label_out_of_range", 0),
@@ -85,17 +103,16 @@ def fault_round(tmp_path_factory):
     annotator = fast_annotator(server.base_url, max_retries=MAX_RETRIES)
     pairs = [*PAIRS.values(), INJECTION_SPLIT, INJECTION_BREAKOUT]
     annotator.annotate(pairs, CallContext(RUN_ID, ROUND, 3), DuckDBCallSink(con))
-    consensus = None
-    if consensus_model_exists():
-        # The data tests over these calls (the invariants) run and must pass; tests reaching outside
-        # the selection (cautious) and unit tests of upstream models are the warehouse's business.
-        con.execute("insert into raw.runs values (?, 'random', 'openai', 0, 2, 50, '{}', now()::timestamp)", [RUN_ID])
-        warehouse.run_dbt(["build", "--select", "+fct_consensus_labels", "--indirect-selection", "cautious",
-                           "--exclude-resource-type", "unit_test"],
-                          db_path=db_path, target_path=tmp / "target")
-        cursor = con.execute("select * from marts.fct_consensus_labels where run_id = ?", [RUN_ID])
-        names = [d[0] for d in cursor.description]
-        consensus = {row[names.index("pair_key")]: dict(zip(names, row)) for row in cursor.fetchall()}
+    # The data tests over these calls (the invariants) run and must pass; tests reaching outside
+    # the selection (cautious) and unit tests of upstream models are the warehouse's business.
+    assert consensus_model_exists(), "fct_consensus_labels is missing: the votes' fate cannot be checked"
+    con.execute("insert into raw.runs values (?, 'random', 'openai', 0, 2, 50, '{}', now()::timestamp)", [RUN_ID])
+    warehouse.run_dbt(["build", "--select", "+fct_consensus_labels", "--indirect-selection", "cautious",
+                       "--exclude-resource-type", "unit_test"],
+                      db_path=db_path, target_path=tmp / "target")
+    cursor = con.execute("select * from marts.fct_consensus_labels where run_id = ?", [RUN_ID])
+    names = [d[0] for d in cursor.description]
+    consensus = {row[names.index("pair_key")]: dict(zip(names, row)) for row in cursor.fetchall()}
     yield {"server": server, "con": con, "calls": calls(con, RUN_ID), "consensus": consensus, "stats": annotator.last_stats}
     con.close()
     server.stop()
@@ -110,12 +127,19 @@ def test_fault_gives_right_attempts_and_recorded_vote(fault_round, case: Case) -
     assert row["is_valid"] is case.valid
     assert row["error_class"] == case.error_class
     assert row["retries"] == case.retries
-    assert json.loads(row["request_params"])["http_requests"] == case.requests
+    params = json.loads(row["request_params"])
+    assert params["http_requests"] == case.requests
+    assert params.get("request_errors", []) == [case.retried_after] * case.retries
     if case.valid:
         assert row["fbl_label"] in range(1, 10)
         assert row["relation_label"] == prompt.relation_for(row["fbl_label"])
+        assert row["error_retryable"] is None
     else:
         assert row["fbl_label"] is None and row["relation_label"] is None
+        assert row["error_retryable"] is (case.error_class in RETRIED_KINDS)
+        assert row["label_prob"] is None and row["confidence_kind"] is None
+        if case.retries:
+            assert params["note"] == "retries exhausted"
     # Attempts 2 and 3 were untouched: one request each, valid.
     for attempt in (2, 3):
         assert len(server.requests_for(first_call_id(RUN_ID, ROUND, pair, attempt))) == 1
@@ -124,6 +148,7 @@ def test_fault_gives_right_attempts_and_recorded_vote(fault_round, case: Case) -
 
 def test_retry_after_is_honoured(fault_round) -> None:
     requests = fault_round["server"].requests_for(first_call_id(RUN_ID, ROUND, PAIRS["rate_limited_then_ok"]))
+    # A lower bound between the server's own receipt times: load can only lengthen it.
     assert requests[1].received_at - requests[0].received_at >= 0.95  # Retry-After: 1
 
 
@@ -141,8 +166,6 @@ def test_every_call_recorded_once_with_prompt_hash(fault_round) -> None:
 
 def test_invalid_votes_never_accepted_by_consensus(fault_round) -> None:
     consensus = fault_round["consensus"]
-    if consensus is None:
-        pytest.skip("fct_consensus_labels is not in the project yet (warehouse issue)")
     for case in CASES:
         row = consensus[PAIRS[case.name].pair_key]
         assert row["n_calls"] == 3
