@@ -10,32 +10,40 @@ export KARL_FBL_DIR
 export DBT_SEND_ANONYMOUS_USAGE_STATS ?= false
 export GX_ANALYTICS_ENABLED ?= false
 
-.PHONY: install demo test test-dbt test-python lint clean
+.PHONY: install install-test demo test test-dbt test-python lint clean
 
-$(VENV)/.installed: pyproject.toml
+# Two install stamps: `make demo` installs karl's core only; `make test` adds the dev and spark
+# extras into the same venv (so `make demo` then `make test` in one clone installs the extras once).
+$(VENV)/.installed-core: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e .
+	touch $@
+
+$(VENV)/.installed-test: $(VENV)/.installed-core pyproject.toml
 	$(PY) -m pip install --quiet -e '.[dev,spark]'
 	touch $@
 
-install: $(VENV)/.installed
+install: $(VENV)/.installed-core
+
+install-test: $(VENV)/.installed-test
 
 demo: install
 	$(KARL) demo
 
 # dbt data and unit tests on a freshly ingested warehouse, the SQL style check, then pytest.
-test: install test-dbt lint test-python
+test: install-test test-dbt lint test-python
 
-test-dbt: install
+test-dbt: install-test
 	rm -f $(TEST_DB) $(TEST_DB).wal
 	KARL_DUCKDB_PATH=$(TEST_DB) $(KARL) ingest fbl
 	KARL_DUCKDB_PATH=$(TEST_DB) $(KARL) build --unit-tests
 
-lint: install
+lint: install-test
 	mkdir -p $(dir $(TEST_DB))
 	KARL_DUCKDB_PATH=$(TEST_DB) $(VENV)/bin/sqlfluff lint models tests/singular macros
 
-test-python: install
+test-python: install-test
 	$(PY) -m pytest
 
 clean:
