@@ -14,10 +14,12 @@ export GX_ANALYTICS_ENABLED ?= false
 
 # Two install stamps: `make demo` installs karl's core only; `make test` adds the dev and spark
 # extras into the same venv (so `make demo` then `make test` in one clone installs the extras once).
+# --no-compile: bytecode is written on first import, so modules karl never imports (most of
+# scipy, pyarrow, great-expectations, the packages' own tests) cost no .pyc files.
 $(VENV)/.installed-core: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e .
+	$(PY) -m pip install --quiet --no-compile -e .
 	touch $@
 
 $(VENV)/.installed-test: $(VENV)/.installed-core pyproject.toml
