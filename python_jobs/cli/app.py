@@ -43,8 +43,19 @@ def _out() -> Output:
     return _OUTPUT.get() or Output()
 
 
+# `karl --help` lists the commands in the order a newcomer meets them; any command not named here
+# follows in registration order.
+HELP_ORDER = ("ingest", "build", "run", "status", "report", "plan", "judge", "experiment", "export",
+              "validate", "stopping-table", "panel-table", "serve-fake-llm", "demo")
+
+
 class KarlGroup(TyperGroup):
     """The one error boundary: a KarlError prints its message and exits with its code."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        names = super().list_commands(ctx)
+        rank = {name: index for index, name in enumerate(HELP_ORDER)}
+        return sorted(names, key=lambda name: rank.get(name, len(HELP_ORDER)))
 
     def invoke(self, ctx: click.Context) -> object:
         try:
