@@ -31,7 +31,7 @@ CANDIDATE_SOURCES = ("fbl_pool", "sampler")
 MODEL_FAMILIES = ("logreg", "hgb")
 # The pair-feature set of a run (python_jobs/features/sets.py): components joined by "+".
 # char13 is the best by ID CV (bagged members: 0.858 against 0.845 for char13+overlap and 0.828
-# for svd); char13+overlap carries more OOD signal but OOD never chooses (README "Results").
+# for svd); char13+overlap carries more OOD signal but OOD never chooses (docs/results.md).
 DEFAULT_FEATURES = "char13"
 FEATURE_COMPONENTS = ("svd", "char13", "overlap", "embeddings")
 

@@ -16,7 +16,7 @@ rows, for the human labels, the LLM labels, the OOD test half and the candidate 
 For a non-linear family (hgb) `dense=True` gives the dense part only: the dense components and
 the sparse component's cos.
 
-Why ``char13`` is the default: the best ID CV (README "Results"); ``char13+overlap`` is the
+Why ``char13`` is the default: the best ID CV (docs/results.md); ``char13+overlap`` is the
 option that carries more OOD signal.
 """
 
