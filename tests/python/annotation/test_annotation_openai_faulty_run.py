@@ -70,7 +70,7 @@ def test_the_round_goes_on_past_faulty_calls_and_a_resume_sends_none_again(
     server_fault = ServerFault(fault, share=SHARE)
     with FakeLLMServer(server_fault=server_fault) as server:
         monkeypatch.setenv("OPENAI_BASE_URL", server.base_url)
-        karl("run", "--annotator", "openai", "--rounds", "1", "--budget", "6", "--strategy", "margin",
+        karl("run", "--annotator", "openai", "--rounds", "1", "--budget", "6", "--strategy", "margin", "--workers", "1",
              "--members", "3", "--tuning-trials", "2", "--run-id", run_id, "--db", db, expect=0)
         counts = server.request_counts()
         sent = len(server.requests)
