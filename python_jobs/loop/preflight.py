@@ -94,10 +94,13 @@ def check_annotator(con: duckdb.DuckDBPyConnection, config: RunConfig, env: Mapp
             raise AnnotatorCannotLabelError(
                 "the simulated annotator has no reference labels for --candidate-source fbl_pool: the warehouse "
                 "holds no FBL judgements (run `karl ingest fbl`, then `karl build`).")
-        if source == "sampler" and not _count(con, f"select count(*) from raw.basket_lines where {LIVE}"):
+        of_catalog = f" and catalog = '{config.catalog.replace(chr(39), chr(39) * 2)}'" if config.catalog else ""
+        if source == "sampler" and not _count(con, f"select count(*) from raw.basket_lines where {LIVE}{of_catalog}"):
             raise AnnotatorCannotLabelError(
                 "the simulated annotator has no reference labels for --candidate-source sampler: its truth there "
-                "is the co-purchase labels of a catalogue with baskets, and this warehouse has no basket lines "
+                "is the co-purchase labels of a catalogue with baskets, and "
+                + (f"catalogue {config.catalog} has no basket lines " if config.catalog
+                   else "this warehouse has no basket lines ") +
                 "(ingest a catalogue with baskets, e.g. `karl ingest completejourney`; or use "
                 "--candidate-source fbl_pool, or --annotator openai).")
     elif config.annotator == "replay" and not fbl_pairs:

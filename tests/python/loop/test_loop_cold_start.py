@@ -200,10 +200,16 @@ def test_bad_inputs_are_refused_in_one_line(catalogue_warehouse: dict, fake_llm)
     assert code == 1
     _one_error_line(output, "--catalog nope")
     assert f"it holds {CATALOG}" in output
+    # the simulated annotator's truth on a catalogue is its baskets: this one has none
+    code, output, _ = _invoke(["run", "--annotator", "simulated", "--candidate-source", "sampler", "--catalog", CATALOG,
+                               "--cold-start", "60", "--run-id", "cold-simulated"])
+    assert code == 1
+    _one_error_line(output, f"catalogue {CATALOG} has no basket lines")
     with duckdb.connect(str(catalogue_warehouse["db"]), read_only=True) as con:
         refused = con.execute("select count(*) from raw.llm_calls where run_id in ('cold-replay', 'cold-nope')")
         assert refused.fetchone()[0] == 0
-        assert con.execute("select count(*) from raw.runs where run_id in ('cold-replay', 'cold-nope')").fetchone()[0] == 0
+        assert con.execute("select count(*) from raw.runs where run_id in ('cold-replay', 'cold-nope', "
+                           "'cold-simulated')").fetchone()[0] == 0
     # 2 pairs cannot hold all three classes (the fake model answers 1-9 by a hash: 1/9 substitute)
     code, output, _ = _invoke(RUN + ["--cold-start", "2", "--rounds", "1", "--run-id", "cold-tiny"])
     assert code == 1
