@@ -28,12 +28,14 @@ import duckdb
 import numpy as np
 import pandas as pd
 
+from python_jobs.annotation.base import BudgetExhausted, CallContext
+from python_jobs.annotation.call_log import DuckDBCallSink
 from python_jobs.labels import RELATION_CLASSES
 from python_jobs.learning import batch_selection
 from python_jobs.learning.scoring import candidate_pairs_sql
 from python_jobs.loop import data, run_store
 from python_jobs.loop.run_store import now
-from python_jobs.loop.steps import ID_CV_SPLITS, RoundState, RunStopped, annotate, build
+from python_jobs.loop.steps import ID_CV_SPLITS, RoundState, RunStopped, build
 
 if TYPE_CHECKING:
     from python_jobs.loop.runner import Orchestrator
@@ -162,13 +164,27 @@ def _select(run: Orchestrator) -> None:
         "parent_categories_in_pool": int(pool["parent_category"].nunique())})
 
 
+def _annotate(run: Orchestrator) -> None:
+    """K calls per cold-start pair, each recorded as it completes (loop/steps.annotate's, with
+    its own message at the cost budget)."""
+    config = run.config
+    pairs = data.pairs_to_annotate(run.con, config.run_id, COLD_START_ROUND)
+    try:
+        run.annotator().annotate(pairs, CallContext(config.run_id, COLD_START_ROUND, config.k_calls),
+                                 DuckDBCallSink(run.con))
+    except BudgetExhausted as error:
+        raise RunStopped(
+            f"The cold start stopped at the cost budget: {error}. Every call made so far is recorded; "
+            f"`karl run --resume {config.run_id} --max-cost <more>` sends only the missing calls.") from error
+
+
 def run_cold_start(run: Orchestrator) -> None:
     """Round 0's cold start: select for coverage, annotate K times, build (steps recorded under
     COLD_START_ROUND, so a resumed run continues where it stopped); then check the classes."""
     done = run.store.completed_steps()
     state = RoundState()
     actions = {"cold_select": lambda: _select(run),
-               "cold_annotate": lambda: annotate(run, COLD_START_ROUND, state),
+               "cold_annotate": lambda: _annotate(run),
                "cold_build": lambda: build(run, COLD_START_ROUND, state)}
     for name in STEPS:
         if (COLD_START_ROUND, name) in done:

@@ -245,3 +245,29 @@ def test_too_few_labels_of_a_class_record_null_id_figures(catalogue_warehouse: d
             select round_index, id_macro_f1 from marts.fct_round_metrics
             where run_id = 'cold-few' order by round_index""").fetchall()
     assert rows == [(0, None), (1, None)]
+
+
+@pytest.mark.slow
+def test_a_cold_start_stopped_at_the_budget_resumes_without_paying_twice(
+        catalogue_warehouse: dict, fake_llm, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: ANN001
+    prices = catalogue_warehouse["root"] / "prices.json"
+    prices.write_text(json.dumps({"fake-llm": {"input": 1000.0, "output": 1000.0}}))
+    monkeypatch.setenv("KARL_LLM_PRICES", str(prices))
+    code, output, _ = _invoke(RUN + ["--cold-start", "30", "--rounds", "1", "--budget", "5", "--run-id", "cold-budget",
+                                     "--max-cost", "2.0"])
+    assert code == 1
+    _one_error_line(output, "The cold start stopped at the cost budget")
+    with duckdb.connect(str(catalogue_warehouse["db"]), read_only=True) as con:
+        before = con.execute("select count(*) from raw.llm_calls where run_id = 'cold-budget'").fetchone()[0]
+    assert 0 < before < 90
+    sent_before = len(fake_llm.requests)
+    code, output, _ = _invoke(["run", "--resume", "cold-budget", "--max-cost", "100000"])
+    assert code == 0, output
+    with duckdb.connect(str(catalogue_warehouse["db"]), read_only=True) as con:
+        cold_calls = con.execute("""
+            select count(*), count(distinct pair_key || ':' || attempt_index) from raw.llm_calls
+            where run_id = 'cold-budget' and round_index = -1""").fetchone()
+        rounds = con.execute("select count(*) from marts.fct_round_metrics where run_id = 'cold-budget'").fetchone()[0]
+    assert cold_calls == (90, 90)  # 30 pairs x 3 calls, none twice
+    assert rounds == 2
+    assert len(fake_llm.requests) - sent_before <= 90 - before + 5 * 3 + 2  # the rest, round 0's, negotiation
