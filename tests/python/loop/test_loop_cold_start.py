@@ -84,6 +84,37 @@ def test_catalog_needs_the_sampler_and_features_fit_on_it() -> None:
     assert "catalog = 'o''shop'" in sql and "fct_training_labels" in sql and "fct_eval_sets" in sql
 
 
+def test_catalog_features_fit_on_its_items_and_the_labelled_pairs_items() -> None:
+    con = duckdb.connect()
+    con.execute("create schema marts")
+    con.execute("""create table marts.dim_items as select * from (values
+        ('shop:1', 'a', 'shop'), ('shop:2', 'b', 'shop'), ('other:1', 'c', 'other'),
+        ('askul:1', 'd', 'fbl'), ('askul:2', 'e', 'fbl'), ('askul:3', 'f', 'fbl'), ('askul:9', 'g', 'fbl'))
+        as t(item_id, title, catalog)""")
+    con.execute("""create table marts.fct_training_labels as select * from (values
+        ('askul:1', 'askul:2', 'human'), ('other:1', 'askul:9', 'llm')) as t(item_a_id, item_b_id, label_source)""")
+    con.execute("""create table marts.fct_eval_sets as select * from (values
+        ('askul:3', 'askul:2')) as t(item_a_id, item_b_id)""")
+    ids = [row[0] for row in con.execute(catalog_items_sql(CATALOG)).fetchall()]
+    assert ids == ["askul:1", "askul:2", "askul:3", "shop:1", "shop:2"]
+
+
+def test_team_labels_follow_their_rules() -> None:
+    from python_jobs.testing.english_catalog import catalog_products, team_labels
+
+    products = catalog_products(n_items=1500)
+    labels = team_labels(products, per_class=40)
+    assert labels.groupby("relation_label").size().to_dict() == {"complement": 40, "other": 40, "substitute": 40}
+    by_sku = products.set_index("sku")
+    assert set(labels["sku_a"]) | set(labels["sku_b"]) <= set(by_sku.index)
+    a, b = by_sku.loc[labels["sku_a"]].reset_index(), by_sku.loc[labels["sku_b"]].reset_index()
+    kind = labels["relation_label"].to_numpy()
+    same_type = (a["product_type"] == b["product_type"]).to_numpy()
+    assert same_type[kind == "substitute"].all() and (a["brand"] != b["brand"]).to_numpy()[kind == "substitute"].all()
+    assert (a["aisle"] != b["aisle"]).to_numpy()[kind == "complement"].all()
+    assert (a["department"] != b["department"]).to_numpy()[kind == "other"].all()
+
+
 # --- the path of a new user (slow) ------------------------------------------------------------
 def _invoke(args: list[str]) -> tuple[int, str, float]:
     from python_jobs.cli import app
