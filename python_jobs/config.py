@@ -117,6 +117,10 @@ class RunConfig:
     require_judge: bool = False     # openai: refuse to start without a `karl judge` of this model, prompt, few-shot
     features: str = DEFAULT_FEATURES  # pair-feature set (features/sets.py), e.g. svd, char13, char13+overlap
     model_family: str = "logreg"    # bag members: logreg | hgb
+    # Cold start (loop/cold_start.py): with no human training labels, round 0 first asks the
+    # annotator about this many pairs chosen for coverage and trains on the accepted ones.
+    cold_start: int = 0
+    catalog: str | None = None      # --catalog: candidates and features of this ingested catalogue
     scoring: ScoringConfig = field(default_factory=lambda: ScoringConfig())
     categories: InducedConfig = field(default_factory=lambda: InducedConfig())
     run_id: str = field(default_factory=lambda: new_run_id())
@@ -139,6 +143,10 @@ class RunConfig:
         if self.aggregation not in AGGREGATIONS:
             raise ValueError(f"aggregation must be one of {AGGREGATIONS}, not {self.aggregation!r}")
         self.panel = tuple(self.panel)
+        if self.cold_start < 0:
+            raise ValueError(f"--cold-start must be >= 0, not {self.cold_start}")
+        if self.catalog and self.candidate_source != "sampler":
+            raise ValueError("--catalog needs --candidate-source sampler (the fbl_pool is the FBL2024 pool half)")
         if self.rounds < 0 or self.budget < 1 or self.k_calls < 1 or self.members < 1:
             raise ValueError("rounds >= 0, budget >= 1, k_calls >= 1 and members >= 1 are required")
 

@@ -207,8 +207,11 @@ def ensure_categories(
     """The category set a run samples from (created if missing); pass it to dbt as karl_category_set.
 
     fbl_pool: induced over the FBL items. sampler: the path of `catalog` (default: the largest
-    catalogue with a path), else induced over the FBL items.
+    catalogue with a path), else induced over the FBL items; a named `catalog` without a path:
+    induced over its own items (the sampler's pool then holds only them).
     """
+    if source == "sampler" and catalog and catalog not in _path_catalogs(con):
+        return induce_categories(con, feature_set, catalog=catalog, config=replace(config, seed=seed))
     if source == "sampler":
         catalogs = [catalog] if catalog else _path_catalogs(con)
         if catalogs and catalogs[0] != FBL_CATALOG:

@@ -90,6 +90,8 @@ def run(
     features: str = typer.Option(RUN_DEFAULTS.features, "--features",
                                  help="Pair-feature set: components svd, char13, overlap, embeddings joined by '+'."),
     model_family: ModelFamily = typer.Option(RUN_DEFAULTS.model_family, "--model-family", help="Bag members."),
+    cold_start: int = typer.Option(0, "--cold-start", help="No human training labels: round 0 first asks the annotator about N pairs chosen for coverage."),
+    catalog: Optional[str] = typer.Option(None, "--catalog", help="With --candidate-source sampler: candidates and features of this ingested catalogue."),
     db: Optional[Path] = DbOption,
 ) -> None:
     """Run the KARL loop: train, select the most uncertain pairs, annotate K times, accept unanimous labels."""
@@ -114,7 +116,7 @@ def run(
                                aggregation=aggregation.value,
                                panel=tuple(p.strip() for p in panel.split(",") if p.strip()),
                                llm_batch=batch, require_judge=require_judge, features=features,
-                               model_family=model_family.value,
+                               model_family=model_family.value, cold_start=cold_start, catalog=catalog,
                                **({"run_id": run_id} if run_id else {}))
         except ValueError as error:
             raise UsageError(str(error)) from error

@@ -171,23 +171,41 @@ def empty_rows(like) -> object:  # noqa: ANN001
 ITEMS_SQL = "select item_id, title, catalog from marts.dim_items order by item_id"
 
 
+def catalog_items_sql(catalog: str | None) -> str:
+    """The items the featurisers fit on: every item, or with a catalogue (`--catalog NAME`) that
+    catalogue's items and the items of the human-labelled and evaluation pairs (so the training
+    and evaluation pairs still have vectors)."""
+    if not catalog:
+        return ITEMS_SQL
+    name = catalog.replace("'", "''")
+    return f"""
+        select item_id, title, catalog from marts.dim_items
+        where catalog = '{name}' or item_id in (
+            select item_a_id from marts.fct_training_labels where label_source <> 'llm'
+            union select item_b_id from marts.fct_training_labels where label_source <> 'llm'
+            union select item_a_id from marts.fct_eval_sets
+            union select item_b_id from marts.fct_eval_sets)
+        order by item_id"""
+
+
 def prepare_pair_features(con: duckdb.DuckDBPyConnection, name: str, seed: int = 0,
-                          dense_feature_set: str | None = None) -> PairFeatures:
+                          dense_feature_set: str | None = None, items_sql: str = ITEMS_SQL) -> PairFeatures:
     """Compute (or reuse) the stored item vectors of every component and load them.
 
-    ``dense_feature_set``: the run's svd feature set when it is already ensured (categories use it)."""
+    ``dense_feature_set``: the run's svd feature set when it is already ensured (categories use it);
+    ``items_sql``: the items the featurisers fit on (`catalog_items_sql`)."""
     features = PairFeatures(name=name)
     for component in parse_features(name):
         if component == "svd":
-            stored = dense_feature_set or ensure_item_vectors(con, seed=seed)
+            stored = dense_feature_set or ensure_item_vectors(con, seed=seed, items_sql=items_sql)
             features.dense_vectors = load_item_vectors(con, stored)
         elif component == "embeddings":
             from python_jobs.features.text import OpenAIEmbeddings
 
-            stored = ensure_item_vectors(con, featuriser=OpenAIEmbeddings(), seed=seed)
+            stored = ensure_item_vectors(con, featuriser=OpenAIEmbeddings(), seed=seed, items_sql=items_sql)
             features.dense_vectors = load_item_vectors(con, stored)
         elif component == "char13":
-            stored = ensure_sparse_vectors(con, SparseCharTfidf(seed=seed), ITEMS_SQL)
+            stored = ensure_sparse_vectors(con, SparseCharTfidf(seed=seed), items_sql)
             features.sparse_ids, features.sparse_matrix = load_sparse_vectors(con, stored)
         else:
             rows = con.execute("select item_id, title from marts.dim_items order by item_id").fetchall()

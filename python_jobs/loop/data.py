@@ -48,11 +48,12 @@ def id_human_labels(con: duckdb.DuckDBPyConnection) -> LabelledPairs:
 
 def added_labels(con: duckdb.DuckDBPyConnection, run_id: str, round_index: int) -> LabelledPairs:
     """Labels added to training beyond the human ID set: this run's accepted LLM labels from
-    rounds before `round_index`, and human review decisions."""
+    rounds before `round_index`, and human review decisions. Not its cold-start labels (round -1):
+    they are the run's base set (loop/cold_start.py)."""
     return LabelledPairs.from_frame(_frame(con, """
         select pair_key, item_a_id, item_b_id, relation_label
         from marts.fct_training_labels
-        where (label_source = 'llm' and run_id = ? and round_index < ?)
+        where (label_source = 'llm' and run_id = ? and round_index between 0 and ? - 1)
             or label_source = 'review'
         order by pair_key
     """, [run_id, round_index]))

@@ -8,6 +8,8 @@ instead of spending rounds that cannot produce a label.
   (sampler); without them every call was invalid (`no_reference_label`), 0 labels a round, and
   `karl status` called the run "still gaining". The replay annotator needs the recorded FBL
   judgements; the openai annotator a key (or a local server).
+- A cold start (`--cold-start N`) asks about a catalogue's candidate pairs: replay cannot, and is
+  refused; `--catalog NAME` must name an ingested catalogue.
 """
 
 from __future__ import annotations
@@ -53,8 +55,38 @@ def _count(con: duckdb.DuckDBPyConnection, sql: str) -> int:
     return int(con.execute(sql).fetchone()[0])
 
 
+class UnknownCatalogError(RunStopped):
+    """--catalog names no catalogue this warehouse holds."""
+
+
+def check_catalog(con: duckdb.DuckDBPyConnection, config: RunConfig) -> None:
+    """--catalog NAME must name an ingested (and not undone) catalogue."""
+    if not config.catalog:
+        return
+    names = [row[0] for row in con.execute(
+        f"select distinct catalog from raw.catalog_items where {LIVE} order by catalog").fetchall()]
+    if config.catalog not in names:
+        held = f"it holds {', '.join(names)}" if names else "it holds none"
+        raise UnknownCatalogError(
+            f"--catalog {config.catalog}: this warehouse has no catalogue of that name ({held}); ingest it with "
+            "`karl ingest catalog FILE --id-column ... --title-column ... --category-columns ...`.")
+
+
+def check_cold_start(config: RunConfig) -> None:
+    """A cold start asks about catalogue pairs: the replay annotator knows only the pairs of the
+    human-labelled datasets (FBL), so it cannot answer them."""
+    if config.cold_start > 0 and config.annotator == "replay" and config.candidate_source == "sampler":
+        raise AnnotatorCannotLabelError(
+            f"--cold-start {config.cold_start} with the replay annotator: replay only knows the pairs of the "
+            "human-labelled datasets, not a catalogue's candidates; use --annotator openai (or simulated on a "
+            "catalogue with baskets).")
+
+
 def check_annotator(con: duckdb.DuckDBPyConnection, config: RunConfig, env: Mapping[str, str] | None = None) -> None:
-    """Raise AnnotatorCannotLabelError when `config.annotator` cannot label `config.candidate_source`."""
+    """Raise AnnotatorCannotLabelError when `config.annotator` cannot label `config.candidate_source`
+    (or a cold start's catalogue pairs), UnknownCatalogError for a --catalog not ingested."""
+    check_catalog(con, config)
+    check_cold_start(config)
     source = config.candidate_source
     fbl_pairs = _count(con, f"select count(*) from raw.fbl_judgements where {LIVE}")
     if config.annotator == "simulated":
@@ -62,10 +94,13 @@ def check_annotator(con: duckdb.DuckDBPyConnection, config: RunConfig, env: Mapp
             raise AnnotatorCannotLabelError(
                 "the simulated annotator has no reference labels for --candidate-source fbl_pool: the warehouse "
                 "holds no FBL judgements (run `karl ingest fbl`, then `karl build`).")
-        if source == "sampler" and not _count(con, f"select count(*) from raw.basket_lines where {LIVE}"):
+        of_catalog = f" and catalog = '{config.catalog.replace(chr(39), chr(39) * 2)}'" if config.catalog else ""
+        if source == "sampler" and not _count(con, f"select count(*) from raw.basket_lines where {LIVE}{of_catalog}"):
             raise AnnotatorCannotLabelError(
                 "the simulated annotator has no reference labels for --candidate-source sampler: its truth there "
-                "is the co-purchase labels of a catalogue with baskets, and this warehouse has no basket lines "
+                "is the co-purchase labels of a catalogue with baskets, and "
+                + (f"catalogue {config.catalog} has no basket lines " if config.catalog
+                   else "this warehouse has no basket lines ") +
                 "(ingest a catalogue with baskets, e.g. `karl ingest completejourney`; or use "
                 "--candidate-source fbl_pool, or --annotator openai).")
     elif config.annotator == "replay" and not fbl_pairs:

@@ -15,7 +15,9 @@ def reference_labels_for(con: duckdb.DuckDBPyConnection, config: RunConfig) -> d
     labels (co-purchase lift) of the sampled candidates."""
     labels = data.reference_labels(con)
     if config.candidate_source == "sampler":
-        catalog = con.execute("select catalog from raw.basket_lines limit 1").fetchone()
+        # --catalog: that catalogue's baskets, when it has any
+        catalog = con.execute("select catalog from raw.basket_lines where ? is null or catalog = ? limit 1",
+                              [config.catalog, config.catalog]).fetchone()
         if catalog:
             labels |= basket_labels.reference_labels(
                 con, "select pair_key, item_a_id, item_b_id from marts.fct_candidate_pairs", catalog[0])

@@ -29,7 +29,12 @@ from python_jobs.annotation.factory import make_annotator
 from python_jobs.candidates.categories import ensure_categories
 from python_jobs.config import EngineSettings, RunConfig, TuningConfig
 from python_jobs.errors import KarlError
-from python_jobs.features.sets import PairFeatures, empty_rows, prepare_pair_features
+from python_jobs.features.sets import (
+    PairFeatures,
+    catalog_items_sql,
+    empty_rows,
+    prepare_pair_features,
+)
 from python_jobs.features.vectors import (
     ItemVectors,
     ensure_item_vectors,
@@ -38,7 +43,7 @@ from python_jobs.features.vectors import (
 from python_jobs.learning.ensemble import BaggedEnsemble
 from python_jobs.learning.logreg import LogRegParams
 from python_jobs.learning.tuning import tune_hyperparameters
-from python_jobs.loop import data, run_store
+from python_jobs.loop import cold_start, data, run_store
 from python_jobs.loop.builds import FULL_BUILD_ARGS, RUN_BUILD_ARGS, run_build
 from python_jobs.loop.id_cv import IdCrossValidation, MemberWeights
 from python_jobs.loop.pool import CandidatePoolMemo
@@ -106,6 +111,7 @@ class Orchestrator:
         # The round-0 ensemble fit, the warm start of later rounds (see loop/id_cv.py).
         self.round0_ensemble: MemberWeights | None = None
         self._marts_published_at = float("-inf")
+        self.cold_start = False  # set by _run: no human training labels and --cold-start N (loop/cold_start.py)
         # --engine spark: the run's raw rows published to Spark after every step (spark/run_publishing.py).
         self.spark_run: SparkRunMirror | None = SparkRunMirror(self) if self.engine.engine == "spark" else None
 
@@ -122,9 +128,18 @@ class Orchestrator:
             variables["karl_category_set"] = category_set
         return variables
 
-    def training_arrays(self, round_index: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """(x_human, y_human, x_added, y_added) of a round's training set."""
+    def base_labels(self) -> data.LabelledPairs:
+        """The ID base set: the human labels, plus this run's cold-start labels when it cold-started."""
         human = data.id_human_labels(self.con)
+        if not self.cold_start:
+            return human
+        cold = cold_start.cold_start_labels(self.con, self.config.run_id)
+        return data.LabelledPairs(*(np.concatenate([getattr(human, f), getattr(cold, f)])
+                                    for f in ("pair_keys", "item_a_ids", "item_b_ids", "labels")))
+
+    def training_arrays(self, round_index: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """(x_human, y_human, x_added, y_added) of a round's training set (x_human: the base set)."""
+        human = self.base_labels()
         added = data.added_labels(self.con, self.config.run_id, round_index)
         x_human = self.pair_matrix(human.item_a_ids, human.item_b_ids)
         x_added = self.pair_matrix(added.item_a_ids, added.item_b_ids) if len(added) else empty_rows(x_human)
@@ -161,7 +176,8 @@ class Orchestrator:
         if artifact is None:
             started = time.perf_counter()
             with progress.phase("set-up", "features"):
-                artifact = {"feature_set": ensure_item_vectors(self.con, seed=self.config.seed)}
+                artifact = {"feature_set": ensure_item_vectors(self.con, seed=self.config.seed,
+                                                               items_sql=catalog_items_sql(self.config.catalog))}
             self.store.store_artifact("features", artifact)
             self.store.mark_done(PREPARE_ROUND, "features", time.perf_counter() - started)
         self.feature_set = artifact["feature_set"]
@@ -170,7 +186,8 @@ class Orchestrator:
         started = time.perf_counter()
         with progress.phase("set-up", "pair features"):
             self.pair_features = prepare_pair_features(self.con, self.config.features, seed=self.config.seed,
-                                                       dense_feature_set=self.feature_set)
+                                                       dense_feature_set=self.feature_set,
+                                                       items_sql=catalog_items_sql(self.config.catalog))
         if self.store.artifact("pair_features") is None:
             self.store.store_artifact("pair_features", self.pair_features.artifact()
                                       | {"model_family": self.config.model_family})
@@ -180,12 +197,18 @@ class Orchestrator:
             started = time.perf_counter()
             with progress.phase("set-up", "categories"):
                 category_set = ensure_categories(self.con, self.feature_set, seed=self.config.seed,
-                                                 source=self.config.candidate_source, config=self.config.categories)
+                                                 source=self.config.candidate_source, catalog=self.config.catalog,
+                                                 config=self.config.categories)
             self.store.store_artifact("categories", {"category_set": category_set})
             self.store.mark_done(PREPARE_ROUND, "categories", time.perf_counter() - started)
         with progress.phase("set-up", "candidate pool (dbt)"):
             self.pool_memo.ensure(self.con, self.dbt_vars(), self.build)
         self._check_eval_split()
+        if self.cold_start:
+            cold_start.run_cold_start(self)
+        shortfall = cold_start.id_cv_shortfall(self.base_labels().labels)
+        if shortfall:
+            self.log(shortfall)
 
         self.hyperparameters = self.store.artifact("hyperparameters")
         if self.hyperparameters is None:
@@ -210,7 +233,7 @@ class Orchestrator:
 
     def _tuned_hyperparameters(self) -> dict:
         """Runs with the same features, human labels, trials and seed share one tuning."""
-        human = data.id_human_labels(self.con)
+        human = self.base_labels()
         tuning_key = hashlib.sha256(json.dumps(
             [self.feature_set, self.config.features, self.config.model_family, self.config.tuning_trials,
              self.config.seed,
@@ -218,9 +241,10 @@ class Orchestrator:
         shared = self.store.shared_hyperparameters(tuning_key)
         if shared is not None:
             return shared
-        if self.config.model_family == "hgb":
-            # hgb members run with sklearn's defaults at 100 iterations, 15 leaves (not tuned here).
-            return {"params": LogRegParams(family="hgb").to_dict(), "cv_macro_f1": None,
+        if self.config.model_family == "hgb" or cold_start.id_cv_shortfall(human.labels):
+            # hgb members run with sklearn's defaults at 100 iterations, 15 leaves (not tuned here);
+            # too few labels of a class for the tuning's folds (a cold start): the defaults.
+            return {"params": LogRegParams(family=self.config.model_family).to_dict(), "cv_macro_f1": None,
                     "n_trials": 0, "seed": self.config.seed, "tuning_key": tuning_key}
         c_low, c_high = self.pair_features.c_range
         return tune_hyperparameters(
@@ -249,10 +273,14 @@ class Orchestrator:
     def _require_human_labels(self) -> None:
         if not run_store.marts_exist(self.con):
             self.build(FULL_BUILD_ARGS)
-        if run_store.n_human_training_labels(self.con) == 0:
+        self.cold_start = cold_start.is_cold_start(self.con, self.config.cold_start,
+                                                   getattr(self.config, "train_labels", None))
+        if self.config.cold_start and not self.cold_start:
+            self.log(f"--cold-start {self.config.cold_start} is not needed: this warehouse has human training labels.")
+        if not self.cold_start and run_store.n_human_training_labels(self.con) == 0:
             raise RunStopped(
                 "This warehouse has no human training labels yet: load them first "
-                "(`karl ingest fbl`, then `karl build`), or point KARL_DUCKDB_PATH at a warehouse that has them.")
+                "(`karl ingest fbl`, then `karl build`), or start cold: `karl run --cold-start 200 --annotator openai`.")
 
     def _run(self) -> None:
         check_annotator(self.con, self.config)  # before anything is built, registered or spent

@@ -36,6 +36,7 @@ from python_jobs.loop.builds import ROUND_BUILD_ARGS
 from python_jobs.loop.id_cv import IdCrossValidation, MemberWeights, RunningCv
 from python_jobs.loop.run_store import RunStore, now
 
+ID_CV_SPLITS = 5  # the ID cross-validation's stratified folds (learning/evaluation.id_cv_splits)
 # Pool predictions kept per round for the stopping signal: a fixed hash sample of the pool.
 POOL_PREDICTION_SAMPLE = 20_000
 
@@ -68,6 +69,8 @@ class Run(Protocol):
 
     def training_arrays(self, round_index: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]: ...
 
+    def base_labels(self) -> data.LabelledPairs: ...
+
     def pair_matrix(self, item_a_ids: np.ndarray, item_b_ids: np.ndarray) -> object: ...
 
     def round0_members(self) -> MemberWeights: ...
@@ -90,7 +93,9 @@ def fitted(run: Run, round_index: int, state: RoundState) -> BaggedEnsemble:
         warm = warm_starts_help(x_human, run.config.model_family)
         warm_start = run.round0_members() if round_index > 0 and warm else None
         # The CV folds go to the workers first, so they run while this process fits the members.
-        state.id_cv = run.id_cv.start(round_index, run.hyperparameters, x_human, y_human, x_added, y_added)
+        # Too few base labels of a class for its folds (a cold start): no ID CV, NULL ID figures.
+        if _id_cv_possible(y_human):
+            state.id_cv = run.id_cv.start(round_index, run.hyperparameters, x_human, y_human, x_added, y_added)
         ensemble = BaggedEnsemble(n_members=run.config.members, hyperparameters=run.hyperparameters,
                                   seed=run.config.seed * 1000 + round_index)
         ensemble.fit(stack_rows([x_human, x_added]), np.concatenate([y_human, y_added]), warm_start=warm_start)
@@ -161,7 +166,7 @@ def _batch_picks(run: Run, round_index: int, kept: list[dict]) -> list[dict]:
     embeddings = batch_selection.pair_embedding(
         matrix[rows(np.asarray([k["item_a_id"] for k in kept], dtype=object))],
         matrix[rows(np.asarray([k["item_b_id"] for k in kept], dtype=object))])
-    human = data.id_human_labels(run.con)
+    human = run.base_labels()
     added = data.added_labels(run.con, config.run_id, round_index)
     labelled = batch_selection.pair_embedding(
         matrix[rows(np.concatenate([human.item_a_ids, added.item_a_ids]))],
@@ -248,16 +253,18 @@ def evaluate(run: Run, round_index: int, state: RoundState) -> None:
     ensemble = fitted(run, round_index, state)
     x_human, y_human, x_added, y_added = run.training_arrays(round_index)
     ood = data.ood_test_labels(run.con)
-    x_ood = run.pair_matrix(ood.item_a_ids, ood.item_b_ids)
     metrics: dict[str, object] = {}
-    # This process's own work first, while the workers finish the ID CV.
-    ood_metrics = evaluation.evaluate_ood(ensemble, x_ood, ood.labels)
+    # This process's own work first, while the workers finish the ID CV. No OOD labels (a
+    # catalogue without a held-out set) or no ID CV (too few base labels): NULL figures.
+    ood_metrics = (evaluation.evaluate_ood(ensemble, run.pair_matrix(ood.item_a_ids, ood.item_b_ids), ood.labels)
+                   if len(ood) else {})
     diversity = evaluation.diversity(stack_rows([x_human, x_added]), seed=run.config.seed)
     running = state.id_cv
-    results = run.id_cv.results(round_index, running)
-    metrics.update(evaluation.id_cv_metrics(
-        y_human, running.folds, [predictions for predictions, _ in results], running.n_added,
-        time.perf_counter() - running.started))
+    if running is not None:
+        results = run.id_cv.results(round_index, running)
+        metrics.update(evaluation.id_cv_metrics(
+            y_human, running.folds, [predictions for predictions, _ in results], running.n_added,
+            time.perf_counter() - running.started))
     metrics.update(ood_metrics)
     metrics["diversity"] = diversity
     metrics["n_training_labels"] = int(len(y_human) + len(y_added))
@@ -265,6 +272,15 @@ def evaluate(run: Run, round_index: int, state: RoundState) -> None:
     metrics.update(run.store.annotation_stats(round_index))
     run.store.record_round_metrics(round_index, metrics)
     state.metrics = metrics
+
+
+def _id_cv_possible(y_human: np.ndarray) -> bool:
+    """Every class has at least one label per ID-CV fold (stratified 5-fold)."""
+    from python_jobs.labels import RELATION_CLASSES
+
+    values, counts = np.unique(np.asarray(y_human, dtype=object).astype(str), return_counts=True)
+    found = dict(zip(values.tolist(), counts.tolist()))
+    return all(found.get(c, 0) >= ID_CV_SPLITS for c in RELATION_CLASSES)
 
 
 # The round, in order. The last round only trains and evaluates.
