@@ -29,6 +29,7 @@ from python_jobs.annotation.factory import make_annotator
 from python_jobs.candidates.categories import ensure_categories
 from python_jobs.config import EngineSettings, RunConfig, TuningConfig
 from python_jobs.errors import KarlError
+from python_jobs.faults import activity
 from python_jobs.features.sets import PairFeatures, empty_rows, prepare_pair_features
 from python_jobs.features.vectors import (
     ItemVectors,
@@ -241,7 +242,11 @@ class Orchestrator:
             self.progress.finish(STOPPED, str(stop))
             raise
         except BaseException as error:  # noqa: BLE001 - recorded, then re-raised
-            self.progress.finish(ABORTED, f"{type(error).__name__}: {error}".strip().rstrip(":"))
+            activity.note_step(self.progress.snapshot.current)  # for the CLI's one line
+            try:
+                self.progress.finish(ABORTED, f"{type(error).__name__}: {error}".strip().rstrip(":"))
+            except OSError:
+                pass  # e.g. the disk is full: the run's file then reads aborted by its dead pid
             raise
         else:
             self.progress.finish(COMPLETED)
@@ -261,6 +266,7 @@ class Orchestrator:
         with self.progress.phase("set-up", "check the marts"):
             self._require_human_labels()
         self.store.register(self.config)
+        activity.note_run(self.config.run_id)  # from here on a failure can be resumed
         if (self.config.rounds, "evaluate") in self.store.completed_steps():
             # Complete already (e.g. a cell of a resumed experiment): nothing to prepare or run.
             self._publish_to_spark()
