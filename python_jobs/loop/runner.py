@@ -64,6 +64,8 @@ from python_jobs.reporting.progress import (
     RunSnapshot,
     publish_marts,
 )
+from python_jobs.warehouse.connection import database_path
+
 
 PREPARE_ROUND = -1
 MARTS_PUBLISH_SECONDS = 20.0
@@ -114,7 +116,7 @@ class Orchestrator:
 
     # --- what the steps share -------------------------------------------------------------
     def build(self, args: list[str]) -> float:
-        return run_build(args, self.dbt_vars(), self.log)
+        return run_build(args, self.dbt_vars(), self.log, db_path=database_path(self.con))
 
     def dbt_vars(self) -> dict[str, object]:
         variables: dict[str, object] = {"karl_k_calls": self.config.k_calls,

@@ -75,6 +75,12 @@ def connect(db_path: Path | str | None = None, read_only: bool = False) -> duckd
         create_raw_tables(con)
     return con
 
+def database_path(con: duckdb.DuckDBPyConnection) -> Path | None:
+    """The file `con` has open (None in memory): what dbt must build into, whatever the default is."""
+    (path,) = con.execute("select path from duckdb_databases() where database_name = current_database()").fetchone()
+    return Path(path) if path else None
+
+
 @contextmanager
 def connection(db_path: Path | str | None = None, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
     """`with connection(db) as con:` the warehouse, closed however the block ends."""
