@@ -58,6 +58,9 @@ def connect(db_path: Path | str | None = None, read_only: bool = False) -> duckd
     """Open the warehouse file; raise WarehouseLockedError naming the holder if it is taken."""
     path = Path(db_path) if db_path else default_db_path()
     activity.note_warehouse(path)
+    if read_only and not path.exists():
+        raise MartsMissingError(f"there is no warehouse at {path} yet: load data with `karl ingest fbl` "
+                                "(or `karl ingest catalog FILE ...`), then run `karl build`")
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
         con = duckdb.connect(str(path), read_only=read_only)
