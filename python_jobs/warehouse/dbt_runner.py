@@ -91,6 +91,9 @@ def run_dbt(
     finally:
         _release_dbt_handle()
     seconds = time.perf_counter() - started
+    interrupted = _interruption(result.exception)
+    if interrupted is not None:
+        raise interrupted  # Ctrl-C / SIGTERM stops karl too, not only this build
     failures: list[str] = []
     warnings: list[str] = []
     if result.result is not None and hasattr(result.result, "results"):
@@ -113,6 +116,17 @@ def run_dbt(
             f"dbt {' '.join(args)} failed: " + "; ".join(failures), failures=failures
         )
     return outcome
+
+
+def _interruption(error: BaseException | None) -> KeyboardInterrupt | None:
+    """The KeyboardInterrupt dbtRunner caught (it returns every exception as a result), if any."""
+    seen: set[int] = set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        if isinstance(error, KeyboardInterrupt):
+            return error
+        error = getattr(error, "exception", None) or error.__cause__ or error.__context__
+    return None
 
 
 _MANIFESTS: dict[tuple, object] = {}
