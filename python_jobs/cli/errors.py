@@ -26,6 +26,7 @@ from python_jobs.faults.sentences import (
     EXIT_OS_FAULT,
     EXIT_UNEXPECTED,
     find_fault,
+    resume_command,
     sentence,
 )
 from python_jobs.faults.signals import received_signal
@@ -80,8 +81,9 @@ def interrupted(activity: Activity) -> Verdict:
     signum = received_signal()
     how = "stopped by SIGTERM" if signum == signal.SIGTERM else "interrupted"
     code = 128 + signum if signum else EXIT_INTERRUPTED
-    if activity.run_id:
-        next_step = f"run {activity.run_id} is marked aborted; resume it with `karl run --resume {activity.run_id}`"
+    resume = resume_command(activity)
+    if activity.run_id and resume:
+        next_step = f"run {activity.run_id} is marked aborted; resume it with {resume}"
     elif activity.command.startswith("karl ingest"):
         next_step = f"the batch being loaded was rolled back; run `{activity.command}` again"
     else:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
+from python_jobs.errors import KarlError
 from python_jobs.faults.activity import Activity
 
 # Exit codes (sysexits.h): a fault of the machine karl runs on, and a bug in karl.
@@ -48,7 +49,10 @@ def _chain(error: BaseException) -> Iterator[BaseException]:
 def find_fault(error: BaseException) -> Fault | None:
     """The first known OS fault in `error` or its causes (errno first, then the message text)."""
     for link in _chain(error):
-        text = " ".join(str(part) for part in [link, *getattr(link, "failures", [])])
+        failures = getattr(link, "failures", None)  # dbt's failures, as text (DbtFailedError)
+        if isinstance(link, KarlError) and failures is None:
+            continue  # karl's own words: an API's "permission denied" is no file's
+        text = " ".join(str(part) for part in [link, *(failures or [])])
         for kind, pattern, code in _PATTERNS:
             by_errno = isinstance(link, OSError) and code is not None and link.errno in {code, *_ALIASES.get(code, ())}
             if by_errno or pattern.search(text):
@@ -77,10 +81,20 @@ def _free_space(path: Path | None) -> str:
     return f"{free / 1e6:.1f} MB free on {folder if folder.is_dir() else folder.parent}"
 
 
+def resume_command(activity: Activity) -> str | None:
+    """How to continue the interrupted work, when it was a registered run."""
+    if activity.command == "karl experiment":
+        return "`karl experiment` again with the same --experiment-id (finished runs are kept)"
+    if activity.run_id:
+        return f"`karl run --resume {activity.run_id}`"
+    return None
+
+
 def _again(activity: Activity, what: str) -> str:
     """The next step after the cause is fixed: resume the run, or run the command again."""
-    if activity.run_id:
-        return f"nothing was lost: {what} and run `karl run --resume {activity.run_id}`"
+    resume = resume_command(activity)
+    if resume:
+        return f"nothing was lost: {what} and run {resume}"
     if activity.command.startswith("karl ingest"):
         return f"nothing of the interrupted batch was loaded: {what} and run `{activity.command}` again"
     return f"{what} and run `{activity.command}` again"
@@ -95,7 +109,7 @@ def sentence(fault: Fault, activity: Activity) -> str:
                 + _again(activity, "free space"))
     if fault.kind == "permission_denied":
         return (f"{doing} stopped: permission denied on {where}; "
-                + _again(activity, "give your user write access to it (or point --db / KARL_DUCKDB_PATH elsewhere)"))
+                + _again(activity, "give your user access to it (or point --db / KARL_DUCKDB_PATH elsewhere)"))
     if fault.kind == "is_a_directory":
         return f"{doing} stopped: {where} is a directory where karl expected a file; replace it with the file and run `{activity.command}` again"
     if fault.kind == "not_a_warehouse":
