@@ -240,20 +240,26 @@ class Orchestrator:
         try:
             self._run()
         except RunStopped as stop:
+            activity.note_step(self.progress.snapshot.current)  # for the CLI's one line
             self._publish_to_spark()  # a clean stop: Spark gets every call recorded before it
-            self.progress.finish(STOPPED, str(stop))
+            self._finish(STOPPED, str(stop))
             raise
         except BaseException as error:  # noqa: BLE001 - recorded, then re-raised
-            activity.note_step(self.progress.snapshot.current)  # for the CLI's one line
-            try:
-                self.progress.finish(ABORTED, f"{type(error).__name__}: {error}".strip().rstrip(":"))
-            except OSError:
-                pass  # e.g. the disk is full: the run's file then reads aborted by its dead pid
+            activity.note_step(self.progress.snapshot.current)
+            self._finish(ABORTED, f"{type(error).__name__}: {error}".strip().rstrip(":"))
             raise
         else:
             self.progress.finish(COMPLETED)
         finally:
             self.id_cv.close()
+
+    def _finish(self, state: str, message: str) -> None:
+        """Publish the end state; a failure to (a full disk) must not hide the error that ended the
+        run: the run's file then reads aborted by its dead pid."""
+        try:
+            self.progress.finish(state, message)
+        except OSError:
+            pass
 
     def _require_human_labels(self) -> None:
         if not run_store.marts_exist(self.con):
