@@ -141,13 +141,14 @@ class SmallDisk:
                 pass  # what could be taken was taken: the disk is full
         # tmpfs may keep a few pages: take them too
         if leave == 0:
-            with open(self.root / "filler2.bin", "wb") as handle:
-                try:
-                    while True:
-                        handle.write(b"\0" * 4096)
-                        handle.flush()
-                except OSError:
-                    pass
+            descriptor = os.open(self.root / "filler2.bin", os.O_WRONLY | os.O_CREAT | os.O_APPEND)
+            try:
+                while True:
+                    os.write(descriptor, b"\0" * 4096)
+            except OSError:
+                pass  # full
+            finally:
+                os.close(descriptor)
 
     def free(self) -> None:
         for path in (self.filler, self.root / "filler2.bin"):

@@ -191,3 +191,20 @@ def test_stale_temporaries_of_dead_processes_are_removed_at_start(tmp_path: Path
         path.write_text("x")
     assert sorted(remove_stale_temporaries(runs)) == sorted(stale)
     assert alive.exists() and kept.exists()
+
+
+def test_a_warehouse_on_a_read_only_file_system_is_named_read_only(ingested_template: Path, tmp_path: Path) -> None:
+    import subprocess
+
+    disk = tmp_path / "ro"
+    disk.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=20m", "tmpfs", str(disk)], capture_output=True).returncode:
+        pytest.skip("cannot mount a tmpfs (needs root) to make a read-only file system")
+    try:
+        db = copy_into(ingested_template, disk)
+        subprocess.run(["mount", "-o", "remount,ro", str(disk)], check=True)
+        ran = karl(tmp_path, "build", "--db", db)
+        assert_one_line(ran, EXIT_OS_FAULT, f"karl build stopped: {db} is read-only",
+                        "run `karl build` again", "karl-logs")  # the log falls back to the temp dir
+    finally:
+        subprocess.run(["umount", "-l", str(disk)], capture_output=True)
