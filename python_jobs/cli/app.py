@@ -43,6 +43,18 @@ def _out() -> Output:
     return _OUTPUT.get() or Output()
 
 
+# How click and typer end a command on purpose (an exit code, a usage error, Abort): not failures.
+# typer vendors its own click, whose exceptions are other classes than click's.
+_CLI_FLOW: tuple[type[BaseException], ...] = (typer.Exit, typer.Abort, click.exceptions.Exit, click.ClickException,
+                                              click.Abort)
+try:
+    from typer._click.exceptions import ClickException as _TyperClickException
+
+    _CLI_FLOW += (_TyperClickException,)
+except ImportError:  # a typer that uses click itself
+    pass
+
+
 class KarlGroup(TyperGroup):
     """The one error boundary: every failure ends in one line and an exit code (cli/errors.py);
     `--debug` shows the traceback instead. SIGTERM is handled as Ctrl-C while a command runs."""
@@ -56,7 +68,7 @@ class KarlGroup(TyperGroup):
         restore = install_sigterm_handler()
         try:
             return super().invoke(ctx)
-        except (click.exceptions.Exit, click.ClickException, click.Abort):
+        except _CLI_FLOW:
             raise
         except (Exception, KeyboardInterrupt) as error:
             if (ctx.obj or {}).get("debug"):
