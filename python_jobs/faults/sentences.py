@@ -105,13 +105,15 @@ def sentence(fault: Fault, activity: Activity) -> str:
     where = str(fault.path or activity.warehouse or "a file")
     doing = activity.doing()
     if fault.kind == "no_space":
-        return (f"{doing} stopped: no space left on the device writing {where} ({_free_space(fault.path or activity.warehouse)}); "
+        free = _free_space(fault.path or activity.warehouse)
+        return (f"{doing} stopped: no space left on the device writing {where} ({free}); "
                 + _again(activity, "free space"))
     if fault.kind == "permission_denied":
         return (f"{doing} stopped: permission denied on {where}; "
                 + _again(activity, "give your user access to it (or point --db / KARL_DUCKDB_PATH elsewhere)"))
     if fault.kind == "is_a_directory":
-        return f"{doing} stopped: {where} is a directory where karl expected a file; replace it with the file and run `{activity.command}` again"
+        return (f"{doing} stopped: {where} is a directory where karl expected a file; "
+                f"replace it with the file and run `{activity.command}` again")
     if fault.kind == "not_a_warehouse":
         return (f"{doing} stopped: {where} is not a DuckDB warehouse (some other file is there); "
                 "point --db / KARL_DUCKDB_PATH at a .duckdb file karl made, or at a new path")

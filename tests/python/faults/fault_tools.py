@@ -1,6 +1,7 @@
-"""The fault suite's tools (its conftest.py registers the fixtures): `karl` as a real process, a small tmpfs to fill, the warehouses the
-faults strike (fresh, ingested, built: copies of the session's templates) and a run that met no
-fault to compare against. Every test gets its own warehouse copy."""
+"""The fault suite's tools (its conftest.py registers the fixtures): `karl` as a real process, a
+small tmpfs to fill, the warehouses the faults strike (fresh, ingested, built: copies of the
+session's templates) and a run that met no fault to compare against. Every test gets its own
+warehouse copy."""
 
 from __future__ import annotations
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import duckdb
 import pytest
 
 from fault_tools import RUN_ARGS, RUN_ID, karl, raw_counts, round_metrics

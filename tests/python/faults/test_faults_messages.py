@@ -34,7 +34,8 @@ def test_a_reader_on_an_ingested_but_unbuilt_warehouse_names_the_build(
 
 
 @pytest.mark.parametrize("command", UNBUILT_READERS, ids=lambda c: c[0])
-def test_a_reader_on_a_warehouse_never_loaded_names_the_ingest_and_the_build(command: list[str], tmp_path: Path) -> None:
+def test_a_reader_on_a_warehouse_never_loaded_names_the_ingest_and_the_build(
+        command: list[str], tmp_path: Path) -> None:
     ran = karl(tmp_path, *command, "--db", tmp_path / "fresh.duckdb")
     line = assert_one_line(ran, 1, "`karl ingest fbl`", "`karl build`")
     assert "holds no data yet" in line or "there is no warehouse at" in line
@@ -156,7 +157,8 @@ def test_an_unexpected_error_is_one_line_with_the_log_and_its_own_exit_code(tmp_
 
 
 def test_debug_shows_the_traceback(tmp_path: Path) -> None:
-    result = CliRunner().invoke(_app_raising(ValueError("bent")), ["--debug", "boom", "--db", str(tmp_path / "w.duckdb")])
+    result = CliRunner().invoke(_app_raising(ValueError("bent")),
+                                ["--debug", "boom", "--db", str(tmp_path / "w.duckdb")])
     assert isinstance(result.exception, ValueError)
 
 

@@ -26,7 +26,8 @@ def test_permission_denied_names_the_file_and_the_next_step(tmp_path: Path) -> N
 
 def test_no_space_reported_by_dbt_as_text_is_found_with_its_file(tmp_path: Path) -> None:
     wal = tmp_path / "karl.duckdb.wal"
-    error = DbtFailedError("dbt build failed", [f'm: Failed to commit: Could not write file "{wal}": No space left on device'])
+    error = DbtFailedError("dbt build failed",
+                           [f'm: Failed to commit: Could not write file "{wal}": No space left on device'])
     fault = find_fault(KarlError("the run stopped"))
     assert fault is None
     try:
