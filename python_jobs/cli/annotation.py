@@ -75,6 +75,7 @@ def judge(
 
     overrides = {"model": model, "few_shot": few_shot, "few_shot_k": few_shot_k, "max_cost_usd": max_cost}
     with warehouse.connection(db) as con:
+        warehouse.require_marts(con, "fct_human_labels", "fct_eval_sets", "dim_items")  # before any call is sent
         live = openai_annotator(con, overrides)
         found = preflight(live)
         _out().info(f"preflight: {found.endpoint} serves {', '.join(found.models)} in {found.seconds:.2f} s",

@@ -28,7 +28,7 @@ from python_jobs.config import (
     RunConfig,
     engine_settings_from_env,
 )
-from python_jobs.errors import KarlError, UsageError
+from python_jobs.errors import UsageError
 from python_jobs.reporting.export import FORMATS as EXPORT_FORMATS
 
 RUN_DEFAULTS = RunConfig(run_id="defaults")
@@ -49,8 +49,21 @@ HELP_ORDER = ("ingest", "build", "run", "status", "report", "plan", "judge", "ex
               "validate", "stopping-table", "panel-table", "serve-fake-llm", "demo")
 
 
+# How click and typer end a command on purpose (an exit code, a usage error, Abort): not failures.
+# typer vendors its own click, whose exceptions are other classes than click's.
+_CLI_FLOW: tuple[type[BaseException], ...] = (typer.Exit, typer.Abort, click.exceptions.Exit, click.ClickException,
+                                              click.Abort)
+try:
+    from typer._click.exceptions import ClickException as _TyperClickException
+
+    _CLI_FLOW += (_TyperClickException,)
+except ImportError:  # a typer that uses click itself
+    pass
+
+
 class KarlGroup(TyperGroup):
-    """The one error boundary: a KarlError prints its message and exits with its code."""
+    """The one error boundary: every failure ends in one line and an exit code (cli/errors.py);
+    `--debug` shows the traceback instead. SIGTERM is handled as Ctrl-C while a command runs."""
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         names = super().list_commands(ctx)
@@ -58,13 +71,33 @@ class KarlGroup(TyperGroup):
         return sorted(names, key=lambda name: rank.get(name, len(HELP_ORDER)))
 
     def invoke(self, ctx: click.Context) -> object:
+        from python_jobs.cli.errors import verdict
+        from python_jobs.faults import activity
+        from python_jobs.faults.signals import install_sigterm_handler
+
+        doing = activity.start(_command_name(ctx))
+        restore = install_sigterm_handler()
         try:
             return super().invoke(ctx)
-        except KarlError as error:
+        except _CLI_FLOW:
+            raise
+        except (Exception, KeyboardInterrupt) as error:
             if (ctx.obj or {}).get("debug"):
                 raise
-            _out().error(f"error: {error}", event="karl_error", error=type(error).__name__)
-            raise typer.Exit(error.exit_code) from None
+            found = verdict(error, doing)
+            _out().error(found.line, event=found.event, error=type(error).__name__, exit_code=found.exit_code)
+            raise typer.Exit(found.exit_code) from None
+        finally:
+            restore()
+
+
+def _command_name(ctx: click.Context) -> str:
+    """`karl run`, `karl ingest fbl`: the words naming the command (read before click consumes them)."""
+    words = [*getattr(ctx, "_protected_args", []), *ctx.args]
+    names = [word for word in words[:2] if not word.startswith("-")]
+    if names and names[0] not in {"ingest", "export"}:
+        names = names[:1]
+    return " ".join(["karl", *names])
 
 
 app = typer.Typer(cls=KarlGroup, help="karl: grow trustworthy product-relationship labels in your warehouse.",

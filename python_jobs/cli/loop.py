@@ -247,6 +247,7 @@ def panel_table_command(
     from python_jobs.reporting import strategy_tables
 
     with warehouse.connection(db, read_only=True) as con:
+        warehouse.require_marts(con, "fct_candidate_pairs", "fct_human_labels")
         keys, truths = strategy_tables.pool_reference(con)
         _out().result(strategy_tables.markdown(strategy_tables.panel_table(keys, truths, seed)), event="panel_table")
         run_ids = [r.strip() for r in runs.split(",") if r.strip()]

@@ -38,6 +38,7 @@ from python_jobs.ingest.common import (
     Batch,
     IngestOutcome,
     QuarantinedRow,
+    blank_title_reason,
     insert_frame,
     land_batch,
     make_batch,
@@ -244,6 +245,11 @@ def validate_items(
             continue  # one quarantine row per withheld record
         bad_lines.add(number)
         quarantined.append(QuarantinedRow(number, raw_by_line[number], reason(failure.kind, failure.message)))
+    for number, title in zip(frame[LINE_COLUMN], frame[columns.title_column]):
+        problem = None if number in bad_lines else blank_title_reason(title, f"title ({columns.title_column})")
+        if problem:
+            bad_lines.add(number)
+            quarantined.append(QuarantinedRow(number, raw_by_line[number], problem))
     good = frame[~frame[LINE_COLUMN].isin(bad_lines)]
     items = pd.DataFrame(
         {

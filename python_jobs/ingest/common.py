@@ -12,6 +12,7 @@ summary groups by, `detail` says what was wrong in words.
 from __future__ import annotations
 
 import hashlib
+import unicodedata
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -208,3 +209,22 @@ def summary_lines(outcomes: list[IngestOutcome], record_name: str = "rows") -> l
                 f"{outcome.records_withheld} withheld by quarantine"
             )
     return lines
+
+
+# Unicode categories that print nothing: control (Cc), format (Cf: zero-width space U+200B,
+# ZWNJ U+200C, ZWJ U+200D, word joiner U+2060, BOM U+FEFF, soft hyphen), unassigned (Cn) and
+# the separators (Zs, Zl, Zp). GX's non-blank check (regex \S) lets Cf and Cc through.
+_INVISIBLE_CATEGORIES = frozenset({"Cc", "Cf", "Cn", "Zs", "Zl", "Zp"})
+
+
+def blank_title_reason(title: object, what: str = "title") -> str | None:
+    """The quarantine reason (`blank_title: ...`) when `title` shows nothing once NFKC-normalised
+    (empty, whitespace, zero-width or control characters only), else None. Every reader of item
+    titles (catalogues, FBL files, labels files) calls it, so a title is blank in one sense only."""
+    text = unicodedata.normalize("NFKC", "" if title is None else str(title))
+    if any(unicodedata.category(char) not in _INVISIBLE_CATEGORIES for char in text):
+        return None
+    if not text.strip():
+        return reason("blank_title", f"{what} is blank")
+    codes = ", ".join(sorted({f"U+{ord(char):04X}" for char in text if not char.isspace()}))
+    return reason("blank_title", f"{what} is blank after Unicode normalisation (only invisible characters: {codes})")

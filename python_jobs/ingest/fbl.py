@@ -40,6 +40,7 @@ from python_jobs.ingest.common import (
     Batch,
     IngestOutcome,
     QuarantinedRow,
+    blank_title_reason,
     insert_frame,
     land_batch,
     make_batch,
@@ -235,6 +236,11 @@ def parse_fbl(spec: FblFile, data: bytes, validator: Validator, options: FblOpti
     for failure in result.failures:
         (number,) = failure.index
         problems_by_line.setdefault(number, []).append(reason(failure.kind, failure.message))
+    for side, what in (("1", "ITEM_NAME_1 (title of item A)"), ("2", "ITEM_NAME_2 (title of item B)")):
+        for number, title in zip(pairs["line_no"], pairs[f"ITEM_NAME_{side}"]):
+            problem = None if number in problems_by_line else blank_title_reason(title, what)
+            if problem:
+                problems_by_line[number] = [problem]
     for number, problems in problems_by_line.items():
         # one quarantine row per withheld line; its first problem names the kind
         quarantined.append(QuarantinedRow(number, raw_by_line[number], "; ".join(problems), 3))

@@ -3,6 +3,7 @@ and when it closes."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Callable
 
 from python_jobs import warehouse
@@ -47,12 +48,14 @@ RUN_BUILD_ARGS = [
 FULL_BUILD_ARGS = ["build", "--exclude", "resource_type:unit_test"]
 
 
-def run_build(args: list[str], dbt_vars: dict[str, object], log: Callable[[str], None]) -> float:
-    """One dbt build of a run; its warnings go to the run's log. Returns the seconds it took.
+def run_build(args: list[str], dbt_vars: dict[str, object], log: Callable[[str], None],
+              db_path: Path | None = None) -> float:
+    """One dbt build of a run (on `db_path`, default the configured warehouse); its warnings go to
+    the run's log. Returns the seconds it took.
 
     Every build of a run reuses the process's parsed project (run_dbt's ``repeated``): a run
     parses once, and the runs of one process (an experiment's cells) share that parse."""
-    result = warehouse.run_dbt(args, dbt_vars=dbt_vars, repeated=True)
+    result = warehouse.run_dbt(args, db_path=db_path, dbt_vars=dbt_vars, repeated=True)
     for warning in result.warnings:
         if "max_class_share" in warning:
             log("note: one class is more than karl_max_class_share of the LLM labels accepted in a "

@@ -29,6 +29,7 @@ from python_jobs.annotation.factory import make_annotator
 from python_jobs.candidates.categories import ensure_categories
 from python_jobs.config import EngineSettings, RunConfig, TuningConfig
 from python_jobs.errors import KarlError
+from python_jobs.faults import activity
 from python_jobs.features.sets import (
     PairFeatures,
     catalog_items_sql,
@@ -66,6 +67,8 @@ from python_jobs.reporting.progress import (
     publish_marts,
 )
 from python_jobs.spark.run_publishing import SparkRunMirror
+from python_jobs.warehouse.connection import database_path
+
 
 PREPARE_ROUND = -1
 MARTS_PUBLISH_SECONDS = 20.0
@@ -117,7 +120,7 @@ class Orchestrator:
 
     # --- what the steps share -------------------------------------------------------------
     def build(self, args: list[str]) -> float:
-        return run_build(args, self.dbt_vars(), self.log)
+        return run_build(args, self.dbt_vars(), self.log, db_path=database_path(self.con))
 
     def dbt_vars(self) -> dict[str, object]:
         variables: dict[str, object] = {"karl_k_calls": self.config.k_calls,
@@ -259,16 +262,26 @@ class Orchestrator:
         try:
             self._run()
         except RunStopped as stop:
+            activity.note_step(self.progress.snapshot.current)  # for the CLI's one line
             self._publish_to_spark()  # a clean stop: Spark gets every call recorded before it
-            self.progress.finish(STOPPED, str(stop))
+            self._finish(STOPPED, str(stop))
             raise
         except BaseException as error:  # noqa: BLE001 - recorded, then re-raised
-            self.progress.finish(ABORTED, f"{type(error).__name__}: {error}".strip().rstrip(":"))
+            activity.note_step(self.progress.snapshot.current)
+            self._finish(ABORTED, f"{type(error).__name__}: {error}".strip().rstrip(":"))
             raise
         else:
             self.progress.finish(COMPLETED)
         finally:
             self.id_cv.close()
+
+    def _finish(self, state: str, message: str) -> None:
+        """Publish the end state; a failure to (a full disk) must not hide the error that ended the
+        run: the run's file then reads aborted by its dead pid."""
+        try:
+            self.progress.finish(state, message)
+        except OSError:
+            pass
 
     def _require_human_labels(self) -> None:
         if not run_store.marts_exist(self.con):
@@ -287,6 +300,7 @@ class Orchestrator:
         with self.progress.phase("set-up", "check the marts"):
             self._require_human_labels()
         self.store.register(self.config)
+        activity.note_run(self.config.run_id)  # from here on a failure can be resumed
         if (self.config.rounds, "evaluate") in self.store.completed_steps():
             # Complete already (e.g. a cell of a resumed experiment): nothing to prepare or run.
             self._publish_to_spark()

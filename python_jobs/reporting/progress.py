@@ -26,6 +26,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
+from python_jobs.faults.tempfiles import remove_stale_temporaries, temporary_path
+
 RUNNING, COMPLETED, STOPPED, ABORTED = "running", "completed", "stopped", "aborted"
 
 
@@ -52,20 +54,33 @@ def publish_marts(con: Any, db_path: Path | str | None) -> float:
     started = time.perf_counter()
     target = marts_copy_path(db_path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    temporary = target.with_name(f"{target.stem}.{os.getpid()}.tmp.duckdb")
+    temporary = temporary_path(target, ".duckdb")
     temporary.unlink(missing_ok=True)
     names = [row[0] for row in con.execute(
         "select table_name from information_schema.tables where table_schema = 'marts' "
         "and table_catalog = current_database() order by table_name").fetchall()]
-    con.execute(f"attach '{temporary}' as karl_marts_copy")
     try:
-        con.execute("create schema karl_marts_copy.marts")
-        for name in names:
-            con.execute(f'create table karl_marts_copy.marts."{name}" as select * from marts."{name}"')
-    finally:
-        con.execute("detach karl_marts_copy")
-    os.replace(temporary, target)
+        con.execute(f"attach '{temporary}' as karl_marts_copy")
+        try:
+            con.execute("create schema karl_marts_copy.marts")
+            for name in names:
+                con.execute(f'create table karl_marts_copy.marts."{name}" as select * from marts."{name}"')
+        finally:
+            con.execute("detach karl_marts_copy")
+        os.replace(temporary, target)
+    except BaseException:
+        _discard(temporary, temporary.with_name(temporary.name + ".wal"))
+        raise
     return time.perf_counter() - started
+
+
+def _discard(*paths: Path) -> None:
+    """Remove a failed write's temporary files (best effort: the error that got here matters more)."""
+    for path in paths:
+        try:
+            path.unlink(missing_ok=True)
+        except OSError:
+            pass
 
 
 def _now() -> str:
@@ -143,6 +158,8 @@ class RunProgress:
         self.snapshot.started_at = self.snapshot.started_at or _now()
         self.snapshot.state = RUNNING
         self.emit = emit or (lambda *_args, **_fields: None)
+        if self.path is not None:
+            remove_stale_temporaries(self.path.parent)  # left by a run killed mid-write
         self._t0 = time.perf_counter()
         self._step_started = self._t0
         self.publish()
@@ -197,9 +214,13 @@ class RunProgress:
             return
         self.snapshot.updated_at = _now()
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = self.path.with_suffix(f".json.{os.getpid()}.tmp")
-        temporary.write_text(json.dumps(asdict(self.snapshot), indent=1), encoding="utf-8")
-        os.replace(temporary, self.path)
+        temporary = temporary_path(self.path)
+        try:
+            temporary.write_text(json.dumps(asdict(self.snapshot), indent=1), encoding="utf-8")
+            os.replace(temporary, self.path)
+        except BaseException:
+            _discard(temporary)
+            raise
 
 
 def _float(value: object) -> float | None:

@@ -24,6 +24,7 @@ from python_jobs.reporting.progress import (
     RunSnapshot,
     read_snapshots,
 )
+from python_jobs.warehouse.connection import unbuilt_message
 
 
 @dataclass
@@ -32,6 +33,7 @@ class Status:
     labels: list[tuple] = field(default_factory=list)
     review_queue: tuple[int, int] = (0, 0)  # (queued pairs, of which reviewed)
     missing: list[str] = field(default_factory=list)  # marts not built yet
+    unbuilt: str = ""  # what to run when the marts are missing (the ingest too on a warehouse never loaded)
     locked_by: str | None = None  # the warehouse is held by another process: progress files only
     snapshots: list[RunSnapshot] = field(default_factory=list)
 
@@ -75,6 +77,7 @@ def collect_status(con: duckdb.DuckDBPyConnection | None, db_path: Path | str | 
     status = Status(locked_by=locked_by, snapshots=read_snapshots(db_path) if db_path else [])
     if con is not None:
         status.missing = [name for name in NEEDED if not _relation_exists(con, "marts", name)]
+        status.unbuilt = unbuilt_message(con, status.missing[0]) if status.missing else ""
         if not status.missing:
             cursor = con.execute(RUNS_QUERY)
             names = [column[0] for column in cursor.description]
@@ -149,7 +152,7 @@ def render(status: Status, console: Console) -> None:
         console.print(f"The warehouse is in use by {status.locked_by}; showing {source}, with each run's "
                       "state and current step.", soft_wrap=True)
     elif status.missing and not status.runs:
-        console.print(f"The marts are not built yet ({', '.join(status.missing)} missing): run `karl build`.")
+        console.print(status.unbuilt[0].upper() + status.unbuilt[1:] + ".", soft_wrap=True)
         return
     runs = Table(title="Runs")
     runs.add_column("run", no_wrap=True, min_width=max([len(r["run_id"]) for r in status.runs] + [3]))

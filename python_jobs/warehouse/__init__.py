@@ -2,11 +2,13 @@
 
 from python_jobs.warehouse.connection import (
     PROJECT_DIR,
+    MartsMissingError,
     WarehouseLockedError,
     connect,
     connection,
     default_db_path,
     insert_rows,
+    require_marts,
 )
 from python_jobs.warehouse.dbt_runner import (
     PRODUCTION_BUILD_ARGS,
@@ -16,6 +18,6 @@ from python_jobs.warehouse.dbt_runner import (
 )
 
 __all__ = [
-    "PROJECT_DIR", "PRODUCTION_BUILD_ARGS", "DbtFailedError", "DbtResult", "WarehouseLockedError",
-    "connect", "connection", "default_db_path", "insert_rows", "run_dbt",
+    "PROJECT_DIR", "PRODUCTION_BUILD_ARGS", "DbtFailedError", "DbtResult", "MartsMissingError",
+    "WarehouseLockedError", "connect", "connection", "default_db_path", "insert_rows", "require_marts", "run_dbt",
 ]

@@ -19,6 +19,7 @@ import psutil
 import pyarrow as pa  # imported up front: its first use costs ~0.5 s, not to be paid mid-round
 
 from python_jobs.errors import KarlError
+from python_jobs.faults import activity
 from python_jobs.warehouse.raw_schema import create_raw_tables
 
 PROJECT_DIR = Path(os.environ.get("KARL_PROJECT_DIR", Path(__file__).resolve().parents[2]))
@@ -56,6 +57,10 @@ def _holder_description(message: str) -> str:
 def connect(db_path: Path | str | None = None, read_only: bool = False) -> duckdb.DuckDBPyConnection:
     """Open the warehouse file; raise WarehouseLockedError naming the holder if it is taken."""
     path = Path(db_path) if db_path else default_db_path()
+    activity.note_warehouse(path)
+    if read_only and not path.exists():
+        raise MartsMissingError(f"there is no warehouse at {path} yet: load data with `karl ingest fbl` "
+                                "(or `karl ingest catalog FILE ...`), then run `karl build`")
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
         con = duckdb.connect(str(path), read_only=read_only)
@@ -72,6 +77,12 @@ def connect(db_path: Path | str | None = None, read_only: bool = False) -> duckd
     if not read_only:
         create_raw_tables(con)
     return con
+
+def database_path(con: duckdb.DuckDBPyConnection) -> Path | None:
+    """The file `con` has open (None in memory): what dbt must build into, whatever the default is."""
+    (path,) = con.execute("select path from duckdb_databases() where database_name = current_database()").fetchone()
+    return Path(path) if path else None
+
 
 @contextmanager
 def connection(db_path: Path | str | None = None, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
@@ -106,10 +117,29 @@ class MartsMissingError(KarlError):
     """A command reads marts that no `karl build` has made yet."""
 
 
+INGEST_THEN_BUILD = ("this warehouse holds no data yet: load some with `karl ingest fbl` "
+                     "(or `karl ingest catalog FILE ...`), then run `karl build`")
+
+
+def has_ingested(con: duckdb.DuckDBPyConnection) -> bool:
+    """Whether any ingest batch has landed (a fresh warehouse has the raw tables, empty)."""
+    try:
+        return con.execute("select count(*) from raw.ingest_batches").fetchone()[0] > 0
+    except duckdb.CatalogException:
+        return False
+
+
+def unbuilt_message(con: duckdb.DuckDBPyConnection, missing: str) -> str:
+    """What to run when `marts.<missing>` is absent: the ingest too when nothing was ever loaded."""
+    if not has_ingested(con):
+        return INGEST_THEN_BUILD
+    return f"the warehouse has no marts.{missing} yet: run `karl build` first"
+
+
 def require_marts(con: duckdb.DuckDBPyConnection, *tables: str) -> None:
     """Raise MartsMissingError unless every `marts.<table>` exists (a fresh warehouse has none)."""
     found = {name for (name,) in con.execute(
         "select table_name from information_schema.tables where table_schema = 'marts'").fetchall()}
     missing = [name for name in tables if name not in found]
     if missing:
-        raise MartsMissingError(f"the warehouse has no marts.{missing[0]} yet: run `karl build` first")
+        raise MartsMissingError(unbuilt_message(con, missing[0]))

@@ -13,6 +13,7 @@ import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from python_jobs.errors import KarlError
 from python_jobs.warehouse.connection import PROJECT_DIR, default_db_path
@@ -85,14 +86,19 @@ def run_dbt(
     flags = ["--quiet", "--no-use-colors"] if quiet else []
     started = time.perf_counter()
     try:
+        callbacks = [_hide_interrupt_traceback]
         if repeated:
             manifest = _parsed_manifest(flags + ["parse"] + common, str(path))
-            result = dbtRunner(manifest=manifest).invoke(flags + list(args) + ["--no-write-json"] + common)
+            result = dbtRunner(manifest=manifest, callbacks=callbacks).invoke(
+                flags + list(args) + ["--no-write-json"] + common)
         else:
-            result = dbtRunner().invoke(flags + list(args) + common)
+            result = dbtRunner(callbacks=callbacks).invoke(flags + list(args) + common)
     finally:
         _release_dbt_handle()
     seconds = time.perf_counter() - started
+    interrupted = _interruption(result.exception)
+    if interrupted is not None:
+        raise interrupted  # Ctrl-C / SIGTERM stops karl too, not only this build
     failures: list[str] = []
     warnings: list[str] = []
     if result.result is not None and hasattr(result.result, "results"):
@@ -115,6 +121,38 @@ def run_dbt(
             f"dbt {' '.join(args)} failed: " + "; ".join(failures), failures=failures
         )
     return outcome
+
+
+def _hide_interrupt_traceback(_event: object) -> None:
+    """dbtRunner callback: keep dbt's loggers from printing the stack trace of a Ctrl-C/SIGTERM
+    (dbt prints one for any exception it did not raise); karl says in one line what was
+    interrupted. A callback sees each event after the loggers, so the first event of an
+    invocation wraps the filters of the loggers dbt has just set up."""
+    from dbt_common.events.event_manager_client import get_event_manager
+
+    for logger in getattr(get_event_manager(), "loggers", []):
+        if getattr(logger.filter, "karl_hides_interrupts", False):
+            continue
+        original = logger.filter
+
+        def keep(message: Any, original: Any = original) -> bool:
+            if message.info.name == "MainStackTrace" and "KeyboardInterrupt" in message.data.stack_trace:
+                return False
+            return original(message)
+
+        keep.karl_hides_interrupts = True  # type: ignore[attr-defined]
+        logger.filter = keep
+
+
+def _interruption(error: BaseException | None) -> KeyboardInterrupt | None:
+    """The KeyboardInterrupt dbtRunner caught (it returns every exception as a result), if any."""
+    seen: set[int] = set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        if isinstance(error, KeyboardInterrupt):
+            return error
+        error = getattr(error, "exception", None) or error.__cause__ or error.__context__
+    return None
 
 
 _MANIFESTS: dict[tuple, object] = {}
