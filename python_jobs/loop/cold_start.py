@@ -21,8 +21,8 @@ the run (bagging members undersample to the smallest class) with one line naming
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Sequence
+from typing import Protocol
 
 import duckdb
 import numpy as np
@@ -35,10 +35,16 @@ from python_jobs.learning import batch_selection
 from python_jobs.learning.scoring import candidate_pairs_sql
 from python_jobs.loop import data, run_store
 from python_jobs.loop.run_store import now
-from python_jobs.loop.steps import ID_CV_SPLITS, RoundState, RunStopped, build
+from python_jobs.loop.steps import ID_CV_SPLITS, RoundState, Run, RunStopped, build
+from python_jobs.reporting.progress import RunProgress
 
-if TYPE_CHECKING:
-    from python_jobs.loop.runner import Orchestrator
+
+class ColdStartRun(Run, Protocol):
+    """What the cold start needs of a run (loop.runner.Orchestrator): the steps' view, its log and
+    its published progress."""
+
+    log: Callable[[str], None]
+    progress: RunProgress
 
 COLD_START_ROUND = -1
 COLD_START_STRATEGY = "cold_start"
@@ -133,7 +139,7 @@ def pair_embeddings(item_matrix: np.ndarray, rows_a: np.ndarray, rows_b: np.ndar
     return np.divide(embedded, norms, out=np.zeros_like(embedded), where=norms > 0)
 
 
-def _select(run: Orchestrator) -> None:
+def _select(run: ColdStartRun) -> None:
     config = run.config
     sql, params = candidate_pairs_sql(config.run_id)
     pool = run.con.execute(f"""
@@ -164,7 +170,7 @@ def _select(run: Orchestrator) -> None:
         "parent_categories_in_pool": int(pool["parent_category"].nunique())})
 
 
-def _annotate(run: Orchestrator) -> None:
+def _annotate(run: ColdStartRun) -> None:
     """K calls per cold-start pair, each recorded as it completes (loop/steps.annotate's, with
     its own message at the cost budget)."""
     config = run.config
@@ -178,7 +184,7 @@ def _annotate(run: Orchestrator) -> None:
             f"`karl run --resume {config.run_id} --max-cost <more>` sends only the missing calls.") from error
 
 
-def run_cold_start(run: Orchestrator) -> None:
+def run_cold_start(run: ColdStartRun) -> None:
     """Round 0's cold start: select for coverage, annotate K times, build (steps recorded under
     COLD_START_ROUND, so a resumed run continues where it stopped); then check the classes."""
     done = run.store.completed_steps()
