@@ -36,7 +36,7 @@ from python_jobs.warehouse.keys import pair_key  # noqa: E402
 
 def start_server(latency: float) -> tuple[subprocess.Popen, str]:
     process = subprocess.Popen(
-        [sys.executable, "-m", "python_jobs.testing.fake_llm_server", "--port", "0", "--latency", str(latency)],
+        [sys.executable, "-m", "python_jobs.testing.fake_llm_serve", "--port", "0", "--latency", str(latency)],
         stdout=subprocess.PIPE, text=True, cwd=Path(__file__).resolve().parent.parent,
     )
     assert process.stdout is not None

@@ -98,7 +98,7 @@ def serve_fake_llm(
 ) -> None:
     """A local OpenAI-compatible server for demos and tests (no network, no key): then
     OPENAI_BASE_URL=http://127.0.0.1:PORT/v1 KARL_LLM_MODEL=fake-llm karl run --annotator openai."""
-    from python_jobs.testing import fake_llm_server
+    from python_jobs.testing import fake_llm_serve
 
     _out().info(f"fake LLM on http://127.0.0.1:{port}/v1 (Ctrl-C to stop)", event="fake_llm_listening", port=port)
-    fake_llm_server.serve("127.0.0.1", port, latency, noise, reject_json_schema)
+    fake_llm_serve.serve("127.0.0.1", port, latency, noise, reject_json_schema)
