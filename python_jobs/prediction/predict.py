@@ -1,0 +1,129 @@
+"""`karl predict`: score a catalogue's candidate pairs with a recorded model version and append
+the predictions to raw.pair_predictions, streaming (memory flat in the pool's size).
+
+The scan is the loop's (learning/scoring.iter_scored_chunks: arrow batches from DuckDB, the
+stacked scorer, worker threads); each scored chunk is appended as it comes, through a second
+cursor, so nothing grows with the pool. Idempotent: the candidate query leaves out pairs the
+model version has predicted already, so predicting twice writes nothing new, and a predict
+that was interrupted fills in only the pairs it had not written.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+
+from python_jobs.config import ScoringConfig
+from python_jobs.features.sparse import load_sparse_vectors
+from python_jobs.features.vectors import ItemVectors, load_item_vectors
+from python_jobs.learning.chunks import ScoredChunk
+from python_jobs.learning.scoring import iter_scored_chunks, make_scorer
+from python_jobs.loop.run_store import now
+from python_jobs.prediction.model_store import ModelVersion, load_model_version
+from python_jobs.prediction.resolve import (
+    PredictionRefused,
+    candidate_sql,
+    catalog_namespaces,
+    model_version_of_run,
+)
+
+PREDICTION_CLASSES = ("substitute", "complement", "other")
+
+
+@dataclass(frozen=True)
+class PredictionSummary:
+    """What one `karl predict` did."""
+
+    model_version: str
+    run_id: str
+    round_index: int
+    catalog: str | None
+    n_candidates: int     # candidate pairs in scope (the catalogue's), predicted before or not
+    n_written: int        # new rows in raw.pair_predictions
+    n_unscorable: int     # pairs in scope whose items have no vector in the model's feature set
+    seconds: float
+
+    def as_dict(self) -> dict[str, object]:
+        return dict(self.__dict__)
+
+
+def model_vectors(con: duckdb.DuckDBPyConnection, model: ModelVersion) -> ItemVectors:
+    """The item vectors the model's weights index: exactly the stored feature set it trained on."""
+    component, stored = next(iter(model.feature_sets.items())) if len(model.feature_sets) == 1 else (None, None)
+    if component in ("svd", "embeddings"):
+        return load_item_vectors(con, stored)
+    if component == "char13":
+        ids, matrix = load_sparse_vectors(con, stored)
+        return ItemVectors(ids, matrix)
+    raise PredictionRefused(
+        f"Model {model.model_version} uses features {model.features!r}; `karl predict` scores linear members "
+        "on one item-vector set (svd, embeddings or char13).")
+
+
+def _prediction_table(chunk: ScoredChunk, classes: tuple[str, ...], ids: pa.Array) -> pa.Table:
+    """A scored chunk as raw.pair_predictions columns (without model_version and predicted_at)."""
+    mean = chunk.member_proba.mean(axis=0)                       # (n, C)
+    order = np.argsort(mean, axis=1)
+    rows = np.arange(len(mean))
+    top, second = mean[rows, order[:, -1]], mean[rows, order[:, -2]]
+    by_name = {name: mean[:, i].astype(np.float32) for i, name in enumerate(classes)}
+    batch = chunk.batch
+    return pa.table({
+        "pair_key": batch.column("pair_key"),
+        "item_a_id": ids.take(batch.column("a_pos")),
+        "item_b_id": ids.take(batch.column("b_pos")),
+        "p_substitute": by_name["substitute"],
+        "p_complement": by_name["complement"],
+        "p_other": by_name["other"],
+        "predicted_class": pa.array(classes).take(pa.array(order[:, -1])),
+        "uncertainty": (1.0 - (top - second)).astype(np.float32),
+    })
+
+
+def _count(con: duckdb.DuckDBPyConnection, sql: str, params: list) -> int:
+    return int(con.execute(f"select count(*) from ({sql}) as scope", params).fetchall()[0][0])
+
+
+def predict(con: duckdb.DuckDBPyConnection, run_id: str | None = None, catalog: str | None = None,
+            config: ScoringConfig = ScoringConfig()) -> PredictionSummary:
+    """Score every candidate pair (of ``catalog``'s namespaces when given) the run's final model
+    version has not predicted yet, appending to raw.pair_predictions. Needs marts.fct_candidate_pairs."""
+    started = time.perf_counter()
+    version = model_version_of_run(con, run_id)
+    namespaces = catalog_namespaces(con, catalog) if catalog else None
+    if not con.execute("select count(*) from information_schema.tables "
+                       "where table_schema = 'marts' and table_name = 'fct_candidate_pairs'").fetchall()[0][0]:
+        raise PredictionRefused("No candidate pool (marts.fct_candidate_pairs): run `karl build` or a run first.")
+    model = load_model_version(con, version)
+    if set(model.classes) != set(PREDICTION_CLASSES):
+        raise PredictionRefused(f"Model {version} predicts {model.classes}, not {PREDICTION_CLASSES}.")
+    vectors = model_vectors(con, model)
+    scorer = make_scorer(model.weights, model.bias, vectors, model.n_members, config.dtype, model.layout)
+    sql, params = candidate_sql(namespaces, version)
+    n_candidates = _count(con, *candidate_sql(namespaces))
+    n_todo = _count(con, sql, params)
+    ids = pa.array(vectors.ids, type=pa.string())
+    stamp = now()
+    written = 0
+    writer = con.cursor()
+    try:
+        for chunk in iter_scored_chunks(con, sql, scorer, vectors, config, params):
+            if not chunk.batch.num_rows:
+                continue
+            table = _prediction_table(chunk, model.classes, ids)
+            writer.register("_karl_predicted_chunk", table)
+            writer.execute(
+                "insert into raw.pair_predictions select ?, pair_key, item_a_id, item_b_id, p_substitute, "
+                "p_complement, p_other, predicted_class, uncertainty, ? from _karl_predicted_chunk",
+                [version, stamp])
+            writer.unregister("_karl_predicted_chunk")
+            written += table.num_rows
+    finally:
+        writer.close()
+    return PredictionSummary(model_version=version, run_id=model.run_id, round_index=model.round_index,
+                             catalog=catalog, n_candidates=n_candidates, n_written=written,
+                             n_unscorable=n_todo - written, seconds=time.perf_counter() - started)
