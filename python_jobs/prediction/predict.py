@@ -21,7 +21,7 @@ from python_jobs.config import ScoringConfig
 from python_jobs.features.sparse import load_sparse_vectors
 from python_jobs.features.vectors import ItemVectors, load_item_vectors
 from python_jobs.learning.chunks import ScoredChunk
-from python_jobs.learning.scoring import iter_scored_chunks, make_scorer
+from python_jobs.learning.scoring import PairScorer, iter_scored_chunks, make_scorer
 from python_jobs.loop.run_store import now
 from python_jobs.prediction.model_store import ModelVersion, load_model_version
 from python_jobs.prediction.resolve import (
@@ -64,28 +64,46 @@ def model_vectors(con: duckdb.DuckDBPyConnection, model: ModelVersion) -> ItemVe
         "on one item-vector set (svd, embeddings or char13).")
 
 
+class MeanScorer:
+    """A member scorer whose chunks carry the members' mean (1, n, C) instead of every member's
+    probabilities: the mean is taken in the scan's worker threads, not by the writer."""
+
+    def __init__(self, scorer: PairScorer):
+        self.scorer = scorer
+        self.w_extra = scorer.w_extra
+        self.n_classes = scorer.n_classes
+
+    def member_proba(self, a_pos: np.ndarray, b_pos: np.ndarray, extra: np.ndarray | None = None) -> np.ndarray:
+        return self.scorer.member_proba(a_pos, b_pos, extra).mean(axis=0, dtype=np.float32, keepdims=True)
+
+
 def _prediction_table(chunk: ScoredChunk, classes: tuple[str, ...], ids: pa.Array) -> pa.Table:
-    """A scored chunk as raw.pair_predictions columns (without model_version and predicted_at)."""
-    mean = chunk.member_proba.mean(axis=0)                       # (n, C)
-    order = np.argsort(mean, axis=1)
-    rows = np.arange(len(mean))
-    top, second = mean[rows, order[:, -1]], mean[rows, order[:, -2]]
-    by_name = {name: mean[:, i].astype(np.float32) for i, name in enumerate(classes)}
+    """A scored chunk (members' mean) as raw.pair_predictions columns (without model_version and
+    predicted_at)."""
+    mean = chunk.member_proba[0]                                  # (n, C)
+    top_two = np.partition(mean, -2, axis=1)[:, -2:]
     batch = chunk.batch
     return pa.table({
         "pair_key": batch.column("pair_key"),
         "item_a_id": ids.take(batch.column("a_pos")),
         "item_b_id": ids.take(batch.column("b_pos")),
-        "p_substitute": by_name["substitute"],
-        "p_complement": by_name["complement"],
-        "p_other": by_name["other"],
-        "predicted_class": pa.array(classes).take(pa.array(order[:, -1])),
-        "uncertainty": (1.0 - (top - second)).astype(np.float32),
+        "p_substitute": mean[:, classes.index("substitute")],
+        "p_complement": mean[:, classes.index("complement")],
+        "p_other": mean[:, classes.index("other")],
+        "predicted_class": pa.array(classes).take(pa.array(mean.argmax(axis=1))),
+        "uncertainty": 1.0 - (top_two[:, 1] - top_two[:, 0]),
     })
 
 
-def _count(con: duckdb.DuckDBPyConnection, sql: str, params: list) -> int:
-    return int(con.execute(f"select count(*) from ({sql}) as scope", params).fetchall()[0][0])
+def _counts(con: duckdb.DuckDBPyConnection, scope_sql: str, params: list, model_version: str) -> tuple[int, int]:
+    """(candidate pairs in scope, of which the model version has predicted already)."""
+    n_scope, n_done = con.execute(f"""
+        select count(*), count(p.pair_key)
+        from ({scope_sql}) as c
+        left join (select pair_key from raw.pair_predictions where model_version = ?) as p
+            on c.pair_key = p.pair_key
+    """, params + [model_version]).fetchall()[0]
+    return int(n_scope), int(n_done)
 
 
 def predict(con: duckdb.DuckDBPyConnection, run_id: str | None = None, catalog: str | None = None,
@@ -102,10 +120,9 @@ def predict(con: duckdb.DuckDBPyConnection, run_id: str | None = None, catalog: 
     if set(model.classes) != set(PREDICTION_CLASSES):
         raise PredictionRefused(f"Model {version} predicts {model.classes}, not {PREDICTION_CLASSES}.")
     vectors = model_vectors(con, model)
-    scorer = make_scorer(model.weights, model.bias, vectors, model.n_members, config.dtype, model.layout)
+    scorer = MeanScorer(make_scorer(model.weights, model.bias, vectors, model.n_members, config.dtype, model.layout))
+    n_candidates, n_done = _counts(con, *candidate_sql(namespaces), version)
     sql, params = candidate_sql(namespaces, version)
-    n_candidates = _count(con, *candidate_sql(namespaces))
-    n_todo = _count(con, sql, params)
     ids = pa.array(vectors.ids, type=pa.string())
     stamp = now()
     written = 0
@@ -126,4 +143,4 @@ def predict(con: duckdb.DuckDBPyConnection, run_id: str | None = None, catalog: 
         writer.close()
     return PredictionSummary(model_version=version, run_id=model.run_id, round_index=model.round_index,
                              catalog=catalog, n_candidates=n_candidates, n_written=written,
-                             n_unscorable=n_todo - written, seconds=time.perf_counter() - started)
+                             n_unscorable=n_candidates - n_done - written, seconds=time.perf_counter() - started)

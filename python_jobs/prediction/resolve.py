@@ -46,9 +46,15 @@ def model_version_of_run(con: duckdb.DuckDBPyConnection, run_id: str | None) -> 
     known = con.execute("select count(*) from raw.runs where run_id = ?", [run_id]).fetchall()[0][0]
     if not known:
         raise PredictionRefused(f"No run {run_id!r} in this warehouse (see `karl status`).")
+    evaluated = con.execute("select count(*) from raw.run_steps where run_id = ? and step = 'evaluate'",
+                            [run_id]).fetchall()[0][0]
+    if not evaluated:
+        raise PredictionRefused(
+            f"Run {run_id!r} has not completed a round: finish it first (`karl run --resume {run_id}`).")
     raise PredictionRefused(
-        f"Run {run_id!r} has no final model to predict with: it has not completed (resume it with "
-        f"`karl run --resume {run_id}`), or it ended before karl recorded models.")
+        f"Run {run_id!r} has no recorded final model: it has not finished its last round (`karl run --resume "
+        f"{run_id}`), its members are not linear on one item-vector set (karl predict scores svd, embeddings "
+        "or char13 logreg members), or it ended before karl recorded models.")
 
 
 def catalog_namespaces(con: duckdb.DuckDBPyConnection, catalog: str) -> list[str]:

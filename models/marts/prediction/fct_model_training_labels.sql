@@ -22,8 +22,10 @@ final as (
         model_training_labels.training_label_id,
         training_labels.pair_key,
         training_labels.relation_label,
-        coalesce(training_labels.label_source, {{ dbt.split_part('model_training_labels.training_label_id', "':'", 1) }})
-            as label_source,
+        coalesce(
+            training_labels.label_source,
+            {{ dbt.split_part('model_training_labels.training_label_id', "':'", 1) }}
+        ) as label_source,
         training_labels.run_id as label_run_id,
         training_labels.round_index as label_round_index,
         training_labels.training_label_id is not null as is_in_training_labels

@@ -97,7 +97,7 @@ ranked_labels as (
         pair_labels.*,
         row_number() over (
             partition by pair_key
-            order by source_priority, tie_breaker desc
+            order by source_priority asc, tie_breaker desc
         ) as label_rank
     from pair_labels
 ),

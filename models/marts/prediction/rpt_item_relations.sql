@@ -70,9 +70,9 @@ ranked as (
         row_number() over (
             partition by both_sides.item_id, both_sides.relation_class
             order by
-                case when both_sides.relation_source = 'model' then 1 else 0 end,
+                case when both_sides.relation_source = 'model' then 1 else 0 end asc,
                 both_sides.model_probability desc nulls last,
-                both_sides.related_item_id
+                both_sides.related_item_id asc
         ) as relation_rank
     from both_sides
 ),
