@@ -3,9 +3,10 @@ the predictions to raw.pair_predictions, streaming (memory flat in the pool's si
 
 The scan is the loop's (learning/scoring.iter_scored_chunks: arrow batches from DuckDB, the
 stacked scorer, worker threads); each scored chunk is appended as it comes, through a second
-cursor, so nothing grows with the pool. Idempotent: the candidate query leaves out pairs the
-model version has predicted already, so predicting twice writes nothing new, and a predict
-that was interrupted fills in only the pairs it had not written.
+cursor in one transaction (DuckDB spills a large uncommitted append to the file), so nothing in
+this process grows with the pool and an interrupted predict writes nothing. Idempotent: the
+candidate query leaves out pairs the model version has predicted already, so predicting twice
+writes nothing new.
 """
 
 from __future__ import annotations
@@ -77,7 +78,7 @@ class MeanScorer:
         return self.scorer.member_proba(a_pos, b_pos, extra).mean(axis=0, dtype=np.float32, keepdims=True)
 
 
-def _prediction_table(chunk: ScoredChunk, classes: tuple[str, ...], ids: pa.Array) -> pa.Table:
+def _prediction_table(chunk: ScoredChunk, classes: tuple[str, ...]) -> pa.Table:
     """A scored chunk (members' mean) as raw.pair_predictions columns (without model_version and
     predicted_at)."""
     mean = chunk.member_proba[0]                                  # (n, C)
@@ -85,8 +86,6 @@ def _prediction_table(chunk: ScoredChunk, classes: tuple[str, ...], ids: pa.Arra
     batch = chunk.batch
     return pa.table({
         "pair_key": batch.column("pair_key"),
-        "item_a_id": ids.take(batch.column("a_pos")),
-        "item_b_id": ids.take(batch.column("b_pos")),
         "p_substitute": mean[:, classes.index("substitute")],
         "p_complement": mean[:, classes.index("complement")],
         "p_other": mean[:, classes.index("other")],
@@ -123,22 +122,26 @@ def predict(con: duckdb.DuckDBPyConnection, run_id: str | None = None, catalog: 
     scorer = MeanScorer(make_scorer(model.weights, model.bias, vectors, model.n_members, config.dtype, model.layout))
     n_candidates, n_done = _counts(con, *candidate_sql(namespaces), version)
     sql, params = candidate_sql(namespaces, version)
-    ids = pa.array(vectors.ids, type=pa.string())
     stamp = now()
     written = 0
+    # One transaction: a model version's predictions of this call land whole or not at all.
     writer = con.cursor()
     try:
+        writer.execute("begin transaction")
         for chunk in iter_scored_chunks(con, sql, scorer, vectors, config, params):
             if not chunk.batch.num_rows:
                 continue
-            table = _prediction_table(chunk, model.classes, ids)
+            table = _prediction_table(chunk, model.classes)
             writer.register("_karl_predicted_chunk", table)
             writer.execute(
-                "insert into raw.pair_predictions select ?, pair_key, item_a_id, item_b_id, p_substitute, "
-                "p_complement, p_other, predicted_class, uncertainty, ? from _karl_predicted_chunk",
-                [version, stamp])
+                "insert into raw.pair_predictions select ?, pair_key, p_substitute, p_complement, p_other, "
+                "predicted_class, uncertainty, ? from _karl_predicted_chunk", [version, stamp])
             writer.unregister("_karl_predicted_chunk")
             written += table.num_rows
+        writer.execute("commit")
+    except BaseException:
+        writer.execute("rollback")
+        raise
     finally:
         writer.close()
     return PredictionSummary(model_version=version, run_id=model.run_id, round_index=model.round_index,

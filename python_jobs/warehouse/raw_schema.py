@@ -304,9 +304,7 @@ RAW_TABLES: dict[str, str] = {
     "pair_predictions": """
         create table if not exists raw.pair_predictions (
             model_version     varchar not null,     -- raw.model_versions
-            pair_key          varchar not null,
-            item_a_id         varchar not null,
-            item_b_id         varchar not null,
+            pair_key          varchar not null,     -- its two item ids: smaller '~' larger
             p_substitute      float not null,       -- mean of the members' probabilities
             p_complement      float not null,
             p_other           float not null,

@@ -8,8 +8,6 @@ final as (
     select
         model_version,
         pair_key,
-        item_a_id,
-        item_b_id,
         cast(p_substitute as double) as p_substitute,
         cast(p_complement as double) as p_complement,
         cast(p_other as double) as p_other,

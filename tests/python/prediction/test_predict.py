@@ -11,6 +11,7 @@ import re
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import duckdb
@@ -43,12 +44,22 @@ def _karl(db: Path, *args: str) -> subprocess.CompletedProcess:
 
 
 @pytest.fixture(scope="module")
-def predicted(fbl_warehouse_template: Path, tmp_path_factory: pytest.TempPathFactory) -> dict:
+def predicted(fbl_warehouse_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
     """Run 1 (2 rounds), predict, predict again; run 2, predict. What each step reported."""
     folder = tmp_path_factory.mktemp("predict")
     db = folder / "karl.duckdb"
     shutil.copyfile(fbl_warehouse_template, db)
-    os.environ["KARL_DBT_TARGET_PATH"] = str(folder / "target")
+    patch = pytest.MonkeyPatch()
+    # the runs' in-process dbt builds must write this file
+    patch.setenv("KARL_DUCKDB_PATH", str(db))
+    patch.setenv("KARL_DBT_TARGET_PATH", str(folder / "target"))
+    try:
+        yield _steps(db)
+    finally:
+        patch.undo()
+
+
+def _steps(db: Path) -> dict:
     steps: dict = {"db": db, "no_run": _karl(db, "predict")}
     run_quietly(db, RunConfig(run_id="predict-1", rounds=2, seed=0, **SMALL))
     steps["first"] = _predict(db)

@@ -87,8 +87,10 @@ def test_predictions_are_the_ensembles_once_per_model_version(synthetic) -> None
     whole = predict(con)
     assert (whole.n_candidates, whole.n_written, whole.n_unscorable) == (n_pairs, n_pairs - n_shop, 1)
     assert predict(con).n_written == 0
-    rows = con.execute("select item_a_id, item_b_id, p_substitute, p_complement, p_other, predicted_class, "
-                       "uncertainty from raw.pair_predictions order by pair_key").fetchall()
+    rows = con.execute("select c.item_a_id, c.item_b_id, p.p_substitute, p.p_complement, p.p_other, "
+                       "p.predicted_class, p.uncertainty from raw.pair_predictions as p "
+                       "inner join marts.fct_candidate_pairs as c on p.pair_key = c.pair_key "
+                       "order by p.pair_key").fetchall()
     assert len(rows) == n_pairs - 1
     index = {item: i for i, item in enumerate(ids)}
     a = matrix[[index[r[0]] for r in rows]]
