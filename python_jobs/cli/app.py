@@ -45,7 +45,7 @@ def _out() -> Output:
 
 # `karl --help` lists the commands in the order a newcomer meets them; any command not named here
 # follows in registration order.
-HELP_ORDER = ("ingest", "build", "run", "status", "report", "plan", "judge", "experiment", "export",
+HELP_ORDER = ("ingest", "build", "run", "status", "report", "predict", "plan", "judge", "experiment", "export",
               "validate", "stopping-table", "panel-table", "serve-fake-llm", "demo")
 
 
