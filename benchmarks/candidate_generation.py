@@ -4,6 +4,7 @@ Target (issue 6): <= 2 s for the paper-sized set (368 fine categories x 10 queri
 partners ~ 368k pairs) on 2 cores.
 
     .venv/bin/python benchmarks/candidate_generation.py [--repeat 3] [--workdir DIR]
+        [--skip-completejourney] [--sizes 10k,100k,368k,1M]
 
 1. completejourney as ingested by `karl ingest completejourney` (items = products; fine =
    department > product category, parent = department): Q = 10, N = 100.
@@ -90,7 +91,7 @@ def completejourney(workdir: Path, repeat: int) -> None:
           f"for 368k: {'met' if seconds <= TARGET_SECONDS else 'MISSED'}); peak RSS growth {peak:.0f} MB")
 
 
-def synthetic(workdir: Path, repeat: int) -> None:
+def synthetic(workdir: Path, repeat: int, sizes: list[str]) -> None:
     db = workdir / "synthetic.duckdb"
     con = warehouse.connect(db)
     con.execute("""
@@ -102,7 +103,7 @@ def synthetic(workdir: Path, repeat: int) -> None:
     category_set = path_categories(con, "synthetic", 2, 1)
     print("growth (synthetic catalogue: 92,000 items, 368 fine categories in 40 parents):")
     print(f"  {'size':>5} {'Q':>3} {'N':>4} {'pairs':>10} {'wall s':>8} {'CPU s':>7} {'pairs/s':>11} {'peak RSS MB':>12}")
-    for index, (label, queries, partners) in enumerate(GROWTH):
+    for index, (label, queries, partners) in enumerate(row for row in GROWTH if row[0] in sizes):
         build_views(db, workdir / "target_syn", category_set, queries, partners, upstream=index == 0)
         seconds, rows, peak, cpu = time_sampler(con, repeat)
         print(f"  {label:>5} {queries:>3} {partners:>4} {rows:>10,} {seconds:>8.2f} {cpu:>7.2f} {rows / seconds:>11,.0f} "
@@ -115,14 +116,19 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--workdir", type=Path, default=None)
     parser.add_argument("--skip-completejourney", action="store_true")
+    parser.add_argument("--sizes", default=",".join(label for label, _, _ in GROWTH),
+                        help="growth-table rows to measure (default: all)")
     args = parser.parse_args()
+    unknown = set(args.sizes.split(",")) - {label for label, _, _ in GROWTH}
+    if unknown:
+        parser.error(f"--sizes: unknown {sorted(unknown)}; the rows are {', '.join(label for label, _, _ in GROWTH)}")
     with tempfile.TemporaryDirectory(prefix="karl_bench_candidates_") as tmp:
         workdir = args.workdir or Path(tmp)
         workdir.mkdir(parents=True, exist_ok=True)
         print(f"cpus: {os.cpu_count()}, repeat {args.repeat} (best of)")
         if not args.skip_completejourney:
             completejourney(workdir, args.repeat)
-        synthetic(workdir, args.repeat)
+        synthetic(workdir, args.repeat, args.sizes.split(","))
 
 
 if __name__ == "__main__":

@@ -15,7 +15,7 @@ their product types, two products of one type are 'substitute'). Prints
 - accepted labels per round and class.
 
     .venv/bin/python benchmarks/catalog_run.py [--rounds 3] [--budget 100] [--strategy qbc]
-        [--workdir DIR] [--fbl-dir DIR] [--tuning-trials 12]
+        [--workdir DIR] [--fbl-dir DIR] [--tuning-trials 12] [--transactions N]
 
 CPU seconds include every thread of this process (DuckDB, dbt, numpy); on a shared machine they
 are the steadier figure.
@@ -118,10 +118,23 @@ def agreement_figures(con, orchestrator: TimedOrchestrator, round_index: int) ->
     from python_jobs.candidates import basket_labels
     ensemble = orchestrator.ensembles[round_index]
     weights, bias = ensemble.stacked_weights()
-    vectors = orchestrator.vectors
-    return basket_labels.classifier_agreement(
-        con, CANDIDATES_SQL, weights, bias, orchestrator.config.members, vectors, catalog=CATALOG,
-        classes=tuple(str(c) for c in ensemble.classes_))
+    # The vectors the round's scan scored with (the run's --features; char13: sparse), not the
+    # dense SVD vectors every run also keeps: the weights' rows are that set's pair features.
+    # make_scorer's default layout for them is the scan's (sparse [|a-b|, a*b, cos]; dense + a+b).
+    kernel = orchestrator.pair_features.scan_kernel()
+    if kernel is None:
+        raise SystemExit(f"features {orchestrator.config.features!r} score through pair rows: "
+                         "the agreement figures need a linear scan (svd, char13 or embeddings)")
+    vectors, _ = kernel
+    # A cursor of its own: duckdb 2 refuses register() (the scan's item positions) on a connection
+    # holding an unfinished result, and the run leaves one on `con`.
+    cursor = con.cursor()
+    try:
+        return basket_labels.classifier_agreement(
+            cursor, CANDIDATES_SQL, weights, bias, orchestrator.config.members, vectors, catalog=CATALOG,
+            classes=tuple(str(c) for c in ensemble.classes_))
+    finally:
+        cursor.close()
 
 
 def print_agreement(title: str, figures: dict, confusion) -> None:  # noqa: ANN001
@@ -138,6 +151,25 @@ def print_agreement(title: str, figures: dict, confusion) -> None:  # noqa: ANN0
         print(f"    {line}")
 
 
+def completejourney_slice(workdir: Path, lines: int | None) -> dict[str, Path]:
+    """ingest_completejourney's paths for the first `lines` transaction lines and their products
+    (nothing: the whole package data)."""
+    if lines is None:
+        return {}
+    import duckdb
+
+    from python_jobs.ingest.completejourney import package_file
+
+    products, transactions = workdir / "cj_products.parquet", workdir / "cj_transactions.parquet"
+    with duckdb.connect() as con:
+        con.execute(f"copy (select * exclude (file_row_number) from read_parquet('{package_file('transactions')}', "
+                    f"file_row_number = true) where file_row_number < {int(lines)} order by file_row_number) "
+                    f"to '{transactions}' (format parquet)")
+        con.execute(f"copy (select * from '{package_file('products')}' where product_id in "
+                    f"(select product_id from '{transactions}') order by product_id) to '{products}' (format parquet)")
+    return {"products_path": products, "transactions_path": transactions}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3)
@@ -148,11 +180,14 @@ def main() -> None:
     parser.add_argument("--workdir", type=Path, default=None, help="keep the DuckDB file here (default: a temp dir)")
     parser.add_argument("--fbl-dir", type=Path,
                         default=Path(os.environ.get("KARL_FBL_DIR", "/work/shared/data/fbl_askul")))
+    parser.add_argument("--transactions", type=int, default=None,
+                        help="only the first N completejourney transaction lines and the products they "
+                             "reference (a smoke-test size; default: the whole catalogue)")
     args = parser.parse_args()
     sys.stdout.reconfigure(line_buffering=True)
 
     from python_jobs.candidates.categories import ensure_categories
-    from python_jobs.features.text import text as features
+    from python_jobs.features import vectors as features
     from python_jobs.ingest.completejourney import ingest_completejourney
     from python_jobs.ingest.fbl import ingest_fbl
 
@@ -172,7 +207,7 @@ def main() -> None:
             with timings.phase("ingest fbl"):
                 ingest_fbl(con, args.fbl_dir)
             with timings.phase("ingest completejourney"):
-                ingest_completejourney(con)
+                ingest_completejourney(con, **completejourney_slice(workdir, args.transactions))
             with timings.phase("dbt build (seeds, models, tests)"):
                 warehouse.run_dbt(["build"], db_path=db)
             config = RunConfig(strategy=args.strategy, rounds=args.rounds, annotator="simulated", budget=args.budget,

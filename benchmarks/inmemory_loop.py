@@ -58,7 +58,10 @@ LABEL_COLUMNS = ["ANNOTATOR1_LABEL", "ANNOTATOR2_LABEL", "ANNOTATOR3_LABEL"]
 def select_top_per_group(scores: np.ndarray, groups: np.ndarray, budget: int | None,
                          tie_keys: np.ndarray) -> np.ndarray:
     """Indices of the top-scoring candidate of every group, then the best `budget` of those;
-    ties break by tie key ascending (karl's scorer does this streaming: learning/top_per_category.py)."""
+    ties break by tie key ascending (karl's scorer does this streaming: learning/top_per_category.py).
+    With groups=None every candidate is its own group (plain top-`budget`)."""
+    if groups is None:
+        groups = np.arange(len(scores))
     order = np.lexsort((np.asarray(tie_keys), -np.asarray(scores, dtype=np.float64)))
     seen: set = set()
     winners = [i for i in order if not (groups[i] in seen or seen.add(groups[i]))]
@@ -291,13 +294,15 @@ def main() -> None:
     parser.add_argument("--groups", type=int, default=0,
                         help="> 0: select the top pair per induced fine category (KMeans of anchors)")
     parser.add_argument("--no-id", action="store_true", help="skip the ID cross-validation (faster)")
+    parser.add_argument("--tuning-trials", type=int, default=TuningConfig().n_trials,
+                        help="hyperparameter search trials before round 0")
     args = parser.parse_args()
     started = time.perf_counter()
     data = load_loop_data(seed=args.seed)
     print(f"features: {time.perf_counter() - started:.1f}s")
     config = LoopConfig(strategy=args.strategy, rounds=args.rounds, budget=args.budget,
                         n_members=args.members, seed=args.seed, evaluate_id=not args.no_id,
-                        n_groups=args.groups)
+                        n_groups=args.groups, tuning=TuningConfig(n_trials=args.tuning_trials))
     run_loop(data, config)
 
 

@@ -10,6 +10,7 @@ evaluation on numpy arrays. Set-up (ingest, build, features, tuning) is excluded
 Target: karl / in-memory <= 1.5 (the warehouse must not dominate the round).
 
 Usage: .venv/bin/python benchmarks/round_overhead.py [--rounds 2] [--members 10] [--budget 50]
+    [--workers 2] [--tuning-trials 12]
 """
 
 from __future__ import annotations
@@ -30,14 +31,14 @@ from inmemory_loop import LoopConfig, load_loop_data, run_inmemory_round, start_
 
 from python_jobs import warehouse  # noqa: E402
 from python_jobs.annotation.factory import make_annotator  # noqa: E402
-from python_jobs.config import RunConfig  # noqa: E402
+from python_jobs.config import RunConfig, TuningConfig  # noqa: E402
 from python_jobs.ingest.fbl import ingest_fbl  # noqa: E402
 from python_jobs.loop.runner import Orchestrator  # noqa: E402
 from python_jobs.loop.steps import ROUND_STEPS  # noqa: E402
 
 
 def karl_rounds(folder: Path, rounds: int, members: int, budget: int, strategy: str,
-                workers: int) -> dict[str, list[float]]:
+                workers: int, tuning_trials: int = 12) -> dict[str, list[float]]:
     db = folder / "karl.duckdb"
     os.environ["KARL_DUCKDB_PATH"] = str(db)
     os.environ.setdefault("KARL_DBT_TARGET_PATH", str(folder / "target"))
@@ -47,7 +48,8 @@ def karl_rounds(folder: Path, rounds: int, members: int, budget: int, strategy: 
         warehouse.run_dbt(["build", "--exclude", "resource_type:unit_test"], db_path=db)
         # The in-memory loop trains on the SVD pair features: karl on the same set, like for like.
         config = RunConfig(strategy=strategy, rounds=rounds, annotator="replay", budget=budget, members=members,
-                           seed=0, run_id="round-overhead", workers=workers, features="svd")
+                           seed=0, run_id="round-overhead", workers=workers, features="svd",
+                           tuning_trials=tuning_trials)
         Orchestrator(con, config, annotator_factory=lambda o: make_annotator(o.con, o.config),
                      show_progress=False, log=lambda _: None).run()
         rows = con.execute("""
@@ -62,9 +64,10 @@ def karl_rounds(folder: Path, rounds: int, members: int, budget: int, strategy: 
     return per_step
 
 
-def inmemory_rounds(rounds: int, members: int, budget: int, strategy: str) -> list[float]:
+def inmemory_rounds(rounds: int, members: int, budget: int, strategy: str, tuning_trials: int = 12) -> list[float]:
     data = load_loop_data(seed=0)
-    config = replace(LoopConfig(), strategy=strategy, budget=budget, n_members=members, n_groups=60)
+    config = replace(LoopConfig(), strategy=strategy, budget=budget, n_members=members, n_groups=60,
+                     tuning=TuningConfig(n_trials=tuning_trials))
     state = start_loop(data, config)
     seconds = []
     for round_index in range(rounds):
@@ -82,11 +85,14 @@ def main() -> None:
     parser.add_argument("--strategy", default="margin")
     parser.add_argument("--workers", type=int, default=2,
                         help="karl's ID-CV worker processes (1: all in the main process, as the in-memory loop)")
+    parser.add_argument("--tuning-trials", type=int, default=TuningConfig().n_trials,
+                        help="hyperparameter search trials (set-up, not timed) on both sides")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="karl-round-overhead-") as folder:
-        per_step = karl_rounds(Path(folder), args.rounds, args.members, args.budget, args.strategy, args.workers)
-    memory = inmemory_rounds(args.rounds, args.members, args.budget, args.strategy)
+        per_step = karl_rounds(Path(folder), args.rounds, args.members, args.budget, args.strategy, args.workers,
+                               args.tuning_trials)
+    memory = inmemory_rounds(args.rounds, args.members, args.budget, args.strategy, args.tuning_trials)
 
     karl_total = [sum(per_step[step][r] for step in ROUND_STEPS) for r in range(args.rounds)]
     print(f"{'round':>5} {'karl s':>8} {'in-memory s':>12} {'ratio':>6}   karl steps (s)")

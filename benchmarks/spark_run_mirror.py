@@ -5,7 +5,7 @@ DuckDB journal and Spark (raw tables, marts.fct_consensus_labels, fct_training_l
 
     .venv/bin/python benchmarks/spark_run_mirror.py --db WAREHOUSE.duckdb --spark-dir SPARK_DIR
         [--run-id ID] [--kill-at 'round 1: annotate'] [--rounds 3] [--annotator simulated]
-        [--candidate-source sampler] [--budget 50] [--seed 0]
+        [--candidate-source sampler] [--budget 50] [--seed 0] [--members 10] [--tuning-trials 12]
 
 SPARK_DIR: the Spark warehouse of WAREHOUSE (`KARL_SPARK_WAREHOUSE_DIR=SPARK_DIR python -m
 python_jobs.spark.loader WAREHOUSE` then `karl --engine spark build`); the run adds to
@@ -125,6 +125,8 @@ def main() -> None:
     parser.add_argument("--strategy", default="margin")
     parser.add_argument("--budget", type=int, default=50)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--members", type=int, default=10, help="bagging members (karl run's default)")
+    parser.add_argument("--tuning-trials", type=int, default=12, help="hyperparameter trials (karl run's default)")
     parser.add_argument("--compare-only", action="store_true", help="only compare DB's run with Spark")
     args = parser.parse_args()
     if args.compare_only:
@@ -133,7 +135,8 @@ def main() -> None:
     shutil.copy(args.db, db)
     run = ["run", "--strategy", args.strategy, "--rounds", str(args.rounds), "--annotator", args.annotator,
            "--candidate-source", args.candidate_source, "--budget", str(args.budget), "--seed", str(args.seed),
-           "--run-id", args.run_id, "--workers", "1"]
+           "--run-id", args.run_id, "--workers", "1", "--members", str(args.members),
+           "--tuning-trials", str(args.tuning_trials)]
     seconds, output, killed = karl(db, args.spark_dir, run, args.kill_at)
     print(f"run: {seconds:.0f} s wall{', killed -9 at ' + args.kill_at if killed else ''}, "
           f"load {os.getloadavg()[0]:.1f}", flush=True)

@@ -4,6 +4,7 @@ labels it accepted, compared (issue 16).
 
     .venv/bin/python benchmarks/spark_run_parity.py --db WAREHOUSE.duckdb [--rounds 3]
         [--annotator simulated] [--candidate-source sampler] [--budget 50] [--seed 0]
+        [--members 10] [--tuning-trials 12]
 
 WAREHOUSE: a built warehouse, e.g. after `karl ingest fbl`, `karl ingest completejourney`,
 `karl build` (The Complete Journey with the simulated annotator, whose truth is the baskets' lift
@@ -37,7 +38,8 @@ def run(db: Path, engine: str, args: argparse.Namespace, workdir: Path) -> float
     command = [sys.executable, "-m", "python_jobs.cli", "--quiet", "--engine", engine, "run",
                "--strategy", args.strategy, "--rounds", str(args.rounds), "--annotator", args.annotator,
                "--candidate-source", args.candidate_source, "--budget", str(args.budget), "--seed", str(args.seed),
-               "--run-id", "parity", "--workers", "1"]
+               "--run-id", "parity", "--workers", "1", "--members", str(args.members),
+               "--tuning-trials", str(args.tuning_trials)]
     started = time.perf_counter()
     subprocess.run(command, env=env, check=True, cwd=PROJECT)
     return time.perf_counter() - started
@@ -68,6 +70,8 @@ def main() -> None:
     parser.add_argument("--strategy", default="margin")
     parser.add_argument("--budget", type=int, default=50)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--members", type=int, default=10, help="bagging members (karl run's default)")
+    parser.add_argument("--tuning-trials", type=int, default=12, help="hyperparameter trials (karl run's default)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="karl_parity_") as tmp:
         workdir = Path(tmp)

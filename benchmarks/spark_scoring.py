@@ -59,7 +59,7 @@ from python_jobs.learning.scoring_sparse import PairLayout  # noqa: E402
 PROJECT = Path(__file__).resolve().parents[1]
 N_FINE, PER_FINE, N_PARENT, PARTNERS = 368, 250, 40, 272
 N_MEMBERS, N_CLASSES = 10, 3
-QUERIES = {1_000_000: 10, 3_000_000: 30, 10_000_000: 100}
+QUERIES = {100_000: 1, 1_000_000: 10, 3_000_000: 30, 10_000_000: 100}  # 100k: a smoke-sized run
 
 GENERATION_SQL = """
 with ranked as (
@@ -223,12 +223,12 @@ def spark_score(spark, path: Path, vectors, weights, bias, uncertainty) -> tuple
     return time.perf_counter() - started, scored, len(kept)
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="1000000,3000000,10000000")
     parser.add_argument("--strategy", default="margin")
     parser.add_argument("--skip-duckdb", action="store_true")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     sizes = [int(s) for s in args.sizes.split(",")]
     unknown = [s for s in sizes if s not in QUERIES]
     if unknown:
@@ -251,7 +251,10 @@ def main() -> None:
                 print(duckdb_line(con, size, vectors, weights, bias, uncertainty), flush=True)
             con.close()
         started = time.perf_counter()
-        spark = spark_session(workdir)
+        from pyspark.sql import SparkSession
+
+        shared = SparkSession.getActiveSession()  # a caller's session (a test's): used, left running
+        spark = shared or spark_session(workdir)
         print(f"  spark session started in {time.perf_counter() - started:.1f} s", flush=True)
         spark.createDataFrame(items).createOrReplaceTempView("bench_items")
         spark.createDataFrame(offsets()).createOrReplaceTempView("bench_offsets")
@@ -279,7 +282,8 @@ def main() -> None:
                   f"{max(peak.python, scoring_peak.python):>5.0f} MB, Python workers "
                   f"{max(peak.workers, scoring_peak.workers):>5.0f} MB | load {load()}", flush=True)
             shutil.rmtree(path, ignore_errors=True)
-        spark.stop()
+        if shared is None:
+            spark.stop()
     per_core = rates[-1]
     print(f"\nSpark per core (largest size, fixed cost removed, wall on this machine's share of 2 cores): "
           f"{per_core:,.0f} pairs/s; per CPU-second of the JVM + Python workers + driver: {cpu_rates[-1]:,.0f} "

@@ -15,6 +15,7 @@ local[2] (57 s in round 0 with the session's start).
 
 from __future__ import annotations
 
+import argparse
 import os
 import sys
 import time
@@ -39,8 +40,17 @@ POOL_SQL = ("select pair_key, item_a_id, item_b_id, fine_category from marts.fct
             "where pair_key not in (select pair_key from raw.selections where run_id = ? and round_index < ?)")
 
 
-def main() -> None:
-    db, run_id = sys.argv[1], sys.argv[2] if len(sys.argv) > 2 else "parity"
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("warehouse", type=Path, help="a warehouse holding the run (its candidate pool is rebuilt)")
+    parser.add_argument("run_id", nargs="?", default="parity")
+    args = parser.parse_args(argv)
+    if not args.warehouse.exists():
+        parser.error(f"no warehouse at {args.warehouse}")
+    db, run_id = args.warehouse, args.run_id
+    from pyspark.sql import SparkSession
+
+    shared = SparkSession.getActiveSession()  # a caller's session (a test's): used, left running
     con = warehouse.connect(db)
     config = load_run_config(con, run_id)
     run = Orchestrator(con, config, show_progress=False, log=print)
@@ -81,7 +91,8 @@ def main() -> None:
               f"{picks_spark == picks_duckdb}; == the run's recorded selections: {set(picks_spark) == recorded} "
               f"({len(recorded)} recorded); load {os.getloadavg()[0]:.1f}", flush=True)
     con.close()
-    stop_spark_session()
+    if shared is None:
+        stop_spark_session()
 
 
 if __name__ == "__main__":
