@@ -2,7 +2,7 @@
 
 import warnings
 
-from python_jobs.cli import annotation, ingest, loop, reporting  # noqa: F401 - they register their commands
+from python_jobs.cli import annotation, ingest, loop, prediction, reporting  # noqa: F401 - they register their commands
 from python_jobs.cli.app import app
 
 

@@ -52,6 +52,7 @@ from python_jobs.loop.steps import (
     Step,
 )
 from python_jobs.loop.stopping import should_stop, should_stop_by_rule
+from python_jobs.prediction.recording import record_final_model
 from python_jobs.reporting.progress import (
     ABORTED,
     COMPLETED,
@@ -275,9 +276,12 @@ class Orchestrator:
         for round_index in progress:
             if (round_index, "evaluate") in done:
                 continue
-            self._run_round(round_index, done, progress)
+            state = self._run_round(round_index, done, progress)
             if self.config.until_stable and round_index < self.config.rounds and self._stable(round_index):
                 self.log(f"Stopping after round {round_index}: the stopping signal says more rounds will not pay.")
+                if state.ensemble is not None:  # this round's model is the run's final one (`karl predict`)
+                    record_final_model(self, self.config.run_id, round_index, state.ensemble,
+                                       self.config.model_family)
                 break
         progress.close()
         self._publish_to_spark()
@@ -298,7 +302,7 @@ class Orchestrator:
             with self.progress.phase("closing", "build the run's marts on Spark (dbt)"):
                 self.spark_run.build_marts(self.dbt_vars())
 
-    def _run_round(self, round_index: int, done: set[tuple[int, str]], progress: tqdm) -> None:
+    def _run_round(self, round_index: int, done: set[tuple[int, str]], progress: tqdm) -> RoundState:
         state = RoundState()
         last_round = round_index == self.config.rounds
         for name, step in self.steps.items():
@@ -320,6 +324,7 @@ class Orchestrator:
                                     spend_usd=self.progress.snapshot.spend_usd + float(state.metrics.get("cost_usd") or 0))
             progress.set_postfix(id_f1=f"{state.metrics.get('id_macro_f1', float('nan')):.3f}",
                                  ood_f1=f"{state.metrics.get('ood_macro_f1', float('nan')):.3f}")
+        return state
 
     def _publish_marts(self) -> None:
         """Refresh the marts copy readers query during the run (`karl report`, `karl status`) after

@@ -35,6 +35,7 @@ from python_jobs.loop import data
 from python_jobs.loop.builds import ROUND_BUILD_ARGS
 from python_jobs.loop.id_cv import IdCrossValidation, MemberWeights, RunningCv
 from python_jobs.loop.run_store import RunStore, now
+from python_jobs.prediction.recording import record_final_model
 
 # Pool predictions kept per round for the stopping signal: a fixed hash sample of the pool.
 POOL_PREDICTION_SAMPLE = 20_000
@@ -105,6 +106,8 @@ def train(run: Run, round_index: int, state: RoundState) -> None:
     rounds; record each member's class counts (raw.bag_members, checked balanced by dbt)."""
     ensemble = fitted(run, round_index, state)
     run.store.record_bag_members(round_index, ensemble.member_class_counts)
+    if round_index == run.config.rounds:  # the run's final model: what `karl predict` scores with
+        record_final_model(run, run.config.run_id, round_index, ensemble, run.config.model_family)
 
 
 def select(run: Run, round_index: int, state: RoundState) -> None:

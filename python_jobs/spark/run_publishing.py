@@ -37,6 +37,8 @@ SPARK_RUN_BUILD_ARGS = [
     "source:karl_llm.llm_batches+",
     "--exclude", "path:models/intermediate/loop", "fct_candidate_pairs", "resource_type:seed",
     "resource_type:unit_test",
+    # `karl predict` is DuckDB only: its tables are not published to Spark
+    "path:models/marts/prediction",
 ]
 # What the run's marts read besides the run's tables: built once on Spark by `karl --engine spark
 # build` after `python -m python_jobs.spark.loader`.

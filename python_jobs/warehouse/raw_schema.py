@@ -277,6 +277,43 @@ RAW_TABLES: dict[str, str] = {
             created_at      timestamp not null,
             primary key (run_id, round_index, pair_key)
         )""",
+    # --- predictions (python_jobs/prediction/) ----------------------------------------------
+    # A run's final ensemble, recorded when its last round trains: the stacked member weights
+    # (float32, what the scan scores with) and the training labels it was fitted on.
+    "model_versions": """
+        create table if not exists raw.model_versions (
+            model_version     varchar primary key,  -- <run_id>:r<round>:<weights_sha256[:12]>
+            run_id            varchar not null,
+            round_index       integer not null,     -- the round whose ensemble this is (the run's last)
+            n_members         integer not null,
+            classes_json      varchar not null,     -- class names in probability-column order
+            features          varchar not null,     -- the run's --features (features/sets.py)
+            feature_sets_json varchar not null,     -- component -> stored feature set the weights index
+            layout_json       varchar not null,     -- the pair layout's blocks (learning/scoring_sparse.PairLayout)
+            weights_sha256    varchar not null,     -- sha256 of the weights blob
+            weights           blob not null,        -- npz: W (F, M*C) float32, b (M*C,) float32
+            n_training_labels integer not null,
+            created_at        timestamp not null
+        )""",
+    "model_training_labels": """
+        create table if not exists raw.model_training_labels (
+            model_version      varchar not null,
+            training_label_id  varchar not null,    -- marts.fct_training_labels.training_label_id
+            primary key (model_version, training_label_id)
+        )""",
+    "pair_predictions": """
+        create table if not exists raw.pair_predictions (
+            model_version     varchar not null,     -- raw.model_versions
+            pair_key          varchar not null,     -- its two item ids: smaller '~' larger
+            p_substitute      float not null,       -- mean of the members' probabilities
+            p_complement      float not null,
+            p_other           float not null,
+            predicted_class   varchar not null,     -- argmax of the mean
+            uncertainty       float not null,       -- margin uncertainty 1 - (p1 - p2) of the mean
+            predicted_at      timestamp not null
+            -- natural key (model_version, pair_key): kept by `karl predict`'s anti-join, not an
+            -- index (an index over a million predictions costs seconds and hundreds of MB)
+        )""",
     "human_reviews": """
         create table if not exists raw.human_reviews (
             review_id       varchar primary key,    -- hash(pair_key, reviewer, batch)

@@ -31,6 +31,7 @@ COMMANDS_THAT_OPEN_THE_WAREHOUSE = [
     ["run", "--rounds", "1"],
     ["run", "--resume", "some-run"],
     ["experiment", "--seeds", "1", "--rounds", "1"],
+    ["predict"],
 ]
 
 
