@@ -15,7 +15,7 @@ export GX_ANALYTICS_ENABLED ?= false
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev,spark]'
+	$(PY) -m pip install --quiet -e '.[dev,spark,dagster]'
 	touch $@
 
 install: $(VENV)/.installed
