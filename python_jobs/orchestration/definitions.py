@@ -300,7 +300,8 @@ def build_definitions(sources: KarlSources | None = None) -> Definitions:
                    for name, tables in ROUND_SOURCES.items() for table in tables]
 
     @multi_asset(specs=round_specs, pool=WAREHOUSE_POOL, name="karl_round")
-    def karl_round(context: AssetExecutionContext, config: RoundConfig, karl_run: NightlyRun) -> MaterializeResult:
+    def karl_round(context: AssetExecutionContext, config: RoundConfig,
+                   karl_run: NightlyRun) -> Iterator[MaterializeResult]:
         """`karl run --rounds 1 --resume`: one more labelling round of the nightly run, within the spend cap."""
         from python_jobs.loop.run_store import RunStore, config_for_one_more_round
         from python_jobs.loop.runner import Orchestrator
@@ -339,7 +340,12 @@ def build_definitions(sources: KarlSources | None = None) -> Definitions:
         }
         if stopped:
             metadata["stopped"] = stopped
-        return MaterializeResult(asset_key=source_key("karl", "llm_calls"), metadata=metadata)
+        # The round's figures on its calls; every other table it writes gets the run, round and its rows.
+        for spec in round_specs:
+            table = spec.key.path[-1]
+            yield MaterializeResult(asset_key=spec.key, metadata=metadata if table == "llm_calls" else {
+                "run_id": run.run_id, "round_annotated": annotated_round,
+                **({"rows_written": written[table]} if table in written else {})})
 
     @asset(key=source_key("karl_prediction", "pair_predictions"), group_name="karl_predict", pool=WAREHOUSE_POOL,
            deps=[source_key("karl_prediction", "model_versions"), model_key("fct_candidate_pairs")],
