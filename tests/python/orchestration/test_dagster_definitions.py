@@ -1,17 +1,23 @@
-"""The Dagster definitions (python_jobs/orchestration/) materialised in process, twice, on a copy
-of the built FBL warehouse: ingest -> dbt -> one replay round -> dbt -> karl predict -> dbt. The
-second night continues the same run (round 1 after round 0) and every dbt test passes as an
-asset check. The dagster extra is installed by `make test`: a missing dagster fails here."""
+"""The Dagster definitions (python_jobs/orchestration/): the nightly schedule skips once the stopping
+signal says stop; and (slow) the graph materialised in process, twice, on a copy of the built FBL
+warehouse: ingest -> dbt -> one replay round -> dbt -> karl predict -> dbt. The second night
+continues the same run (round 1 after round 0) and every dbt test passes as an asset check. The
+dagster extra is installed by `make test`: a missing dagster fails here."""
 
 from pathlib import Path
 
 import duckdb
 import pytest
-from dagster import AssetCheckSeverity, AssetKey, AssetSelection, DagsterInstance, materialize
+from dagster import (
+    AssetCheckSeverity,
+    AssetKey,
+    AssetSelection,
+    DagsterInstance,
+    build_schedule_context,
+    materialize,
+)
 
-from python_jobs.orchestration.definitions import NIGHTLY_RUN_ID, KarlSources, build_definitions
-
-pytestmark = pytest.mark.slow
+from python_jobs.orchestration.definitions import NIGHTLY_RUN_ID, KarlSources, NightlyRun, build_definitions
 
 TINY_ROUND = {"annotator": "replay", "members": 3, "tuning_trials": 2, "budget": 10, "workers": 1,
               "max_cost_usd": 5.0}
@@ -43,6 +49,23 @@ def _steps(db: Path) -> set[tuple[int, str]]:
             [NIGHTLY_RUN_ID]).fetchall()}
 
 
+@pytest.mark.parametrize("should_stop", [True, False])
+def test_the_schedule_skips_once_the_stopping_signal_says_stop(db_path: Path, should_stop: bool) -> None:
+    with duckdb.connect(str(db_path)) as con:
+        con.execute("create schema marts")
+        con.execute("create table marts.rpt_run_stopping_signal as select ? as run_id, ? as should_stop, "
+                    "'no OOD gain over 3 rounds' as stop_reason", [NIGHTLY_RUN_ID, should_stop])
+    schedule = build_definitions(KarlSources()).get_schedule_def("nightly_round_schedule")
+    with build_schedule_context(resources={"karl_run": NightlyRun()}) as context:
+        decision = schedule.evaluate_tick(context)
+    if should_stop:
+        assert not decision.run_requests and "no OOD gain" in str(decision.skip_message)
+    else:
+        (request,) = decision.run_requests
+        assert request.run_config["ops"]["karl_round"]["config"]["max_cost_usd"] == 5.0
+
+
+@pytest.mark.slow
 def test_two_nights_continue_one_run_with_passing_checks(fbl_warehouse: Path, fbl_dir: Path) -> None:
     defs = build_definitions(KarlSources(fbl=True, fbl_dir=str(fbl_dir)))
     instance = DagsterInstance.ephemeral()
