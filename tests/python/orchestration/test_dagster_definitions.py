@@ -99,5 +99,5 @@ def test_two_nights_continue_one_run_with_passing_checks(fbl_warehouse: Path, fb
         # One model version per night, each predicted, and the relations mart built from the latest.
         versions = [v for (v,) in con.execute("select distinct model_version from raw.pair_predictions "
                                               "order by model_version").fetchall()]
-        assert [v.split(":")[1] for v in versions] == ["r1", "r2"]
+        assert [v.split(":")[1] for v in versions] == ["r01", "r02"]
         assert con.execute("select count(*) from marts.fct_pair_relations").fetchone()[0] > 0
