@@ -44,11 +44,22 @@ class ModelVersion:
 
 
 def weights_blob(weights: np.ndarray, bias: np.ndarray) -> bytes:
-    """The stored form of the weights: an uncompressed npz of float32 W and b (deterministic bytes)."""
+    """The stored form of the weights: a compressed npz of float32 W and b (most of W is zeros:
+    vocabulary columns no training pair touches; ~1.8 MB instead of 11.5 for char13 on FBL)."""
     buffer = io.BytesIO()
-    np.savez(buffer, W=np.ascontiguousarray(weights, dtype=np.float32),
-             b=np.ascontiguousarray(bias, dtype=np.float32))
+    np.savez_compressed(buffer, W=np.ascontiguousarray(weights, dtype=np.float32),
+                        b=np.ascontiguousarray(bias, dtype=np.float32))
     return buffer.getvalue()
+
+
+def weights_sha256(weights: np.ndarray, bias: np.ndarray) -> str:
+    """sha256 of the float32 arrays and their shapes (not of the npz container, whose bytes may
+    change with numpy or zlib): the same ensemble gives the same model version."""
+    digest = hashlib.sha256()
+    for array in (np.ascontiguousarray(weights, dtype=np.float32), np.ascontiguousarray(bias, dtype=np.float32)):
+        digest.update(repr(array.shape).encode())
+        digest.update(array.tobytes())
+    return digest.hexdigest()
 
 
 def model_version_id(run_id: str, round_index: int, weights_sha256: str) -> str:
@@ -61,7 +72,7 @@ def record_model_version(con: duckdb.DuckDBPyConnection, run_id: str, round_inde
     """Record an ensemble and its training labels (idempotent: the same weights record nothing
     new). Returns its model version."""
     blob = weights_blob(weights, bias)
-    sha = hashlib.sha256(blob).hexdigest()
+    sha = weights_sha256(weights, bias)
     version = model_version_id(run_id, round_index, sha)
     label_ids = [row[0] for row in con.execute(TRAINING_LABEL_IDS_SQL, [run_id, round_index]).fetchall()]
     cursor = con.cursor()
@@ -92,11 +103,10 @@ def load_model_version(con: duckdb.DuckDBPyConnection, model_version: str) -> Mo
     """, [model_version]).fetchone()
     if row is None:
         raise KeyError(model_version)
-    blob = bytes(row[9])
-    if hashlib.sha256(blob).hexdigest() != row[8]:
-        raise ValueError(f"the stored weights of model version {model_version} do not match their hash")
-    with np.load(io.BytesIO(blob)) as arrays:
+    with np.load(io.BytesIO(bytes(row[9]))) as arrays:
         weights, bias = arrays["W"], arrays["b"]
+    if weights_sha256(weights, bias) != row[8]:
+        raise ValueError(f"the stored weights of model version {model_version} do not match their hash")
     return ModelVersion(model_version=row[0], run_id=row[1], round_index=int(row[2]), n_members=int(row[3]),
                         classes=tuple(json.loads(row[4])), features=row[5], feature_sets=json.loads(row[6]),
                         layout=PairLayout(blocks=tuple(json.loads(row[7]))), weights=weights, bias=bias)

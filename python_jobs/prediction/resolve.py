@@ -12,7 +12,7 @@ class PredictionRefused(KarlError):
     """`karl predict` cannot run on this input (unknown run or catalogue, no completed run)."""
 
 
-def _table_exists(con: duckdb.DuckDBPyConnection, schema: str, name: str) -> bool:
+def table_exists(con: duckdb.DuckDBPyConnection, schema: str, name: str) -> bool:
     return bool(con.execute(
         "select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
         [schema, name]).fetchall()[0][0])
@@ -60,7 +60,7 @@ def model_version_of_run(con: duckdb.DuckDBPyConnection, run_id: str | None) -> 
 def catalog_namespaces(con: duckdb.DuckDBPyConnection, catalog: str) -> list[str]:
     """The item-id namespaces (the part before ':') of a catalogue, named by its catalogue name
     (marts.dim_items.catalog, e.g. 'fbl') or by the namespace itself (e.g. 'askul')."""
-    if not _table_exists(con, "marts", "dim_items"):
+    if not table_exists(con, "marts", "dim_items"):
         raise PredictionRefused("The warehouse has no marts yet: run `karl build` first.")
     rows = con.execute("""
         select distinct split_part(item_id, ':', 1) as namespace

@@ -290,8 +290,8 @@ RAW_TABLES: dict[str, str] = {
             features          varchar not null,     -- the run's --features (features/sets.py)
             feature_sets_json varchar not null,     -- component -> stored feature set the weights index
             layout_json       varchar not null,     -- the pair layout's blocks (learning/scoring_sparse.PairLayout)
-            weights_sha256    varchar not null,     -- sha256 of the weights blob
-            weights           blob not null,        -- npz: W (F, M*C) float32, b (M*C,) float32
+            weights_sha256    varchar not null,     -- sha256 of the float32 W and b (prediction/model_store.py)
+            weights           blob not null,        -- compressed npz: W (F, M*C) float32, b (M*C,) float32
             n_training_labels integer not null,
             created_at        timestamp not null
         )""",
