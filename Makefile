@@ -24,7 +24,7 @@ $(VENV)/.installed-core: pyproject.toml
 	touch $@
 
 $(VENV)/.installed-test: $(VENV)/.installed-core pyproject.toml
-	$(PY) -m pip install --quiet -e '.[dev,spark]'
+	$(PY) -m pip install --quiet -e '.[dev,spark,dagster]'
 	touch $@
 
 install: $(VENV)/.installed-core

@@ -7,6 +7,8 @@ from pathlib import Path
 from typing import Callable
 
 from python_jobs import warehouse
+from python_jobs.config import RunConfig
+from python_jobs.loop.run_store import RunStore
 
 # Rebuilt after each annotation step: only what the new calls change on the way to the next
 # round's training set, a snapshot of the training labels (the label set as of each round), and
@@ -46,6 +48,17 @@ RUN_BUILD_ARGS = [
     "--exclude", "fct_candidate_pairs", "resource_type:seed", "resource_type:unit_test",
 ]
 FULL_BUILD_ARGS = ["build", "--exclude", "resource_type:unit_test"]
+
+
+def run_dbt_vars(config: RunConfig, store: RunStore) -> dict[str, object]:
+    """The dbt vars every build of a run passes (and a build of its marts outside the run must pass)."""
+    variables: dict[str, object] = {"karl_k_calls": config.k_calls,
+                                    "karl_candidate_source": config.candidate_source,
+                                    "karl_sampler_seed": config.seed}
+    category_set = (store.artifact("categories") or {}).get("category_set")
+    if category_set:
+        variables["karl_category_set"] = category_set
+    return variables
 
 
 def run_build(args: list[str], dbt_vars: dict[str, object], log: Callable[[str], None],

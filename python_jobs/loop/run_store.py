@@ -192,3 +192,26 @@ def save_run_config(con: duckdb.DuckDBPyConnection, config: RunConfig) -> None:
     stamp = now()
     con.execute("insert into raw.run_artifacts values (?, ?, ?, ?)",
                 [config.run_id, f"config@{stamp.isoformat()}", config.to_json(), stamp])
+
+
+def config_for_one_more_round(con: duckdb.DuckDBPyConnection, new_run: RunConfig,
+                              round_spend_usd: float | None) -> RunConfig:
+    """`karl run --rounds 1 --resume` as a scheduler means it: the configuration that runs one more
+    labelling round of run `new_run.run_id`, created from `new_run` (1 round) when the warehouse has
+    no such run. A run whose last round is evaluated gets one more round; one stopped inside its
+    last round (the spend cap, a crash) resumes it. The spend cap is per round: the run's cap
+    becomes what it has spent so far plus `round_spend_usd`. Saved as the run's latest config."""
+    try:
+        config = load_run_config(con, new_run.run_id)
+    except UnknownRunError:
+        config = RunConfig.from_json(new_run.to_json())
+        config.rounds = 1
+    else:
+        if (config.rounds, "evaluate") in RunStore(con, config.run_id).completed_steps():
+            config.rounds += 1
+    spent = con.execute("select coalesce(sum(cost_usd), 0) from raw.llm_calls where run_id = ?",
+                        [config.run_id]).fetchone()[0]
+    config.max_cost_usd = None if round_spend_usd is None else float(spent) + round_spend_usd
+    if con.execute("select count(*) from raw.runs where run_id = ?", [config.run_id]).fetchone()[0]:
+        save_run_config(con, config)
+    return config

@@ -45,7 +45,7 @@ from python_jobs.learning.ensemble import BaggedEnsemble
 from python_jobs.learning.logreg import LogRegParams
 from python_jobs.learning.tuning import tune_hyperparameters
 from python_jobs.loop import cold_start, data, run_store
-from python_jobs.loop.builds import FULL_BUILD_ARGS, RUN_BUILD_ARGS, run_build
+from python_jobs.loop.builds import FULL_BUILD_ARGS, RUN_BUILD_ARGS, run_build, run_dbt_vars
 from python_jobs.loop.id_cv import IdCrossValidation, MemberWeights
 from python_jobs.loop.pool import CandidatePoolMemo
 from python_jobs.loop.preflight import check_annotator
@@ -124,13 +124,7 @@ class Orchestrator:
         return run_build(args, self.dbt_vars(), self.log, db_path=database_path(self.con))
 
     def dbt_vars(self) -> dict[str, object]:
-        variables: dict[str, object] = {"karl_k_calls": self.config.k_calls,
-                                        "karl_candidate_source": self.config.candidate_source,
-                                        "karl_sampler_seed": self.config.seed}
-        category_set = (self.store.artifact("categories") or {}).get("category_set")
-        if category_set:
-            variables["karl_category_set"] = category_set
-        return variables
+        return run_dbt_vars(self.config, self.store)
 
     def base_labels(self) -> data.LabelledPairs:
         """The ID base set: the human labels, plus this run's cold-start labels when it cold-started."""
@@ -316,7 +310,7 @@ class Orchestrator:
         progress = tqdm(range(self.config.rounds + 1), desc=f"{self.config.run_id} {self.config.strategy}",
                         unit="round", disable=not self.show_progress)
         for round_index in progress:
-            if (round_index, "evaluate") in done:
+            if self._round_complete(round_index, done):
                 continue
             state = self._run_round(round_index, done, progress)
             if self.config.until_stable and round_index < self.config.rounds and self._stable(round_index):
@@ -332,6 +326,15 @@ class Orchestrator:
                 self.build(RUN_BUILD_ARGS)
                 publish_marts(self.con, self.progress.db_path)
             self._close_on_spark()
+
+    def _round_complete(self, round_index: int, done: set[tuple[int, str]]) -> bool:
+        """Every step the round has under this configuration is done. A run given more rounds
+        (`karl run --resume` of a longer config, the Dagster nightly round) reopens its former
+        last round, which only trained and evaluated: it now selects, annotates and builds. Its
+        evaluation stays the one recorded before (the model of a round does not depend on the
+        round's own labels), so that round's annotation figures in raw.round_metrics read 0."""
+        last_round = round_index == self.config.rounds
+        return all((round_index, name) in done or (last_round and name in LAST_ROUND_SKIPS) for name in self.steps)
 
     def _publish_to_spark(self) -> None:
         """--engine spark: the rows the run added since the last publish, into Spark's raw tables."""
