@@ -27,3 +27,13 @@
         )
     {%- endif -%}
 {%- endmacro %}
+
+{#- A run's role as a comma-separated list of dataset names, from the JSON array at `key` of its
+    config ('["A", "B"]' -> 'A,B'; '[]' -> ''); `default` for runs recorded before roles existed. -#}
+{% macro json_name_list(json_column, key, default) -%}
+    coalesce(
+        replace(replace(replace(replace(
+            {{ json_fragment(json_column, '$.' ~ key) }}, '[', ''), ']', ''), '"', ''), ' ', ''),
+        '{{ default }}'
+    )
+{%- endmacro %}

@@ -30,6 +30,24 @@ MODEL_FAMILIES = ("logreg", "hgb")
 # for svd); char13+overlap carries more OOD signal but OOD never chooses (README "Results").
 DEFAULT_FEATURES = "char13"
 FEATURE_COMPONENTS = ("svd", "char13", "overlap", "embeddings")
+# Roles of the labelled datasets (dbt vars karl_train_labels, karl_pool_labels, karl_eval_labels):
+# the defaults are the paper's setting on the FBL files.
+DEFAULT_TRAIN_LABELS = ("FBL2023",)
+DEFAULT_POOL_LABELS = ("FBL2024",)
+DEFAULT_EVAL_LABELS = ("FBL2024",)
+
+
+def parse_datasets(text: str | tuple[str, ...] | list[str] | None) -> tuple[str, ...]:
+    """A role flag's datasets: "A,B" -> ("A", "B"); "none" or "" -> () (no dataset in that role)."""
+    if text is None:
+        return ()
+    parts = text.split(",") if isinstance(text, str) else list(text)
+    names = tuple(dict.fromkeys(part.strip() for part in parts if part and part.strip()))
+    if len(names) == 1 and names[0].lower() == "none":
+        return ()
+    if any(name.lower() == "none" for name in names):
+        raise ValueError("'none' cannot be listed with dataset names")
+    return names
 
 
 class UnknownFeatureSet(KarlError):
@@ -113,6 +131,11 @@ class RunConfig:
     require_judge: bool = False     # openai: refuse to start without a `karl judge` of this model, prompt, few-shot
     features: str = DEFAULT_FEATURES  # pair-feature set (features/sets.py), e.g. svd, char13, char13+overlap
     model_family: str = "logreg"    # bag members: logreg | hgb
+    # Roles of the labelled datasets: train (seed labels; ID = CV over them), pool (what replay may
+    # be asked about), eval (held out; OOD per dataset). A dataset both pool and eval is split.
+    train_labels: tuple[str, ...] = DEFAULT_TRAIN_LABELS
+    pool_labels: tuple[str, ...] = DEFAULT_POOL_LABELS
+    eval_labels: tuple[str, ...] = DEFAULT_EVAL_LABELS
     scoring: ScoringConfig = field(default_factory=lambda: ScoringConfig())
     categories: InducedConfig = field(default_factory=lambda: InducedConfig())
     run_id: str = field(default_factory=lambda: new_run_id())
@@ -135,6 +158,9 @@ class RunConfig:
         if self.aggregation not in AGGREGATIONS:
             raise ValueError(f"aggregation must be one of {AGGREGATIONS}, not {self.aggregation!r}")
         self.panel = tuple(self.panel)
+        self.train_labels = parse_datasets(self.train_labels)
+        self.pool_labels = parse_datasets(self.pool_labels)
+        self.eval_labels = parse_datasets(self.eval_labels)
         if self.rounds < 0 or self.budget < 1 or self.k_calls < 1 or self.members < 1:
             raise ValueError("rounds >= 0, budget >= 1, k_calls >= 1 and members >= 1 are required")
 

@@ -24,7 +24,7 @@ from python_jobs.cli.app import (
     engine_settings,
 )
 from python_jobs.cli.ingest import build, ingest_fbl_command
-from python_jobs.config import STRATEGIES, EngineSettings, RunConfig
+from python_jobs.config import STRATEGIES, EngineSettings, RunConfig, parse_datasets
 
 
 def run_loop(config: RunConfig, db: Optional[Path] = None, show_progress: bool = True,
@@ -90,6 +90,12 @@ def run(
     features: str = typer.Option(RUN_DEFAULTS.features, "--features",
                                  help="Pair-feature set: components svd, char13, overlap, embeddings joined by '+'."),
     model_family: ModelFamily = typer.Option(RUN_DEFAULTS.model_family, "--model-family", help="Bag members."),
+    train_labels: str = typer.Option(",".join(RUN_DEFAULTS.train_labels), "--train-labels",
+                                     help="Labelled datasets that train (ID = cross-validation over them), comma-separated; 'none': a cold start."),
+    pool_labels: str = typer.Option(",".join(RUN_DEFAULTS.pool_labels), "--pool-labels",
+                                    help="Labelled datasets whose pairs the loop may annotate (--candidate-source fbl_pool)."),
+    eval_labels: str = typer.Option(",".join(RUN_DEFAULTS.eval_labels), "--eval-labels",
+                                    help="Held-out labelled datasets (OOD, per dataset); one that is also pool is split by anchor."),
     db: Optional[Path] = DbOption,
 ) -> None:
     """Run the KARL loop: train, select the most uncertain pairs, annotate K times, accept unanimous labels."""
@@ -115,6 +121,8 @@ def run(
                                panel=tuple(p.strip() for p in panel.split(",") if p.strip()),
                                llm_batch=batch, require_judge=require_judge, features=features,
                                model_family=model_family.value,
+                               train_labels=parse_datasets(train_labels), pool_labels=parse_datasets(pool_labels),
+                               eval_labels=parse_datasets(eval_labels),
                                **({"run_id": run_id} if run_id else {}))
         except ValueError as error:
             raise UsageError(str(error)) from error
@@ -161,6 +169,12 @@ def experiment(
     experiment_id: Optional[str] = typer.Option(None, "--experiment-id", help="Name (re-use it to resume)."),
     aggregation: Aggregation = typer.Option(RUN_DEFAULTS.aggregation, help="How the K votes become a label."),
     workers: int = typer.Option(RUN_DEFAULTS.workers, help="Processes for the ID cross-validation (1 on a loaded machine)."),
+    train_labels: str = typer.Option(",".join(RUN_DEFAULTS.train_labels), "--train-labels",
+                                     help="Labelled datasets that train (ID = cross-validation over them), comma-separated; 'none': a cold start."),
+    pool_labels: str = typer.Option(",".join(RUN_DEFAULTS.pool_labels), "--pool-labels",
+                                    help="Labelled datasets whose pairs the loop may annotate (--candidate-source fbl_pool)."),
+    eval_labels: str = typer.Option(",".join(RUN_DEFAULTS.eval_labels), "--eval-labels",
+                                    help="Held-out labelled datasets (OOD, per dataset); one that is also pool is split by anchor."),
     db: Optional[Path] = DbOption,
 ) -> None:
     """The paper's experiment: strategies x seeds x T rounds, one run per cell, RQ1-RQ3 from the marts."""
@@ -183,7 +197,9 @@ def experiment(
     try:
         cell = RunConfig(rounds=rounds, budget=budget, annotator=annotator.value, members=members,
                          features=features, model_family=model_family.value, run_id="template",
-                         aggregation=aggregation.value, workers=workers)
+                         aggregation=aggregation.value, workers=workers,
+                         train_labels=parse_datasets(train_labels), pool_labels=parse_datasets(pool_labels),
+                         eval_labels=parse_datasets(eval_labels))
     except ValueError as error:
         raise UsageError(str(error)) from error
     config = ExperimentConfig(experiment_id=name, strategies=chosen, seeds=tuple(range(seeds)), cell=cell)

@@ -45,6 +45,7 @@ from python_jobs.loop.builds import FULL_BUILD_ARGS, RUN_BUILD_ARGS, run_build
 from python_jobs.loop.id_cv import IdCrossValidation, MemberWeights
 from python_jobs.loop.pool import CandidatePoolMemo
 from python_jobs.loop.preflight import check_annotator
+from python_jobs.loop.roles import check_roles, describe, role_vars
 from python_jobs.loop.reference import reference_labels_for
 from python_jobs.loop.spark_run import SparkRunMirror
 from python_jobs.loop.steps import (
@@ -118,7 +119,8 @@ class Orchestrator:
     def dbt_vars(self) -> dict[str, object]:
         variables: dict[str, object] = {"karl_k_calls": self.config.k_calls,
                                         "karl_candidate_source": self.config.candidate_source,
-                                        "karl_sampler_seed": self.config.seed}
+                                        "karl_sampler_seed": self.config.seed,
+                                        **role_vars(self.config)}
         category_set = (self.store.artifact("categories") or {}).get("category_set")
         if category_set:
             variables["karl_category_set"] = category_set
@@ -126,7 +128,7 @@ class Orchestrator:
 
     def training_arrays(self, round_index: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """(x_human, y_human, x_added, y_added) of a round's training set."""
-        human = data.id_human_labels(self.con)
+        human = data.id_human_labels(self.con, self.config.train_labels)
         added = data.added_labels(self.con, self.config.run_id, round_index)
         x_human = self.pair_matrix(human.item_a_ids, human.item_b_ids)
         x_added = self.pair_matrix(added.item_a_ids, added.item_b_ids) if len(added) else empty_rows(x_human)
@@ -212,7 +214,7 @@ class Orchestrator:
 
     def _tuned_hyperparameters(self) -> dict:
         """Runs with the same features, human labels, trials and seed share one tuning."""
-        human = data.id_human_labels(self.con)
+        human = data.id_human_labels(self.con, self.config.train_labels)
         tuning_key = hashlib.sha256(json.dumps(
             [self.feature_set, self.config.features, self.config.model_family, self.config.tuning_trials,
              self.config.seed,
@@ -249,15 +251,14 @@ class Orchestrator:
             self.id_cv.close()
 
     def _require_human_labels(self) -> None:
+        """The marts exist (check_roles has refused a train dataset the warehouse does not hold)."""
         if not run_store.marts_exist(self.con):
             self.build(FULL_BUILD_ARGS)
-        if run_store.n_human_training_labels(self.con) == 0:
-            raise RunStopped(
-                "This warehouse has no human training labels yet: load them first "
-                "(`karl ingest fbl`, then `karl build`), or point KARL_DUCKDB_PATH at a warehouse that has them.")
 
     def _run(self) -> None:
         check_annotator(self.con, self.config)  # before anything is built, registered or spent
+        check_roles(self.con, self.config)  # the datasets exist; no train pair is an eval pair
+        self.log(describe(self.config))
         with self.progress.phase("set-up", "check the marts"):
             self._require_human_labels()
         self.store.register(self.config)

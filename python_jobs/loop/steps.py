@@ -160,7 +160,7 @@ def _batch_picks(run: Run, round_index: int, kept: list[dict]) -> list[dict]:
     embeddings = batch_selection.pair_embedding(
         matrix[rows(np.asarray([k["item_a_id"] for k in kept], dtype=object))],
         matrix[rows(np.asarray([k["item_b_id"] for k in kept], dtype=object))])
-    human = data.id_human_labels(run.con)
+    human = data.id_human_labels(run.con, run.config.train_labels)
     added = data.added_labels(run.con, config.run_id, round_index)
     labelled = batch_selection.pair_embedding(
         matrix[rows(np.concatenate([human.item_a_ids, added.item_a_ids]))],
@@ -246,11 +246,9 @@ def evaluate(run: Run, round_index: int, state: RoundState) -> None:
     set's diversity and the round's annotation figures, into raw.round_metrics."""
     ensemble = fitted(run, round_index, state)
     x_human, y_human, x_added, y_added = run.training_arrays(round_index)
-    ood = data.ood_test_labels(run.con)
-    x_ood = run.pair_matrix(ood.item_a_ids, ood.item_b_ids)
     metrics: dict[str, object] = {}
     # This process's own work first, while the workers finish the ID CV.
-    ood_metrics = evaluation.evaluate_ood(ensemble, x_ood, ood.labels)
+    ood_metrics = ood_figures(run, ensemble)
     diversity = evaluation.diversity(stack_rows([x_human, x_added]), seed=run.config.seed)
     running = state.id_cv
     results = run.id_cv.results(round_index, running)
@@ -264,6 +262,29 @@ def evaluate(run: Run, round_index: int, state: RoundState) -> None:
     metrics.update(run.store.annotation_stats(round_index))
     run.store.record_round_metrics(round_index, metrics)
     state.metrics = metrics
+
+
+OOD_DATASET_FIGURES = ("macro_f1", "accuracy", "f1_substitute", "f1_complement", "f1_other")
+
+
+def ood_figures(run: Run, ensemble: BaggedEnsemble) -> dict[str, object]:
+    """OOD figures over every eval dataset's held-out pairs (`ood_*`), and per eval dataset
+    (`ood_by_dataset`: name -> the same figures and n_pairs). One eval dataset (the default,
+    FBL2024's test half): its figures are the overall ones. No held-out pair: no OOD figure."""
+    ood = data.ood_test_labels(run.con)
+    if not len(ood):
+        return {}
+    figures = evaluation.evaluate_ood(ensemble, run.pair_matrix(ood.item_a_ids, ood.item_b_ids), ood.labels)
+    names = data.ood_datasets(run.con)
+    by_dataset: dict[str, dict] = {}
+    for name in names:
+        if len(names) == 1:
+            part, own = ood, figures
+        else:
+            part = data.ood_test_labels(run.con, (name,))
+            own = evaluation.evaluate_ood(ensemble, run.pair_matrix(part.item_a_ids, part.item_b_ids), part.labels)
+        by_dataset[name] = {key: own[f"ood_{key}"] for key in OOD_DATASET_FIGURES} | {"n_pairs": len(part)}
+    return figures | {"ood_by_dataset": by_dataset}
 
 
 # The round, in order. The last round only trains and evaluates.

@@ -89,7 +89,7 @@ whole_pairs as (
         fbl_label,
         has_majority
     from role_labels
-    where is_pool_dataset != is_eval_dataset
+    where is_pool_dataset <> is_eval_dataset
 ),
 
 id_pairs as (

@@ -16,6 +16,11 @@ final as (
         cast({{ json_text('config_json', 'k_calls') }} as integer) as k_calls,
         -- how K votes become a label (python_jobs/run_config.AGGREGATIONS); runs before issue 12: unanimity
         coalesce({{ json_text('config_json', 'aggregation') }}, 'unanimity') as aggregation,
+        -- the labelled datasets' roles (--train-labels, --pool-labels, --eval-labels); runs
+        -- recorded before roles existed ran the FBL setting
+        {{ json_name_list('config_json', 'train_labels', 'FBL2023') }} as train_labels,
+        {{ json_name_list('config_json', 'pool_labels', 'FBL2024') }} as pool_labels,
+        {{ json_name_list('config_json', 'eval_labels', 'FBL2024') }} as eval_labels,
         created_at
     from runs
 )

@@ -1,0 +1,84 @@
+"""The roles a run gives labelled datasets (`--train-labels`, `--pool-labels`, `--eval-labels`),
+checked before round 0 and handed to dbt as vars.
+
+- train: the seed labels; ID = cross-validation over them (empty: a cold start).
+- pool: the pairs the replay annotator may be asked about (candidate source fbl_pool).
+- eval: held out; OOD is reported per eval dataset.
+A dataset both pool and eval is split by anchor with the split seed (fct_eval_sets). Refused before
+round 0: a dataset the warehouse does not hold, and leakage (a pair in a train and an eval dataset).
+"""
+
+from __future__ import annotations
+
+import duckdb
+
+from python_jobs.config import RunConfig
+from python_jobs.loop.steps import RunStopped
+from python_jobs.warehouse.raw_schema import LIVE_LABELLED_JUDGEMENTS
+
+PAIR_KEY_SQL = ("case when item_a_id <= item_b_id then item_a_id || '~' || item_b_id "
+                "else item_b_id || '~' || item_a_id end")
+
+
+class RolesError(RunStopped):
+    """The run's dataset roles cannot be used on this warehouse (the run stops before round 0)."""
+
+
+def role_vars(config: RunConfig) -> dict[str, object]:
+    """The dbt vars of the roles (dbt_project.yml declares them with the FBL defaults)."""
+    return {"karl_train_labels": list(config.train_labels), "karl_pool_labels": list(config.pool_labels),
+            "karl_eval_labels": list(config.eval_labels)}
+
+
+def datasets_held(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
+    """Labelled datasets in the warehouse (their live version) -> judgements."""
+    rows = con.execute(f"select dataset, count(*) from {LIVE_LABELLED_JUDGEMENTS} as j group by 1 order by 1").fetchall()
+    return {name: int(count) for name, count in rows}
+
+
+def overlapping_pairs(con: duckdb.DuckDBPyConnection, train: tuple[str, ...], evaluation: tuple[str, ...]) -> int:
+    """Pairs (either direction) judged in a train dataset and in an eval dataset."""
+    if not train or not evaluation:
+        return 0
+    marks = lambda names: ", ".join("?" for _ in names)  # noqa: E731
+    (count,) = con.execute(f"""
+        with pairs as (select distinct dataset, {PAIR_KEY_SQL} as pair_key from {LIVE_LABELLED_JUDGEMENTS} as j)
+        select count(distinct train.pair_key)
+        from pairs as train inner join pairs as evaluation on train.pair_key = evaluation.pair_key
+        where train.dataset in ({marks(train)}) and evaluation.dataset in ({marks(evaluation)})
+    """, [*train, *evaluation]).fetchone()
+    return int(count)
+
+
+def check_roles(con: duckdb.DuckDBPyConnection, config: RunConfig) -> None:
+    """Raise RolesError when a named dataset is missing or a train pair is also an eval pair."""
+    held = datasets_held(con)
+    named = dict.fromkeys((*config.train_labels, *config.pool_labels, *config.eval_labels))
+    missing = [name for name in named if name not in held]
+    if missing:
+        have = ", ".join(f"{name} ({count} judgements)" for name, count in held.items()) or "none"
+        raise RolesError(
+            f"labelled dataset{'s' if len(missing) > 1 else ''} {', '.join(missing)} not in this warehouse "
+            f"(it holds: {have}). Load one with `karl ingest labels FILE --dataset NAME` (or `karl ingest fbl` "
+            "for FBL2023 and FBL2024), or name another with --train-labels / --pool-labels / --eval-labels.")
+    if config.candidate_source == "fbl_pool" and not config.pool_labels:
+        raise RolesError("--candidate-source fbl_pool offers the pairs of the pool datasets, and --pool-labels "
+                         "names none: name one, or use --candidate-source sampler.")
+    leaked = overlapping_pairs(con, config.train_labels, config.eval_labels)
+    if leaked:
+        raise RolesError(
+            f"leakage: {leaked} pair{'s' if leaked != 1 else ''} of the train datasets "
+            f"({', '.join(config.train_labels)}) {'are' if leaked != 1 else 'is'} also in the eval datasets "
+            f"({', '.join(config.eval_labels)}); an evaluation pair must never train. Remove them from one "
+            "dataset (re-ingest it), or choose other roles.")
+
+
+def describe(config: RunConfig) -> str:
+    """One line naming the run's datasets, for the log and the report."""
+    def names(values: tuple[str, ...]) -> str:
+        return ",".join(values) or "none"
+
+    split = [name for name in config.pool_labels if name in config.eval_labels]
+    note = f" ({', '.join(split)} split into pool and test halves)" if split else ""
+    return (f"labels: train {names(config.train_labels)}, pool {names(config.pool_labels)}, "
+            f"eval {names(config.eval_labels)}{note}")
