@@ -32,7 +32,7 @@ def build_passes(db: Path, select: str) -> None:
 
 
 def an_fbl_pair(db: Path) -> tuple[str, str]:
-    (a, b), = query(db, "select item_a_id, item_b_id from raw.fbl_judgements where dataset = 'FBL2024' order by all limit 1")
+    (a, b), = query(db, "select item_a_id, item_b_id from raw.labelled_judgements where dataset = 'FBL2024' order by all limit 1")
     return a, b
 
 
@@ -250,7 +250,7 @@ def test_nul_bytes_in_an_fbl_line_quarantine_that_line(tmp_path: Path, db_path: 
     folder = write_pair_of_files(tmp_path / "fbl", text_2023=text)
     output = one_line(karl("ingest", "fbl", "--dir", folder, "--db", db_path, expect=0).output)
     assert "FBL2023.tsv: 6 judgements loaded" in output and "nul_byte: 1" in output
-    assert query(db_path, "select count(*) from raw.fbl_judgements where contains(item_a_title, chr(0))") == [(0,)]
+    assert query(db_path, "select count(*) from raw.labelled_judgements where contains(item_a_title, chr(0))") == [(0,)]
 
 
 def test_a_binary_file_named_like_an_fbl_file_is_rejected(tmp_path: Path, db_path: Path) -> None:
