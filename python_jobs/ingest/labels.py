@@ -74,10 +74,10 @@ def parse_labels(con: duckdb.DuckDBPyConnection, dataset: str, namespace: str, f
     if missing:
         problem = reason("missing_column", f"{file_name}: required column {', '.join(missing)} is missing from the header")
         return pd.DataFrame(), [QuarantinedRow(1, None, problem, read.data_rows)], read.data_rows, problem
+    has_annotators = "annotator_id" in rows.columns  # without the column, an annotator is its slot
     for column in ("relation_label", "fbl_label", "annotator_id", "item_a_title", "item_b_title"):
         if column not in rows.columns:
             rows[column] = ""
-    has_annotators = "annotator_id" in read.rows.columns
     rows["relation_label"] = rows["relation_label"].str.lower()
     checks = [
         in_set("label_not_in_scheme", "relation_label", ["", *RELATION_CLASSES], "relation_label (seeds/relation_classes.csv)"),

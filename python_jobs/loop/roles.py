@@ -50,6 +50,23 @@ def overlapping_pairs(con: duckdb.DuckDBPyConnection, train: tuple[str, ...], ev
     return int(count)
 
 
+def items_not_built(con: duckdb.DuckDBPyConnection, datasets: tuple[str, ...]) -> int:
+    """Items of `datasets` that the last build did not put in marts.dim_items (0 before any build)."""
+    built = con.execute("select count(*) from information_schema.tables "
+                        "where table_schema = 'marts' and table_name = 'dim_items'").fetchone()[0]
+    if not built or not datasets:
+        return 0
+    marks = ", ".join("?" for _ in datasets)
+    (count,) = con.execute(f"""
+        with items as (
+            select item_a_id as item_id from {LIVE_LABELLED_JUDGEMENTS} as j where dataset in ({marks})
+            union select item_b_id from {LIVE_LABELLED_JUDGEMENTS} as j where dataset in ({marks})
+        )
+        select count(*) from items where item_id not in (select item_id from marts.dim_items)
+    """, [*datasets, *datasets]).fetchone()
+    return int(count)
+
+
 def check_roles(con: duckdb.DuckDBPyConnection, config: RunConfig) -> None:
     """Raise RolesError when a named dataset is missing or a train pair is also an eval pair."""
     held = datasets_held(con)
@@ -71,6 +88,12 @@ def check_roles(con: duckdb.DuckDBPyConnection, config: RunConfig) -> None:
             f"({', '.join(config.train_labels)}) {'are' if leaked != 1 else 'is'} also in the eval datasets "
             f"({', '.join(config.eval_labels)}); an evaluation pair must never train. Remove them from one "
             "dataset (re-ingest it), or choose other roles.")
+    unbuilt = items_not_built(con, tuple(named))
+    if unbuilt:
+        raise RolesError(
+            f"{unbuilt} item{'s' if unbuilt != 1 else ''} of the run's labelled datasets "
+            f"{'are' if unbuilt != 1 else 'is'} not in marts.dim_items yet (ingested after the last build): "
+            "run `karl build` first.")
 
 
 def describe(config: RunConfig) -> str:

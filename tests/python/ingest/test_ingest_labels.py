@@ -63,6 +63,13 @@ def test_long_form_csv_loads_one_row_per_judgement_in_the_namespace(tmp_path: Pa
         ("team:p1", "askul:9", "team")]
 
 
+def test_without_annotator_ids_each_judgement_is_its_own_annotator(tmp_path: Path, db_path: Path) -> None:
+    path = write(tmp_path / "few.csv", ["p1,p2,complement,Printer,Toner", "p1,p2,other,,"],
+                 header="item_a_id,item_b_id,relation_label,item_a_title,item_b_title")
+    ingest(path, db_path)
+    assert [row[3:5] for row in live_judgements(db_path)] == [(1, "1"), (2, "2")]
+
+
 @pytest.mark.parametrize("kind", ["tsv", "jsonl", "parquet"])
 def test_tsv_json_lines_and_parquet_read_like_the_csv(kind: str, tmp_path: Path, db_path: Path) -> None:
     ingest(write(tmp_path / "shop.csv", GOOD_ROWS), db_path, "from_csv")
