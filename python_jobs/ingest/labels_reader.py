@@ -126,6 +126,15 @@ def _read_parquet(file_name: str, data: bytes) -> ReadRows:
     columns = list(table.columns)
     records = []
     for position, row in enumerate(table.itertuples(index=False), start=2):
-        values = {name: ("" if pd.isna(value) else str(value)) for name, value in zip(columns, row)}
+        values = {name: _text(value) for name, value in zip(columns, row)}
         records.append({"line_no": position, "raw_line": json.dumps(values, ensure_ascii=False), **values})
     return ReadRows(_frame(records, columns), [], len(records))
+
+
+def _text(value: object) -> str:
+    """A Parquet cell as text: null -> '', a whole float (an integer column with nulls) -> '2'."""
+    if value is None or (isinstance(value, float) and pd.isna(value)):
+        return ""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
