@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Optional
@@ -27,6 +28,13 @@ from python_jobs.cli.ingest import build, ingest_fbl_command
 from python_jobs.config import STRATEGIES, EngineSettings, RunConfig, parse_datasets
 
 
+def use_db_for_dbt(db: Optional[Path]) -> None:
+    """`--db` for the run's in-process dbt builds too: they open $KARL_DUCKDB_PATH (the loop's
+    builds pass no path), which would otherwise build another warehouse than the run's."""
+    if db is not None:
+        os.environ["KARL_DUCKDB_PATH"] = str(Path(db).expanduser().resolve())
+
+
 def run_loop(config: RunConfig, db: Optional[Path] = None, show_progress: bool = True,
              engine: EngineSettings | None = None) -> str:
     """Run (or resume) one KARL run and print its rounds; returns its run id. With the Spark
@@ -38,6 +46,7 @@ def run_loop(config: RunConfig, db: Optional[Path] = None, show_progress: bool =
     from python_jobs.reporting.status import round_rows
 
     out = _out()
+    use_db_for_dbt(db)
     snapshot = RunSnapshot(config.run_id, strategy=config.strategy, annotator=config.annotator, seed=config.seed,
                            rounds=config.rounds)
     with warehouse.connection(db) as con:
@@ -203,6 +212,7 @@ def experiment(
     except ValueError as error:
         raise UsageError(str(error)) from error
     config = ExperimentConfig(experiment_id=name, strategies=chosen, seeds=tuple(range(seeds)), cell=cell)
+    use_db_for_dbt(db)
     with warehouse.connection(db) as con:
         out = _out()
         path = Path(db) if db else warehouse.default_db_path()

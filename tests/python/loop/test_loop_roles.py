@@ -174,6 +174,12 @@ def test_ood_is_reported_per_eval_dataset(fbl_warehouse: Path, tmp_path: Path) -
     assert sorted(figures_by) == ["FBL2024", "mine"]
     assert figures_by["FBL2024"]["n_pairs"] == 1364 and figures_by["mine"]["n_pairs"] == 30
     assert 0 <= figures_by["mine"]["macro_f1"] <= 1 and 0 < ood_f1 < 1
+    status = karl("status", "--db", fbl_warehouse, expect=0).output
+    assert "two-evals: train FBL2023, pool FBL2024, eval FBL2024,mine; OOD F1 per eval dataset: FBL2024 " in status
+    karl("report", "--run", "two-evals", "--out", tmp_path / "report", "--db", fbl_warehouse, expect=0)
+    page = (tmp_path / "report" / "karl_report.html").read_text(encoding="utf-8")
+    assert "train FBL2023; pool FBL2024; eval FBL2024,mine" in page
+    assert f"mine {figures_by['mine']['macro_f1']:.3f}" in page
 
 
 def test_the_default_roles_are_the_fbl_setting(fbl_warehouse: Path, tmp_path: Path) -> None:
