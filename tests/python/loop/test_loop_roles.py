@@ -22,7 +22,7 @@ from python_jobs.loop import data
 from python_jobs.loop.roles import role_vars
 
 # Small but real: 15 rounds as the issue asks, fewer members, trials and pairs per round.
-SMALL = ["--members", "4", "--tuning-trials", "3", "--budget", "20", "--workers", "1"]
+SMALL = ["--members", "3", "--tuning-trials", "2", "--budget", "10", "--workers", "1"]
 LONG_HEADER = ["item_a_id", "item_b_id", "relation_label", "fbl_label", "annotator_id", "item_a_title", "item_b_title"]
 
 
@@ -98,6 +98,7 @@ def test_the_long_form_datasets_resolve_like_the_fbl_files(fbl_warehouse: Path, 
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(3600)  # two 15-round runs: ~25 min on a loaded 2-core machine
 def test_fifteen_rounds_on_long_form_labels_reproduce_the_default_fbl_run(
         fbl_warehouse: Path, fbl_dir: Path, tmp_path: Path) -> None:
     """The faithful generalisation: same seed, same selections, same ID and OOD figures."""
