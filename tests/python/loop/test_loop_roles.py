@@ -106,6 +106,12 @@ def test_fifteen_rounds_on_long_form_labels_reproduce_the_default_fbl_run(
     karl("run", "--rounds", "15", "--run-id", "default", *SMALL, "--db", fbl_warehouse, expect=0)
     karl("run", "--rounds", "15", "--run-id", "explicit", *SMALL, "--train-labels", "FBL2023",
          "--pool-labels", "FBL2024", "--eval-labels", "FBL2024", "--db", long_db, expect=0)
+    for name, db, run_id in (("karl ingest fbl, default roles", fbl_warehouse, "default"),
+                             ("karl ingest labels, explicit roles", long_db, "explicit")):
+        print(f"\n{name}: {len(selections(db, run_id))} selections; (round, id_f1, id_acc, ood_f1, ood_acc, "
+              "n_train, n_annotated, n_accepted):")
+        for row in figures(db, run_id):
+            print("   ", tuple(round(value, 4) if isinstance(value, float) else value for value in row))
     assert selections(long_db, "explicit") == selections(fbl_warehouse, "default")
     assert figures(long_db, "explicit") == figures(fbl_warehouse, "default")
     assert len(figures(long_db, "explicit")) == 16
