@@ -1,6 +1,6 @@
 """Reference checks at ingest: a row may only point at what the warehouse already holds.
 
-A review names a pair and its two items; if either item is in no ingested catalogue or FBL file,
+A review names a pair and its two items; if either item is in no ingested catalogue or labelled dataset,
 or the pair was never judged or selected, the review is quarantined here rather than loaded and
 left to fail `dbt build` (the relationships test dim_pairs -> dim_items), which wedged the
 warehouse (issue 14). Retracted batches (`karl ingest undo`) do not count as holding anything.

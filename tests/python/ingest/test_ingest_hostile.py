@@ -50,8 +50,8 @@ def test_a_review_of_a_pair_not_in_the_warehouse_is_quarantined_and_the_build_pa
     result = karl("ingest", "reviews", reviews, "--db", fbl_warehouse, expect=0)
     assert "1 reviews loaded" in one_line(result.output)
     reasons = quarantine_reasons(fbl_warehouse, "reviews")
-    assert reasons == ["unknown_item: item askul:NOPE1 is in no ingested catalogue or FBL file",
-                       "unknown_item: item askul:NOPE3 is in no ingested catalogue or FBL file"]
+    assert reasons == ["unknown_item: item askul:NOPE1 is in no ingested catalogue or labelled dataset",
+                       "unknown_item: item askul:NOPE3 is in no ingested catalogue or labelled dataset"]
     assert query(fbl_warehouse, "select source_line from raw.quarantine where source = 'reviews' order by 1") == [(2,), (4,)]
     build_passes(fbl_warehouse, "stg_karl__human_reviews+")
 
