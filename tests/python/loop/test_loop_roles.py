@@ -98,7 +98,7 @@ def test_the_long_form_datasets_resolve_like_the_fbl_files(fbl_warehouse: Path, 
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(3600)  # two 15-round runs: ~25 min on a loaded 2-core machine
+@pytest.mark.timeout(3600)  # two 15-round runs: 13 min 22 s on the shared 2-core machine (load ~17)
 def test_fifteen_rounds_on_long_form_labels_reproduce_the_default_fbl_run(
         fbl_warehouse: Path, fbl_dir: Path, tmp_path: Path) -> None:
     """The faithful generalisation: same seed, same selections, same ID and OOD figures."""
