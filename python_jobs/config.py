@@ -34,6 +34,24 @@ MODEL_FAMILIES = ("logreg", "hgb")
 # for svd); char13+overlap carries more OOD signal but OOD never chooses (docs/results.md).
 DEFAULT_FEATURES = "char13"
 FEATURE_COMPONENTS = ("svd", "char13", "overlap", "embeddings")
+# Roles of the labelled datasets (dbt vars karl_train_labels, karl_pool_labels, karl_eval_labels):
+# the defaults are the paper's setting on the FBL files.
+DEFAULT_TRAIN_LABELS = ("FBL2023",)
+DEFAULT_POOL_LABELS = ("FBL2024",)
+DEFAULT_EVAL_LABELS = ("FBL2024",)
+
+
+def parse_datasets(text: str | tuple[str, ...] | list[str] | None) -> tuple[str, ...]:
+    """A role flag's datasets: "A,B" -> ("A", "B"); "none" or "" -> () (no dataset in that role)."""
+    if text is None:
+        return ()
+    parts = text.split(",") if isinstance(text, str) else list(text)
+    names = tuple(dict.fromkeys(part.strip() for part in parts if part and part.strip()))
+    if len(names) == 1 and names[0].lower() == "none":
+        return ()
+    if any(name.lower() == "none" for name in names):
+        raise ValueError("'none' cannot be listed with dataset names")
+    return names
 
 
 class UnknownFeatureSet(KarlError):
@@ -121,6 +139,11 @@ class RunConfig:
     # annotator about this many pairs chosen for coverage and trains on the accepted ones.
     cold_start: int = 0
     catalog: str | None = None      # --catalog: candidates and features of this ingested catalogue
+    # Roles of the labelled datasets: train (seed labels; ID = CV over them), pool (what replay may
+    # be asked about), eval (held out; OOD per dataset). A dataset both pool and eval is split.
+    train_labels: tuple[str, ...] = DEFAULT_TRAIN_LABELS
+    pool_labels: tuple[str, ...] = DEFAULT_POOL_LABELS
+    eval_labels: tuple[str, ...] = DEFAULT_EVAL_LABELS
     scoring: ScoringConfig = field(default_factory=lambda: ScoringConfig())
     categories: InducedConfig = field(default_factory=lambda: InducedConfig())
     run_id: str = field(default_factory=lambda: new_run_id())
@@ -147,6 +170,9 @@ class RunConfig:
             raise ValueError(f"--cold-start must be >= 0, not {self.cold_start}")
         if self.catalog and self.candidate_source != "sampler":
             raise ValueError("--catalog needs --candidate-source sampler (the fbl_pool is the FBL2024 pool half)")
+        self.train_labels = parse_datasets(self.train_labels)
+        self.pool_labels = parse_datasets(self.pool_labels)
+        self.eval_labels = parse_datasets(self.eval_labels)
         if self.rounds < 0 or self.budget < 1 or self.k_calls < 1 or self.members < 1:
             raise ValueError("rounds >= 0, budget >= 1, k_calls >= 1 and members >= 1 are required")
 

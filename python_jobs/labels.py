@@ -16,3 +16,14 @@ def _relation_classes() -> tuple[str, ...]:
 
 
 RELATION_CLASSES: tuple[str, ...] = _relation_classes()  # ('substitute', 'complement', 'other')
+
+
+FBL_SEED_FILE = SEED_FILE.with_name("fbl_classes.csv")
+
+
+def _fbl_relation() -> dict[int, str]:
+    with FBL_SEED_FILE.open(encoding="utf-8", newline="") as handle:
+        return {int(row["fbl_code"]): row["relation_class"] for row in csv.DictReader(handle)}
+
+
+FBL_RELATION: dict[int, str] = _fbl_relation()  # 9-class code -> its relation class (seeds/fbl_classes.csv)

@@ -25,7 +25,7 @@ def recorded_judgements(con: duckdb.DuckDBPyConnection) -> dict[str, list[Record
     the offline loop selects)."""
     rows = con.execute("""
         select pair_key, annotator_id, relation_label, fbl_label
-        from staging.stg_fbl__judgements
+        from staging.stg_karl__labelled_judgements
         order by dataset desc, pair_key, annotator_slot
     """).fetchall()
     judgements: dict[str, list[RecordedJudgement]] = defaultdict(list)

@@ -21,7 +21,7 @@ from python_jobs.annotation.base import CallContext, PairToAnnotate
 from python_jobs.annotation.call_log import DuckDBCallSink
 from python_jobs.annotation.openai.client import OpenAIAnnotator
 from python_jobs.annotation.tokens import counter_for, heuristic_tokens  # noqa: F401 - heuristic_tokens re-exported
-from python_jobs.warehouse.raw_schema import LIVE_CATALOG_ITEMS
+from python_jobs.warehouse.raw_schema import LIVE_CATALOG_ITEMS, LIVE_LABELLED_JUDGEMENTS
 
 DEFAULT_OUTPUT_TOKENS = 60
 
@@ -134,9 +134,9 @@ def _titles(con: duckdb.DuckDBPyConnection) -> dict[str, tuple[str, str | None]]
     except duckdb.Error:
         rows = con.execute(
             f"""
-            select item_a_id, any_value(item_a_title), null from raw.fbl_judgements group by 1
+            select item_a_id, any_value(item_a_title), null from {LIVE_LABELLED_JUDGEMENTS} as j group by 1
             union all
-            select item_b_id, any_value(item_b_title), null from raw.fbl_judgements group by 1
+            select item_b_id, any_value(item_b_title), null from {LIVE_LABELLED_JUDGEMENTS} as j group by 1
             union all
             select item_id, title, concat_ws(' > ', category_l1, category_l2, category_l3) from {LIVE_CATALOG_ITEMS} as items
             """

@@ -21,7 +21,7 @@ import pyarrow as pa
 from python_jobs.config import InducedConfig
 from python_jobs.learning.blas import single_threaded
 from python_jobs.warehouse.arrow import arrow_table
-from python_jobs.warehouse.raw_schema import LIVE_CATALOG_ITEMS
+from python_jobs.warehouse.raw_schema import LIVE_CATALOG_ITEMS, LIVE_LABELLED_JUDGEMENTS
 
 # completejourney: items are its 91,692 products, path department (29) > product category (343
 # paths, 303 names) > product type (3,828 paths, 2,376 names). Fine = product category within its
@@ -81,10 +81,10 @@ def _exists(con: duckdb.DuckDBPyConnection, category_set: str) -> bool:
 
 def _catalog_item_ids(con: duckdb.DuckDBPyConnection, catalog: str, feature_set: str) -> list[str]:
     """Items of a catalogue that have a vector in the feature set (FBL items come from the judgements)."""
-    if catalog == FBL_CATALOG:
-        items_sql = """
-            select item_a_id as item_id from raw.fbl_judgements
-            union select item_b_id from raw.fbl_judgements
+    if catalog == FBL_CATALOG:  # the items of every labelled dataset
+        items_sql = f"""
+            select item_a_id as item_id from {LIVE_LABELLED_JUDGEMENTS} as j
+            union select item_b_id from {LIVE_LABELLED_JUDGEMENTS} as j
         """
         params: list = []
     else:

@@ -62,11 +62,13 @@ def judge(
     few_shot_k: Optional[int] = typer.Option(None, "--few-shot-k", help="Examples per prompt."),
     batch: bool = typer.Option(False, "--batch", help="Through the Batch API (half price)."),
     max_cost: Optional[float] = typer.Option(None, "--max-cost", help="Stop at this spend (USD); run again to resume."),
+    dataset: Optional[str] = typer.Option(None, "--dataset", help="Labelled datasets to sample (comma-separated; default: FBL2023's judge reserve and FBL2024's pool half)."),
     db: Optional[Path] = DbOption,
 ) -> None:
     """Measure the openai annotator against the human labels (never the OOD test half): accuracy,
     macro-F1, Cohen's kappa, 3x3 and 9x9 confusion, direction, unanimity, cost per correct label."""
     import python_jobs.judge as judge_job
+    from python_jobs.config import parse_datasets
     from python_jobs.annotation.factory import openai_annotator
     from python_jobs.annotation.openai.batch import BatchAnnotator
     from python_jobs.annotation.openai.preflight import preflight
@@ -81,7 +83,8 @@ def judge(
         _out().info(f"preflight: {found.endpoint} serves {', '.join(found.models)} in {found.seconds:.2f} s",
                     event="preflight", endpoint=str(found.endpoint))
         annotator = BatchAnnotator(live, con) if batch or live.config.batch else live
-        settings = judge_job.JudgeSettings(per_class=per_class, k_calls=k_calls, seed=seed)
+        settings = judge_job.JudgeSettings(per_class=per_class, k_calls=k_calls, seed=seed,
+                                           datasets=parse_datasets(dataset))
         judge_id = judge_job.run_judge(con, annotator, settings, db_path=db)
         header = (f"model {','.join(live.config.models())}, prompt {PROMPT_VERSION}, "
                   f"few-shot {judge_job.few_shot_label(live)}, K = {k_calls}")

@@ -93,6 +93,23 @@ def ingest_fbl_command(
     _print_ingest_summary(result.outcomes, "judgements")
 
 
+@ingest_app.command("labels")
+def ingest_labels_command(
+    file: Path = typer.Argument(..., exists=True, dir_okay=False, help="CSV, TSV, Parquet or JSON lines, one row per judgement."),
+    dataset: str = typer.Option(..., "--dataset", help="The dataset's name (what --train-labels / --pool-labels / --eval-labels name)."),
+    catalog: Optional[str] = typer.Option(None, "--catalog", help="Namespace of ids without one, and of items created from titles (default: the dataset name, lower case)."),
+    db: Optional[Path] = DbOption,
+) -> None:
+    """Load a labelled dataset (item_a_id, item_b_id, relation_label and/or fbl_label[, annotator_id, titles])."""
+    from python_jobs.ingest.labels import ingest_labels
+
+    validator = gx_validator()
+    with warehouse.connection(db) as con:
+        outcome = ingest_labels(con, file, dataset, catalog=catalog, validator=validator)
+        gx_keep(con, validator, [outcome])
+    _print_ingest_summary([outcome], "judgements")
+
+
 @ingest_app.command("catalog")
 def ingest_catalog_command(
     file: Path = typer.Argument(..., exists=True, dir_okay=False, help="CSV, TSV or Parquet file."),

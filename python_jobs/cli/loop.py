@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Optional
@@ -24,7 +25,14 @@ from python_jobs.cli.app import (
     engine_settings,
 )
 from python_jobs.cli.ingest import build, ingest_fbl_command
-from python_jobs.config import STRATEGIES, EngineSettings, RunConfig
+from python_jobs.config import STRATEGIES, EngineSettings, RunConfig, parse_datasets
+
+
+def use_db_for_dbt(db: Optional[Path]) -> None:
+    """`--db` for the run's in-process dbt builds too: they open $KARL_DUCKDB_PATH (the loop's
+    builds pass no path), which would otherwise build another warehouse than the run's."""
+    if db is not None:
+        os.environ["KARL_DUCKDB_PATH"] = str(Path(db).expanduser().resolve())
 
 
 def run_loop(config: RunConfig, db: Optional[Path] = None, show_progress: bool = True,
@@ -38,6 +46,7 @@ def run_loop(config: RunConfig, db: Optional[Path] = None, show_progress: bool =
     from python_jobs.reporting.status import round_rows
 
     out = _out()
+    use_db_for_dbt(db)
     snapshot = RunSnapshot(config.run_id, strategy=config.strategy, annotator=config.annotator, seed=config.seed,
                            rounds=config.rounds)
     with warehouse.connection(db) as con:
@@ -92,6 +101,12 @@ def run(
     model_family: ModelFamily = typer.Option(RUN_DEFAULTS.model_family, "--model-family", help="Bag members."),
     cold_start: int = typer.Option(0, "--cold-start", help="No human training labels: round 0 first asks the annotator about N pairs chosen for coverage."),
     catalog: Optional[str] = typer.Option(None, "--catalog", help="With --candidate-source sampler: candidates and features of this ingested catalogue."),
+    train_labels: str = typer.Option(",".join(RUN_DEFAULTS.train_labels), "--train-labels",
+                                     help="Labelled datasets that train (ID = cross-validation over them), comma-separated; 'none': a cold start."),
+    pool_labels: str = typer.Option(",".join(RUN_DEFAULTS.pool_labels), "--pool-labels",
+                                    help="Labelled datasets whose pairs the loop may annotate (--candidate-source fbl_pool)."),
+    eval_labels: str = typer.Option(",".join(RUN_DEFAULTS.eval_labels), "--eval-labels",
+                                    help="Held-out labelled datasets (OOD, per dataset); one that is also pool is split by anchor."),
     db: Optional[Path] = DbOption,
 ) -> None:
     """Run the KARL loop: train, select the most uncertain pairs, annotate K times, accept unanimous labels."""
@@ -117,6 +132,8 @@ def run(
                                panel=tuple(p.strip() for p in panel.split(",") if p.strip()),
                                llm_batch=batch, require_judge=require_judge, features=features,
                                model_family=model_family.value, cold_start=cold_start, catalog=catalog,
+                               train_labels=parse_datasets(train_labels), pool_labels=parse_datasets(pool_labels),
+                               eval_labels=parse_datasets(eval_labels),
                                **({"run_id": run_id} if run_id else {}))
         except ValueError as error:
             raise UsageError(str(error)) from error
@@ -163,6 +180,12 @@ def experiment(
     experiment_id: Optional[str] = typer.Option(None, "--experiment-id", help="Name (re-use it to resume)."),
     aggregation: Aggregation = typer.Option(RUN_DEFAULTS.aggregation, help="How the K votes become a label."),
     workers: int = typer.Option(RUN_DEFAULTS.workers, help="Processes for the ID cross-validation (1 on a loaded machine)."),
+    train_labels: str = typer.Option(",".join(RUN_DEFAULTS.train_labels), "--train-labels",
+                                     help="Labelled datasets that train (ID = cross-validation over them), comma-separated; 'none': a cold start."),
+    pool_labels: str = typer.Option(",".join(RUN_DEFAULTS.pool_labels), "--pool-labels",
+                                    help="Labelled datasets whose pairs the loop may annotate (--candidate-source fbl_pool)."),
+    eval_labels: str = typer.Option(",".join(RUN_DEFAULTS.eval_labels), "--eval-labels",
+                                    help="Held-out labelled datasets (OOD, per dataset); one that is also pool is split by anchor."),
     db: Optional[Path] = DbOption,
 ) -> None:
     """The paper's experiment: strategies x seeds x T rounds, one run per cell, RQ1-RQ3 from the marts."""
@@ -185,10 +208,13 @@ def experiment(
     try:
         cell = RunConfig(rounds=rounds, budget=budget, annotator=annotator.value, members=members,
                          features=features, model_family=model_family.value, run_id="template",
-                         aggregation=aggregation.value, workers=workers)
+                         aggregation=aggregation.value, workers=workers,
+                         train_labels=parse_datasets(train_labels), pool_labels=parse_datasets(pool_labels),
+                         eval_labels=parse_datasets(eval_labels))
     except ValueError as error:
         raise UsageError(str(error)) from error
     config = ExperimentConfig(experiment_id=name, strategies=chosen, seeds=tuple(range(seeds)), cell=cell)
+    use_db_for_dbt(db)
     with warehouse.connection(db) as con:
         out = _out()
         path = Path(db) if db else warehouse.default_db_path()

@@ -1,14 +1,13 @@
-"""Ingest of the authors' FBL files (okamoto-lab/fbl_dataset) into `raw.fbl_judgements`.
+"""The FBL reader: the authors' files (okamoto-lab/fbl_dataset) as two labelled datasets, FBL2023
+and FBL2024, in `raw.labelled_judgements` (the table `karl ingest labels` lands in; catalog 'fbl').
 
 Format: TSV, one item pair per line, header
 ITEM_URL_1 ITEM_NAME_1 ITEM_URL_2 ITEM_NAME_2 ANNOTATOR{1,2,3}_ID ANNOTATOR{1,2,3}_LABEL.
 FBL2023.tsv carries 9-class labels (scheme `fbl9`), FBL2024.tsv 3-class ones (`relation3`).
 Each annotator judgement becomes one row.
 
-The file is read line by line in Python (not DuckDB's CSV reader) because the quarantine must
-keep each bad line's exact text and physical line number: DuckDB skips blank lines and rejects a
-whole file over one broken UTF-8 sequence (a download cut mid-character). The parsed lines go
-into pandas frames that great-expectations validates (pandas datasource).
+The file is read line by line (ingest/lines.py), so quarantine keeps each bad line's text and
+number. The parsed lines go into pandas frames that great-expectations validates.
 
 What is quarantined, and what it withholds:
 - the whole line (its 3 judgements): wrong field count (a truncated last line shows up here),
@@ -24,10 +23,7 @@ Every withheld judgement is in `raw.quarantine`; loaded + withheld = 3 x pair li
 
 from __future__ import annotations
 
-import os
 import time
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -35,49 +31,34 @@ from typing import Literal
 import duckdb
 import pandas as pd
 
-from python_jobs.errors import KarlError
 from python_jobs.ingest.common import (
-    Batch,
     IngestOutcome,
     QuarantinedRow,
     blank_title_reason,
-    insert_frame,
-    land_batch,
     make_batch,
     reason,
     stored_outcome,
 )
+from python_jobs.ingest.fbl_source import (  # noqa: F401 - re-exported: where the files come from
+    FBL_FILES,
+    FBL_RAW_BASE_URL,
+    FblFile,
+    FblSourceError,
+    download_fbl,
+    resolve_fbl_dir,
+)
+from python_jobs.ingest.labels import land_labelled
+from python_jobs.ingest.lines import SourceLine, split_lines  # noqa: F401 - re-exported
 from python_jobs.ingest.sniff import as_utf8, sniff
 from python_jobs.ingest.validation import Validator, in_set, matches, non_blank
 from python_jobs.warehouse.keys import item_id_from_url
 
 SOURCE = "fbl"
-FBL_REPOSITORY = "okamoto-lab/fbl_dataset"
-FBL_COMMIT = "f411344bedf566b3c7bbfe4648319507a61b1a19"  # the commit the files were last changed in
-FBL_RAW_BASE_URL = f"https://raw.githubusercontent.com/{FBL_REPOSITORY}/{FBL_COMMIT}"
-DOWNLOAD_TIMEOUT_SECONDS = 30.0
+FBL_CATALOG = "fbl"  # the namespace dim_items gives the FBL items (they are in no catalogue)
 SLOTS = (1, 2, 3)
 PAIR_COLUMNS = ["ITEM_URL_1", "ITEM_NAME_1", "ITEM_URL_2", "ITEM_NAME_2"]
 REQUIRED_COLUMNS = PAIR_COLUMNS + [f"ANNOTATOR{slot}_{part}" for slot in SLOTS for part in ("ID", "LABEL")]
-UTF8_BOM = b"\xef\xbb\xbf"
 URL_REGEX = r"^https?://[^\s/]+/\S*$"
-
-
-@dataclass(frozen=True)
-class FblFile:
-    dataset: str  # file stem: FBL2023 | FBL2024
-    label_scheme: str
-    labels: tuple[str, ...]
-
-    @property
-    def file_name(self) -> str:
-        return f"{self.dataset}.tsv"
-
-
-FBL_FILES: tuple[FblFile, ...] = (
-    FblFile("FBL2023", "fbl9", tuple(str(code) for code in range(1, 10))),
-    FblFile("FBL2024", "relation3", ("1", "2", "3")),
-)
 
 
 @dataclass(frozen=True)
@@ -87,90 +68,9 @@ class FblOptions:
     reversed_pairs: Literal["quarantine", "keep"] = "quarantine"
 
 
-class FblSourceError(KarlError):
-    """The FBL files could not be found or downloaded."""
-
-
-def how_to_provide_files() -> str:
-    return (
-        f"Provide the files yourself: `git clone https://github.com/{FBL_REPOSITORY}` (or download "
-        "FBL2023.tsv and FBL2024.tsv from it), then run `karl ingest fbl --dir <that folder>` or set "
-        "KARL_FBL_DIR=<that folder>."
-    )
-
-
-def default_cache_dir() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "karl" / "fbl_dataset"
-
-
-def download_fbl(
-    destination: Path, base_url: str = FBL_RAW_BASE_URL, timeout: float = DOWNLOAD_TIMEOUT_SECONDS
-) -> Path:
-    """Fetch the two files from the public repository into `destination` (skips files present)."""
-    destination.mkdir(parents=True, exist_ok=True)
-    for spec in FBL_FILES:
-        target = destination / spec.file_name
-        if target.exists():
-            continue
-        url = f"{base_url}/{spec.file_name}"
-        try:
-            with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 - fixed https URL
-                data = response.read()
-        except (urllib.error.URLError, TimeoutError, OSError) as error:
-            raise FblSourceError(
-                f"Could not download {spec.file_name} from {url} ({error}). No --dir was given and "
-                f"KARL_FBL_DIR is not set, so karl tried the public repository. {how_to_provide_files()}"
-            ) from error
-        partial = target.with_suffix(".part")
-        partial.write_bytes(data)
-        partial.replace(target)
-    return destination
-
-
-def resolve_fbl_dir(directory: Path | None, base_url: str = FBL_RAW_BASE_URL) -> Path:
-    """--dir, else $KARL_FBL_DIR, else a download into the user cache."""
-    if directory is None and os.environ.get("KARL_FBL_DIR"):
-        directory = Path(os.environ["KARL_FBL_DIR"])
-    if directory is not None:
-        directory = directory.expanduser()
-        if not any((directory / spec.file_name).exists() for spec in FBL_FILES):
-            names = " or ".join(spec.file_name for spec in FBL_FILES)
-            raise FblSourceError(f"No {names} in {directory}. {how_to_provide_files()}")
-        return directory
-    return download_fbl(default_cache_dir(), base_url=base_url)
-
-
-@dataclass(frozen=True)
-class SourceLine:
-    number: int  # 1-based physical line
-    text: str  # without its line terminator (LF or CRLF)
-    is_utf8: bool
-
-
-def split_lines(data: bytes) -> list[SourceLine]:
-    """Physical lines of the file: a leading BOM dropped, LF, CRLF (or CR-only) ends, a last line
-    with or without a final newline; bytes that are not UTF-8 are kept (replaced) and flagged."""
-    if data.startswith(UTF8_BOM):
-        data = data[len(UTF8_BOM) :]
-    # old Mac files end lines with CR only
-    chunks = data.split(b"\n") if b"\n" in data or b"\r" not in data else data.split(b"\r")
-    if chunks and chunks[-1] == b"":
-        chunks.pop()
-    lines = []
-    for number, chunk in enumerate(chunks, start=1):
-        if chunk.endswith(b"\r"):
-            chunk = chunk[:-1]
-        try:
-            lines.append(SourceLine(number, chunk.decode("utf-8"), True))
-        except UnicodeDecodeError:
-            lines.append(SourceLine(number, chunk.decode("utf-8", errors="replace"), False))
-    return lines
-
-
 @dataclass
 class ParsedFbl:
-    judgements: pd.DataFrame  # the rows to load (raw.fbl_judgements columns minus batch fields)
+    judgements: pd.DataFrame  # the rows to load (raw.labelled_judgements columns minus batch fields)
     quarantined: list[QuarantinedRow]
     pair_lines: int  # data lines that hold a pair (non-blank)
     error: str | None = None
@@ -303,6 +203,7 @@ def parse_fbl(spec: FblFile, data: bytes, validator: Validator, options: FblOpti
             "item_b_url": rows["ITEM_URL_2"],
             "item_b_id": rows["item_2_id"],
             "item_b_title": rows["ITEM_NAME_2"],
+            "catalog": FBL_CATALOG,
             "annotator_slot": rows["annotator_slot"].astype("int32"),
             "annotator_id": rows["annotator_id"],
             "raw_label": rows["raw_label"].astype("int32"),
@@ -359,29 +260,8 @@ def ingest_fbl_file(
     if previous is not None:
         return previous
     parsed = parse_fbl(spec, data, validator, options)
-    rows = _with_batch(parsed.judgements, batch)
-    loaded = land_batch(con, batch, parsed.quarantined, lambda c: insert_frame(c, "raw.fbl_judgements", rows))
-    withheld = sum(row.records for row in parsed.quarantined)
-    return IngestOutcome(
-        source=SOURCE,
-        source_file=spec.file_name,
-        batch_id=batch.batch_id,
-        rows_loaded=loaded,
-        quarantined=parsed.quarantined,
-        error=parsed.error,
-        records_in_file=3 * parsed.pair_lines,
-        records_withheld=withheld,
-        seconds=time.perf_counter() - started,
-    )
-
-
-def _with_batch(frame: pd.DataFrame, batch: Batch) -> pd.DataFrame:
-    if frame.empty:
-        return frame.iloc[0:0]
-    frame = frame.copy()
-    frame["batch_id"] = batch.batch_id
-    frame["ingested_at"] = batch.ingested_at
-    return frame
+    return land_labelled(con, batch, spec.dataset, parsed.judgements, parsed.quarantined, 3 * parsed.pair_lines,
+                         parsed.error, started)
 
 
 @dataclass

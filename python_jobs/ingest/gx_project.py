@@ -8,11 +8,11 @@ docs/benchmarks); GX's own ``.gitignore`` keeps ``uncommitted/`` (results, Data 
 
 - Suites: ``gx/expectations/<suite>.json``, one per validated table (FBL2023_pairs,
   FBL2023_judgements, FBL2024_pairs, FBL2024_judgements, completejourney_products,
-  catalog_<name>, human_reviews, llm_calls). A suite is written from karl's checks the first
+  catalog_<name>, labels_<dataset>, human_reviews, llm_calls). A suite is written from karl's checks the first
   time its table is validated; from then on the FILE is what runs: an expectation added to it
   is evaluated at the next ingest, and a failing row of it is quarantined with kind
   ``expectation_failed`` (karl's own checks keep their named kinds).
-- Checkpoints: ``gx/checkpoints/<source>.json``, one per source (fbl, catalogue, baskets,
+- Checkpoints: ``gx/checkpoints/<source>.json``, one per source (fbl, labels, catalogue, baskets,
   reviews) and one for the annotator calls (annotator_calls); each lists its suites'
   validation definitions and updates Data Docs. karl runs each validation definition with the
   frame it validates (a checkpoint passes one frame to all its definitions, and FBL has two
@@ -45,7 +45,7 @@ SOURCE_OF_SUITE = {
     "FBL2023_pairs": "fbl", "FBL2023_judgements": "fbl", "FBL2024_pairs": "fbl", "FBL2024_judgements": "fbl",
     "completejourney_products": "baskets", "human_reviews": "reviews", "llm_calls": "annotator_calls",
 }
-SOURCES = ("fbl", "catalogue", "baskets", "reviews", "annotator_calls")
+SOURCES = ("fbl", "labels", "catalogue", "baskets", "reviews", "annotator_calls")
 
 
 def source_of(suite: str) -> str:
@@ -53,6 +53,8 @@ def source_of(suite: str) -> str:
         return SOURCE_OF_SUITE[suite]
     if suite.startswith("catalog_"):
         return "catalogue"
+    if suite.startswith("labels_"):  # labels_<dataset>: one suite per labelled dataset
+        return "labels"
     raise ValueError(f"no GX checkpoint for suite {suite!r}")
 
 

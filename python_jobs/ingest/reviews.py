@@ -15,7 +15,7 @@ code outside 1..9, FBL code that contradicts the relation label, pair key not ma
 ids, blank ids. review_id = hash(pair_key, reviewer, batch), so re-ingesting a file is a no-op.
 
 References are checked against the warehouse before anything lands (ingest/references.py): a
-review whose item is in no catalogue or FBL file, or whose pair was never judged nor selected,
+review whose item is in no catalogue or labelled dataset, or whose pair was never judged nor selected,
 is quarantined (`unknown_item`, `unknown_pair`): it used to land and fail every later build.
 Two rows of one reviewer that label one pair differently are both quarantined
 (`conflicting_review`): "last row wins" hid the disagreement. A file whose JSON is not a list of

@@ -51,6 +51,9 @@ class JudgeSettings:
     per_class: int = 10
     k_calls: int = 3
     seed: int = 0
+    # `karl judge --dataset`: sample these labelled datasets' pairs (stratified by 9-class code where
+    # the pair has one, else by relation); () = the FBL default (FBL2023 reserve, FBL2024 pool half).
+    datasets: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -86,7 +89,11 @@ def sample_pairs(con: duckdb.DuckDBPyConnection, settings: JudgeSettings) -> lis
     ).fetchall()
     strata: dict[str, list[tuple[str, SampledPair]]] = {}
     for dataset, key, a, b, relation, fbl, eval_set, title_a, title_b, cat_a, cat_b in rows:
-        if dataset == "FBL2023":
+        if settings.datasets:
+            if dataset not in settings.datasets or (fbl is not None and dataset == "FBL2023" and not is_judge_reserved(key)):
+                continue  # FBL2023 pairs outside the reserve are few-shot examples (evaluation_pairs.py)
+            stratum = f"{dataset}:{fbl if fbl is not None else relation}"
+        elif dataset == "FBL2023":
             if fbl is None or not is_judge_reserved(key):
                 continue
             stratum = f"FBL2023:{fbl}"
@@ -101,7 +108,9 @@ def sample_pairs(con: duckdb.DuckDBPyConnection, settings: JudgeSettings) -> lis
     for stratum in sorted(strata):
         chosen += [sampled for _, sampled in sorted(strata[stratum], key=lambda item: item[0])[: settings.per_class]]
     if not chosen:
-        raise ValueError("no human-labelled pairs to judge: run `karl ingest fbl` and `karl build` first")
+        raise ValueError("no human-labelled pairs to judge"
+                         + (f" in {', '.join(settings.datasets)} outside the held-out test half" if settings.datasets
+                            else ": run `karl ingest fbl` and `karl build` first"))
     return chosen
 
 
@@ -115,7 +124,7 @@ def judge_id_for(annotator, settings: JudgeSettings) -> str:
     config = config_as_dict(annotator.config)
     material = json.dumps({
         "config": {name: config[name] for name in ANSWER_SETTINGS}, "prompt_hash": prompt.template_hash(),
-        "settings": [settings.per_class, settings.k_calls, settings.seed],
+        "settings": [settings.per_class, settings.k_calls, settings.seed] + ([list(settings.datasets)] if settings.datasets else []),
         "batch": type(annotator).__name__,
     }, sort_keys=True, default=str)
     return "judge-" + hashlib.sha256(material.encode()).hexdigest()[:12]

@@ -50,11 +50,19 @@ RUN_BUILD_ARGS = [
 FULL_BUILD_ARGS = ["build", "--exclude", "resource_type:unit_test"]
 
 
+def role_vars(config: RunConfig) -> dict[str, object]:
+    """The dbt vars of the labelled datasets' roles (loop/roles.py; dbt_project.yml declares them
+    with the FBL defaults)."""
+    return {"karl_train_labels": list(config.train_labels), "karl_pool_labels": list(config.pool_labels),
+            "karl_eval_labels": list(config.eval_labels)}
+
+
 def run_dbt_vars(config: RunConfig, store: RunStore) -> dict[str, object]:
     """The dbt vars every build of a run passes (and a build of its marts outside the run must pass)."""
     variables: dict[str, object] = {"karl_k_calls": config.k_calls,
                                     "karl_candidate_source": config.candidate_source,
-                                    "karl_sampler_seed": config.seed}
+                                    "karl_sampler_seed": config.seed,
+                                    **role_vars(config)}
     category_set = (store.artifact("categories") or {}).get("category_set")
     if category_set:
         variables["karl_category_set"] = category_set

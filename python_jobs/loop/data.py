@@ -36,14 +36,26 @@ def _frame(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = None)
     return con.execute(sql, params or []).df()
 
 
-def id_human_labels(con: duckdb.DuckDBPyConnection) -> LabelledPairs:
-    """The in-distribution human labels (FBL2023 pairs with a majority): ID CV folds come from these."""
-    return LabelledPairs.from_frame(_frame(con, """
+def _in(column: str, datasets: tuple[str, ...] | None) -> tuple[str, list]:
+    """A SQL filter on `column` to `datasets` (None: no filter; (): nothing) and its parameters."""
+    if datasets is None:
+        return "true", []
+    if not datasets:
+        return "false", []
+    return f"{column} in ({', '.join('?' for _ in datasets)})", list(datasets)
+
+
+def id_human_labels(con: duckdb.DuckDBPyConnection, datasets: tuple[str, ...] | None = None) -> LabelledPairs:
+    """The in-distribution human labels (the train datasets' pairs with a majority; FBL2023 by
+    default): ID CV folds come from these. `datasets`: the run's train datasets (() for a cold
+    start: no labels); None: whatever fct_training_labels was built with."""
+    where, params = _in("dataset", datasets)
+    return LabelledPairs.from_frame(_frame(con, f"""
         select pair_key, item_a_id, item_b_id, relation_label
         from marts.fct_training_labels
-        where label_source = 'human'
+        where label_source = 'human' and {where}
         order by pair_key
-    """))
+    """, params))
 
 
 def added_labels(con: duckdb.DuckDBPyConnection, run_id: str, round_index: int) -> LabelledPairs:
@@ -59,14 +71,24 @@ def added_labels(con: duckdb.DuckDBPyConnection, run_id: str, round_index: int) 
     """, [run_id, round_index]))
 
 
-def ood_test_labels(con: duckdb.DuckDBPyConnection) -> LabelledPairs:
-    """The held-out OOD test half (FBL2024 'test'), pairs with a majority label."""
-    return LabelledPairs.from_frame(_frame(con, """
+def ood_test_labels(con: duckdb.DuckDBPyConnection, datasets: tuple[str, ...] | None = None) -> LabelledPairs:
+    """The held-out OOD pairs with a majority label: every eval dataset's 'test' rows (FBL2024's
+    test half by default), or those of `datasets`."""
+    where, params = _in("dataset", datasets)
+    return LabelledPairs.from_frame(_frame(con, f"""
         select pair_key, item_a_id, item_b_id, relation_label
         from marts.fct_eval_sets
-        where eval_set = 'test' and relation_label is not null
-        order by pair_key
-    """))
+        where eval_set = 'test' and relation_label is not null and {where}
+        order by pair_key, dataset
+    """, params))
+
+
+def ood_datasets(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """The eval datasets that have held-out pairs with a majority label, by name."""
+    return [row[0] for row in con.execute("""
+        select distinct dataset from marts.fct_eval_sets
+        where eval_set = 'test' and relation_label is not null order by dataset
+    """).fetchall()]
 
 
 def reference_labels(con: duckdb.DuckDBPyConnection) -> dict[str, str]:

@@ -22,6 +22,7 @@ from python_jobs.annotation.factory import openai_annotator
 from python_jobs.config import RunConfig
 from python_jobs.errors import KarlError
 from python_jobs.loop.steps import RunStopped
+from python_jobs.warehouse.raw_schema import LIVE_LABELLED_JUDGEMENTS
 
 LIVE = "batch_id not in (select batch_id from raw.ingest_retractions)"
 
@@ -88,7 +89,7 @@ def check_annotator(con: duckdb.DuckDBPyConnection, config: RunConfig, env: Mapp
     check_catalog(con, config)
     check_cold_start(config)
     source = config.candidate_source
-    fbl_pairs = _count(con, f"select count(*) from raw.fbl_judgements where {LIVE}")
+    fbl_pairs = _count(con, f"select count(*) from {LIVE_LABELLED_JUDGEMENTS} as j")
     if config.annotator == "simulated":
         if source == "fbl_pool" and not fbl_pairs:
             raise AnnotatorCannotLabelError(

@@ -49,6 +49,7 @@ from python_jobs.loop.builds import FULL_BUILD_ARGS, RUN_BUILD_ARGS, run_build, 
 from python_jobs.loop.id_cv import IdCrossValidation, MemberWeights
 from python_jobs.loop.pool import CandidatePoolMemo
 from python_jobs.loop.preflight import check_annotator
+from python_jobs.loop.roles import check_roles, describe, without_absent_defaults
 from python_jobs.loop.reference import reference_labels_for
 from python_jobs.loop.steps import (
     LAST_ROUND_SKIPS,
@@ -128,7 +129,7 @@ class Orchestrator:
 
     def base_labels(self) -> data.LabelledPairs:
         """The ID base set: the human labels, plus this run's cold-start labels when it cold-started."""
-        human = data.id_human_labels(self.con)
+        human = data.id_human_labels(self.con, self.config.train_labels)
         if not self.cold_start:
             return human
         cold = cold_start.cold_start_labels(self.con, self.config.run_id)
@@ -279,12 +280,16 @@ class Orchestrator:
             pass
 
     def _require_human_labels(self) -> None:
+        """The marts exist (check_roles has refused a train dataset the warehouse does not hold)."""
         if not run_store.marts_exist(self.con):
             self.build(FULL_BUILD_ARGS)
         self.cold_start = cold_start.is_cold_start(self.con, self.config.cold_start,
                                                    getattr(self.config, "train_labels", None))
         if self.config.cold_start and not self.cold_start:
             self.log(f"--cold-start {self.config.cold_start} is not needed: this warehouse has human training labels.")
+        if not self.cold_start and not self.config.train_labels:
+            raise RunStopped("--train-labels none: a run without seed labels starts cold; add --cold-start N "
+                             "(N pairs asked before round 0 trains), or name train datasets.")
         if not self.cold_start and run_store.n_human_training_labels(self.con) == 0:
             raise RunStopped(
                 "This warehouse has no human training labels yet: load them first "
@@ -292,6 +297,9 @@ class Orchestrator:
 
     def _run(self) -> None:
         check_annotator(self.con, self.config)  # before anything is built, registered or spent
+        self.config = without_absent_defaults(self.con, self.config)
+        check_roles(self.con, self.config)  # the datasets exist; no train pair is an eval pair
+        self.log(describe(self.config))
         with self.progress.phase("set-up", "check the marts"):
             self._require_human_labels()
         self.store.register(self.config)

@@ -255,12 +255,10 @@ def evaluate(run: Run, round_index: int, state: RoundState) -> None:
     set's diversity and the round's annotation figures, into raw.round_metrics."""
     ensemble = fitted(run, round_index, state)
     x_human, y_human, x_added, y_added = run.training_arrays(round_index)
-    ood = data.ood_test_labels(run.con)
     metrics: dict[str, object] = {}
     # This process's own work first, while the workers finish the ID CV. No OOD labels (a
     # catalogue without a held-out set) or no ID CV (too few base labels): NULL figures.
-    ood_metrics = (evaluation.evaluate_ood(ensemble, run.pair_matrix(ood.item_a_ids, ood.item_b_ids), ood.labels)
-                   if len(ood) else {})
+    ood_metrics = ood_figures(run, ensemble)
     diversity = evaluation.diversity(stack_rows([x_human, x_added]), seed=run.config.seed)
     running = state.id_cv
     if running is not None:
@@ -284,6 +282,27 @@ def _id_cv_possible(y_human: np.ndarray) -> bool:
     values, counts = np.unique(np.asarray(y_human, dtype=object).astype(str), return_counts=True)
     found = dict(zip(values.tolist(), counts.tolist()))
     return all(found.get(c, 0) >= ID_CV_SPLITS for c in RELATION_CLASSES)
+OOD_DATASET_FIGURES = ("macro_f1", "accuracy", "f1_substitute", "f1_complement", "f1_other")
+
+
+def ood_figures(run: Run, ensemble: BaggedEnsemble) -> dict[str, object]:
+    """OOD figures over every eval dataset's held-out pairs (`ood_*`), and per eval dataset
+    (`ood_by_dataset`: name -> the same figures and n_pairs). One eval dataset (the default,
+    FBL2024's test half): its figures are the overall ones. No held-out pair: no OOD figure."""
+    ood = data.ood_test_labels(run.con)
+    if not len(ood):
+        return {}
+    figures = evaluation.evaluate_ood(ensemble, run.pair_matrix(ood.item_a_ids, ood.item_b_ids), ood.labels)
+    names = data.ood_datasets(run.con)
+    by_dataset: dict[str, dict] = {}
+    for name in names:
+        if len(names) == 1:
+            part, own = ood, figures
+        else:
+            part = data.ood_test_labels(run.con, (name,))
+            own = evaluation.evaluate_ood(ensemble, run.pair_matrix(part.item_a_ids, part.item_b_ids), part.labels)
+        by_dataset[name] = {key: own[f"ood_{key}"] for key in OOD_DATASET_FIGURES} | {"n_pairs": len(part)}
+    return figures | {"ood_by_dataset": by_dataset}
 
 
 # The round, in order. The last round only trains and evaluates.

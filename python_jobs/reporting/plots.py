@@ -120,8 +120,8 @@ def f1_curves(metrics: pd.DataFrame, x: str, xlabel: str, ranges: dict[str, Axis
     fixed ranges, with the chance and random-acquisition baselines."""
     colours = strategy_colours(list(metrics["strategy"]))
     figure, axes = plt.subplots(1, 2, figsize=(11, 4.0))
-    for axis, prefix, title in ((axes[0], "id", "In-distribution (CV on FBL2023)"),
-                                (axes[1], "ood", "Out-of-distribution (FBL2024 test half)")):
+    for axis, prefix, title in ((axes[0], "id", "In-distribution (CV over the train datasets)"),
+                                (axes[1], "ood", "Out-of-distribution (the eval datasets' held-out pairs)")):
         column = f"{prefix}_macro_f1"
         _strategy_curves(axis, metrics, x, column, colours, legend=prefix == "ood")
         _baselines(axis, metrics, x, column, legend=prefix == "ood")

@@ -96,6 +96,8 @@ def _summary(data: ReportData) -> pd.DataFrame:
     summary = summary.merge(last, on="run_id", how="left").merge(accepted, on="run_id", how="left")
     if not data.stopping.empty:
         summary = summary.merge(data.stopping[["run_id", "should_stop", "stop_reason"]], on="run_id", how="left")
+    if data.datasets is not None and not data.datasets.empty:
+        summary = summary.merge(data.datasets, on="run_id", how="left")
     return summary
 
 
@@ -209,7 +211,8 @@ def render_html(data: ReportData, title: str = "karl report") -> str:
             "round_index": "last round", "id_round0": "ID F1 r0", "id_macro_f1": "ID F1 last",
             "ood_round0": "OOD F1 r0", "ood_macro_f1": "OOD F1 last", "n_accepted": "accepted",
             "n_training_labels": "training labels", "cumulative_cost_usd": "spend $",
-            "should_stop": "stop?", "stop_reason": "why"}),
+            "should_stop": "stop?", "stop_reason": "why",
+            "labels": "labelled datasets", "ood_by_dataset": "OOD F1 last, per eval dataset"}),
     ]
     if data.judges is not None:
         parts += judge_section(data.judges, table)

@@ -24,6 +24,8 @@ class ReportData:
     quarantine: pd.DataFrame
     gx_docs: str | None = None  # relative link to the GX Data Docs index, when built
     judges: JudgeFrames | None = None
+    # per run: its datasets' roles and each eval dataset's OOD macro-F1 at its last round
+    datasets: pd.DataFrame | None = None
 
 
 def _exists(con: duckdb.DuckDBPyConnection, schema: str, name: str) -> bool:
@@ -112,7 +114,28 @@ def load_report_data(con: duckdb.DuckDBPyConnection, run_ids: list[str] | None =
         quarantine=quarantine,
         gx_docs=gx_docs,
         judges=load_judge_frames(con),
+        datasets=_datasets(con, ids),
     )
+
+
+def _datasets(con: duckdb.DuckDBPyConnection, run_ids: list[str]) -> pd.DataFrame:
+    """run_id, labels ('train A; pool B; eval C') and ood_by_dataset ('C 0.431, D 0.402') at the
+    run's last evaluated round; empty on marts built before roles existed."""
+    from python_jobs.reporting.status import run_datasets
+
+    roles = run_datasets(con)
+    rows = []
+    for run_id in run_ids:
+        found = roles.get(run_id)
+        if not found:
+            continue
+        per = ", ".join(f"{name} {value:.3f}" for name, value in found["ood_macro_f1_by_dataset"].items()
+                        if value is not None)
+        rows.append({"run_id": run_id,
+                     "labels": f"train {found['train_labels'] or 'none'}; pool {found['pool_labels'] or 'none'}; "
+                               f"eval {found['eval_labels'] or 'none'}",
+                     "ood_by_dataset": per or None})
+    return pd.DataFrame(rows, columns=["run_id", "labels", "ood_by_dataset"])
 
 
 # ---------------------------------------------------------------- HTML pieces

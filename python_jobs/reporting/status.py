@@ -82,6 +82,8 @@ def collect_status(con: duckdb.DuckDBPyConnection | None, db_path: Path | str | 
             cursor = con.execute(RUNS_QUERY)
             names = [column[0] for column in cursor.description]
             status.runs = [dict(zip(names, row)) for row in cursor.fetchall()]
+            roles = run_datasets(con)
+            status.runs = [{**run, **roles.get(run["run_id"], {})} for run in status.runs]
             status.labels = con.execute("""
                 select label_source, relation_label, count(*) from marts.fct_training_labels
                 group by label_source, relation_label order by label_source, relation_label
@@ -92,6 +94,27 @@ def collect_status(con: duckdb.DuckDBPyConnection | None, db_path: Path | str | 
             status.review_queue = (int(queued[0]), int(queued[1]))
     status.runs = merge_runs(status.runs, status.snapshots)
     return status
+
+
+def run_datasets(con: duckdb.DuckDBPyConnection) -> dict[str, dict]:
+    """Per run: its datasets' roles and, at its last evaluated round, the OOD macro-F1 of each eval
+    dataset (fct_round_metrics.ood_by_dataset). Empty on marts built before roles existed."""
+    import json
+
+    try:
+        rows = con.execute("""
+            select run_id, train_labels, pool_labels, eval_labels, ood_by_dataset
+            from marts.fct_round_metrics
+            qualify row_number() over (partition by run_id order by round_index desc) = 1
+        """).fetchall()
+    except duckdb.Error:
+        return {}
+    found = {}
+    for run_id, train, pool, evaluation, by_dataset in rows:
+        figures = json.loads(by_dataset) if by_dataset else {}
+        found[run_id] = {"train_labels": train, "pool_labels": pool, "eval_labels": evaluation,
+                         "ood_macro_f1_by_dataset": {name: values.get("macro_f1") for name, values in figures.items()}}
+    return found
 
 
 def merge_runs(mart_runs: list[dict], snapshots: list[RunSnapshot]) -> list[dict]:
@@ -168,6 +191,13 @@ def render(status: Status, console: Console) -> None:
                      _fmt(run["ood_macro_f1"]), _fmt(run["ood_macro_f1_delta_to_round0"]), str(run["n_llm_labels"]),
                      _fmt(run["cumulative_cost_usd"], 4), stop)
     console.print(runs)
+    for run in status.runs:
+        if run.get("eval_labels") is not None:
+            per_dataset = ", ".join(f"{name} {_fmt(value)}" for name, value in
+                                    (run.get("ood_macro_f1_by_dataset") or {}).items())
+            console.print(f"{run['run_id']}: train {run['train_labels'] or 'none'}, pool {run['pool_labels'] or 'none'}, "
+                          f"eval {run['eval_labels'] or 'none'}" + (f"; OOD F1 per eval dataset: {per_dataset}"
+                                                                  if per_dataset else ""), soft_wrap=True)
     for run in status.runs:
         if run["state"] in (ABORTED, "incomplete", "stopped early"):
             why = f": {run['message']}" if run.get("message") else ""

@@ -54,6 +54,8 @@ RAW_TABLES: dict[str, str] = {
             reason        varchar not null,
             retracted_at  timestamp not null
         )""",
+    # Legacy: what `karl ingest fbl` landed before the FBL files became labelled datasets like any
+    # other (now raw.labelled_judgements). Still read (LIVE_LABELLED_JUDGEMENTS), no longer written.
     "fbl_judgements": """
         create table if not exists raw.fbl_judgements (
             dataset          varchar not null,      -- FBL2023 | FBL2024 (file stem)
@@ -71,6 +73,28 @@ RAW_TABLES: dict[str, str] = {
             batch_id         varchar not null,
             ingested_at      timestamp not null,
             primary key (dataset, item_a_id, item_b_id, annotator_slot)
+        )""",
+    # Every labelled dataset (`karl ingest labels`, `karl ingest fbl`): one row per judgement.
+    # A re-ingest of a dataset with other rows is a new version (its own batch); staging serves
+    # the latest live batch of each dataset (stg_karl__labelled_judgements).
+    "labelled_judgements": """
+        create table if not exists raw.labelled_judgements (
+            dataset          varchar not null,      -- the dataset's name (--dataset; FBL2023 | FBL2024 for the FBL files)
+            source_line      integer not null,      -- 1-based line (row) of the judgement in the file (header = 1)
+            item_a_id        varchar not null,      -- namespaced id (`<catalog>:<id>`)
+            item_b_id        varchar not null,
+            item_a_title     varchar,               -- null when the item is known to the warehouse already
+            item_b_title     varchar,
+            item_a_url       varchar,
+            item_b_url       varchar,
+            catalog          varchar not null,      -- namespace of items created from this dataset's titles
+            annotator_slot   integer not null,      -- 1..n: the annotator's place among the pair's judgements
+            annotator_id     varchar not null,
+            raw_label        integer not null,      -- the code under label_scheme
+            label_scheme     varchar not null,      -- fbl9 (codes 1..9) | relation3 (1 sub, 2 comp, 3 other)
+            batch_id         varchar not null,
+            ingested_at      timestamp not null,
+            primary key (batch_id, dataset, item_a_id, item_b_id, annotator_slot)
         )""",
     "catalog_items": """
         create table if not exists raw.catalog_items (
@@ -339,6 +363,27 @@ LIVE_CATALOG_ITEMS = """(
     select * from raw.catalog_items
     where batch_id not in (select batch_id from raw.ingest_retractions)
     qualify row_number() over (partition by catalog, item_id order by ingested_at desc, batch_id desc) = 1
+)"""
+# The judgements of every labelled dataset as staging serves them (stg_karl__labelled_judgements):
+# raw.labelled_judgements plus raw.fbl_judgements (rows `karl ingest fbl` landed before the FBL
+# files became two labelled datasets), batches retracted left out, the latest batch of a dataset.
+LIVE_LABELLED_JUDGEMENTS = """(
+    with live as (
+        select * from raw.labelled_judgements
+        where batch_id not in (select batch_id from raw.ingest_retractions)
+    ),
+    latest as (
+        select dataset, max_by(batch_id, ingested_at) as batch_id from live group by dataset
+    )
+    select dataset, source_line, item_a_id, item_b_id, item_a_title, item_b_title, item_a_url,
+        item_b_url, catalog, annotator_slot, annotator_id, raw_label, label_scheme, batch_id, ingested_at
+    from live inner join latest using (dataset, batch_id)
+    union all
+    select dataset, source_line, item_a_id, item_b_id, item_a_title, item_b_title, item_a_url,
+        item_b_url, 'fbl', annotator_slot, annotator_id, raw_label, label_scheme, batch_id, ingested_at
+    from raw.fbl_judgements
+    where batch_id not in (select batch_id from raw.ingest_retractions)
+        and dataset not in (select dataset from latest)
 )"""
 LIVE_BASKET_LINES = """(
     select * from raw.basket_lines

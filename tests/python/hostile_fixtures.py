@@ -23,7 +23,7 @@ from python_jobs.cli import app
 runner = CliRunner()
 
 # Raw tables an ingest writes, with the batch id column that ties each row to raw.ingest_batches.
-INGEST_TABLES = ("fbl_judgements", "catalog_items", "basket_lines", "human_reviews", "quarantine")
+INGEST_TABLES = ("labelled_judgements", "catalog_items", "basket_lines", "human_reviews", "quarantine")
 
 
 def karl(*args: str | Path, expect: int | None = None) -> Result:

@@ -1,4 +1,5 @@
--- Invariant: the FBL2024 split is by anchor item: no anchor has pairs in both 'pool' and 'test'.
+-- Invariant: a dataset that is both pool and eval (FBL2024 by default) is split by anchor item: no
+-- anchor has pairs of that dataset in both 'pool' and 'test'.
 with
 
 eval_sets as (
@@ -7,11 +8,12 @@ eval_sets as (
 
 final as (
     select
+        dataset,
         anchor_item_id,
         count(distinct eval_set) as n_halves
     from eval_sets
     where eval_set in ('pool', 'test')
-    group by anchor_item_id
+    group by dataset, anchor_item_id
     having count(distinct eval_set) > 1
 )
 

@@ -8,7 +8,7 @@
 with
 
 judgements as (
-    select * from {{ ref('stg_fbl__judgements') }}
+    select * from {{ ref('stg_karl__labelled_judgements') }}
 ),
 
 fbl_classes as (
@@ -54,6 +54,7 @@ oriented_judgements as (
         judgements.pair_key,
         judgements.judgement_id,
         judgements.source_line,
+        judgements.item_a_id,
         judgements.annotator_slot,
         judgements.relation_label,
         case
@@ -74,7 +75,8 @@ pair_votes as (
         dataset,
         pair_key,
         count(*) as n_judgements,
-        count(distinct source_line) as n_source_rows,
+        -- the directions the pair is given in (A,B and B,A pool their votes)
+        count(distinct item_a_id) as n_source_rows,
         count(relation_label) as n_relation_votes,
         count(fbl_label) as n_fbl_votes,
         sum(case when relation_label = 'substitute' then 1 else 0 end) as n_substitute_votes,
@@ -152,7 +154,7 @@ resolved as (
         pair_directions.item_a_id,
         pair_directions.item_b_id,
         -- 'fbl9' (the paper's rule): the majority on the raw label, i.e. on the 9-class code
-        -- where the dataset has one (FBL2023), on the 3-class code otherwise (FBL2024).
+        -- where the dataset has one (FBL2023), on the 3-class code otherwise.
         case
             when '{{ majority_rule }}' = 'fbl9' and pair_votes.n_fbl_votes > 0
                 then fbl_majorities.relation_class
@@ -189,8 +191,8 @@ final as (
         relation_label,
         fbl_label,
         relation_label is not null as has_majority,
-        -- Only FBL2023 (in-distribution) trains; both FBL2024 halves are evaluation data.
-        (relation_label is not null and dataset = 'FBL2023') as is_trainable,
+        -- Only the run's train datasets (var karl_train_labels) train.
+        (relation_label is not null and {{ in_datasets('dataset', 'karl_train_labels') }}) as is_trainable,
         '{{ majority_rule }}' as majority_rule,
         n_judgements,
         n_source_rows,

@@ -1,6 +1,6 @@
 {#- Pairs the sampler must never offer, with the reason: labelled pairs (human labels and every
     non-LLM training label) and evaluation pairs. With karl_candidate_source = fbl_pool the pool
-    half is the candidate set itself, so pool pairs (and their FBL2024 human labels) stay in. -#}
+    half is the candidate set itself, so pool pairs (and their human labels) stay in. -#}
 {%- set from_pool = var('karl_candidate_source') == 'fbl_pool' -%}
 with
 

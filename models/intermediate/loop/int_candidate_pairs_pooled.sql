@@ -1,5 +1,7 @@
-{#- The FBL `pool` half of the evaluation sets as a candidate set (the offline benchmark): each
-    pair takes the fine and parent category of its item A in the run's category set. -#}
+{#- The `pool` rows of the evaluation sets (the run's pool datasets, var karl_pool_labels; FBL2024's
+    pool half by default) as a candidate set (the offline benchmark): each pair takes the fine and
+    parent category of its item A in the run's category set. A pair in two pool datasets is offered
+    once, in the direction of the first dataset by name. -#}
 with
 
 eval_sets as (
@@ -14,13 +16,23 @@ excluded as (
     select * from {{ ref('int_candidate_pairs_excluded') }}
 ),
 
+pool_rows as (
+    select
+        pair_key,
+        item_a_id,
+        item_b_id,
+        row_number() over (partition by pair_key order by dataset) as pair_rank
+    from eval_sets
+    where eval_set = 'pool'
+),
+
 pool as (
     select
         pair_key,
         item_a_id,
         item_b_id
-    from eval_sets
-    where eval_set = 'pool'
+    from pool_rows
+    where pair_rank = 1
 ),
 
 final as (

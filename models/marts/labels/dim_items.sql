@@ -1,18 +1,19 @@
 with
 
 judgements as (
-    select * from {{ ref('stg_fbl__judgements') }}
+    select * from {{ ref('stg_karl__labelled_judgements') }}
 ),
 
 catalog_items as (
     select * from {{ ref('stg_catalog__items') }}
 ),
 
-fbl_item_rows as (
+labelled_item_rows as (
     select
         item_a_id as item_id,
         item_a_title as title,
         item_a_url as item_url,
+        catalog,
         dataset,
         source_line,
         true as is_anchor
@@ -22,24 +23,27 @@ fbl_item_rows as (
         item_b_id as item_id,
         item_b_title as title,
         item_b_url as item_url,
+        catalog,
         dataset,
         source_line,
         false as is_anchor
     from judgements
 ),
 
-fbl_anchors as (
+labelled_anchors as (
     select distinct item_id
-    from fbl_item_rows
+    from labelled_item_rows
     where is_anchor
 ),
 
--- An FBL item takes its title from the first row it appears on.
-fbl_items as (
+-- An item of a labelled dataset takes its title from the first row that gives one (datasets by
+-- name, then line), in the dataset's namespace (its catalog); a row without a title names an
+-- item a catalogue or another row holds.
+labelled_items as (
     select
         item_id,
         title,
-        'fbl' as catalog,
+        catalog,
         cast(null as {{ dbt.type_string() }}) as category_l1,
         cast(null as {{ dbt.type_string() }}) as category_l2,
         cast(null as {{ dbt.type_string() }}) as category_l3,
@@ -48,7 +52,8 @@ fbl_items as (
         0 as catalog_rank,
         dataset || ':' || lpad(cast(source_line as {{ dbt.type_string() }}), 9, '0')
             as order_key
-    from fbl_item_rows
+    from labelled_item_rows
+    where title is not null
 ),
 
 other_items as (
@@ -67,12 +72,12 @@ other_items as (
 ),
 
 unioned as (
-    select * from fbl_items
+    select * from labelled_items
     union all
     select * from other_items
 ),
 
--- One row per item: the FBL row when the item is an FBL item, else its first catalogue by name.
+-- One row per item: its labelled row when a labelled dataset titles it, else its first catalogue by name.
 ranked as (
     select
         unioned.*,
@@ -93,10 +98,10 @@ final as (
         ranked.category_l3,
         ranked.item_url,
         ranked.first_dataset,
-        fbl_anchors.item_id is not null as is_fbl_anchor
+        labelled_anchors.item_id is not null as is_anchor
     from ranked
-    left join fbl_anchors
-        on ranked.item_id = fbl_anchors.item_id
+    left join labelled_anchors
+        on ranked.item_id = labelled_anchors.item_id
     where ranked.item_rank = 1
 )
 

@@ -1,7 +1,7 @@
 with
 
 judgements as (
-    select * from {{ ref('stg_fbl__judgements') }}
+    select * from {{ ref('stg_karl__labelled_judgements') }}
 ),
 
 selections as (
@@ -17,14 +17,15 @@ human_reviews as (
 ),
 
 -- Every place a pair is given, with the order in which sources count as "first given":
--- FBL2023 rows, then FBL2024 rows (by line), then selections, LLM calls and reviews (by time).
+-- rows of the train datasets (var karl_train_labels), then of the other labelled datasets (by
+-- line), then selections, LLM calls and reviews (by time).
 pair_mentions as (
     select distinct
         pair_key,
         item_a_id,
         item_b_id,
         dataset as pair_source,
-        case when dataset = 'FBL2023' then 1 else 2 end as source_rank,
+        case when {{ in_datasets('dataset', 'karl_train_labels') }} then 1 else 2 end as source_rank,
         cast(source_line as bigint) as source_order,
         cast(null as timestamp) as given_at
     from judgements
@@ -73,8 +74,7 @@ ranked as (
 pair_flags as (
     select
         pair_key,
-        max(case when pair_source = 'FBL2023' then 1 else 0 end) = 1 as in_fbl2023,
-        max(case when pair_source = 'FBL2024' then 1 else 0 end) = 1 as in_fbl2024,
+        count(distinct case when source_rank <= 2 then pair_source end) as n_labelled_datasets,
         count(distinct item_a_id) > 1 as is_given_both_directions
     from pair_mentions
     group by pair_key
@@ -86,8 +86,7 @@ final as (
         ranked.item_a_id,
         ranked.item_b_id,
         ranked.pair_source as first_source,
-        pair_flags.in_fbl2023,
-        pair_flags.in_fbl2024,
+        cast(pair_flags.n_labelled_datasets as integer) as n_labelled_datasets,
         pair_flags.is_given_both_directions
     from ranked
     inner join pair_flags

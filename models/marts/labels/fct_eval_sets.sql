@@ -10,32 +10,46 @@ human_labels as (
     select * from {{ ref('fct_human_labels') }}
 ),
 
--- FBL2024 splits by anchor item (ITEM_URL_1, the pair's item A): anchors in a seeded hash order
--- fill the 'pool' half until it holds half of the pairs; the remaining anchors form 'test'.
--- An anchor's pairs therefore all land in one half.
+-- The run's roles (dbt vars karl_train_labels, karl_pool_labels, karl_eval_labels): a train dataset
+-- is 'id'; a dataset that is pool only is 'pool', eval only 'test'; a dataset that is both splits by
+-- anchor item (the pair's item A): anchors in a seeded hash order fill the 'pool' half until it
+-- holds half of the dataset's pairs; the remaining anchors form 'test'. An anchor's pairs
+-- therefore all land in one half.
+role_labels as (
+    select
+        human_labels.*,
+        {{ in_datasets('human_labels.dataset', 'karl_pool_labels') }} as is_pool_dataset,
+        {{ in_datasets('human_labels.dataset', 'karl_eval_labels') }} as is_eval_dataset
+    from human_labels
+),
+
 anchors as (
     select
+        dataset,
         item_a_id as anchor_item_id,
         count(*) as n_anchor_pairs,
         {{ dbt.hash(dbt.concat(["'" ~ split_seed ~ ":'", 'item_a_id'])) }} as anchor_hash
-    from human_labels
-    where dataset = 'FBL2024'
-    group by item_a_id
+    from role_labels
+    where is_pool_dataset and is_eval_dataset
+    group by dataset, item_a_id
 ),
 
 anchor_order as (
     select
+        dataset,
         anchor_item_id,
         sum(n_anchor_pairs) over (
+            partition by dataset
             order by anchor_hash, anchor_item_id
             rows between unbounded preceding and 1 preceding
         ) as pairs_before,
-        sum(n_anchor_pairs) over () as total_pairs
+        sum(n_anchor_pairs) over (partition by dataset) as total_pairs
     from anchors
 ),
 
 anchor_halves as (
     select
+        dataset,
         anchor_item_id,
         case
             when 2 * coalesce(pairs_before, 0) < total_pairs then 'pool'
@@ -44,21 +58,38 @@ anchor_halves as (
     from anchor_order
 ),
 
-ood_pairs as (
+split_pairs as (
     select
-        human_labels.pair_key,
+        role_labels.pair_key,
         anchor_halves.eval_set,
-        human_labels.dataset,
-        human_labels.item_a_id as anchor_item_id,
-        human_labels.item_a_id,
-        human_labels.item_b_id,
-        human_labels.relation_label,
-        human_labels.fbl_label,
-        human_labels.has_majority
-    from human_labels
+        role_labels.dataset,
+        role_labels.item_a_id as anchor_item_id,
+        role_labels.item_a_id,
+        role_labels.item_b_id,
+        role_labels.relation_label,
+        role_labels.fbl_label,
+        role_labels.has_majority
+    from role_labels
     inner join anchor_halves
-        on human_labels.item_a_id = anchor_halves.anchor_item_id
-    where human_labels.dataset = 'FBL2024'
+        on
+            role_labels.dataset = anchor_halves.dataset
+            and role_labels.item_a_id = anchor_halves.anchor_item_id
+    where role_labels.is_pool_dataset and role_labels.is_eval_dataset
+),
+
+whole_pairs as (
+    select
+        pair_key,
+        case when is_pool_dataset then 'pool' else 'test' end as eval_set,
+        dataset,
+        item_a_id as anchor_item_id,
+        item_a_id,
+        item_b_id,
+        relation_label,
+        fbl_label,
+        has_majority
+    from role_labels
+    where is_pool_dataset <> is_eval_dataset
 ),
 
 id_pairs as (
@@ -73,13 +104,15 @@ id_pairs as (
         fbl_label,
         has_majority
     from human_labels
-    where dataset = 'FBL2023'
+    where {{ in_datasets('dataset', 'karl_train_labels') }}
 ),
 
 unioned as (
     select * from id_pairs
     union all
-    select * from ood_pairs
+    select * from split_pairs
+    union all
+    select * from whole_pairs
 ),
 
 -- The split is by anchor: a partner item can still be in another set. Flag it, so that an

@@ -10,7 +10,7 @@ training_labels as (
 ),
 
 judgements as (
-    select * from {{ ref('stg_fbl__judgements') }}
+    select * from {{ ref('stg_karl__labelled_judgements') }}
 ),
 
 calls as (

@@ -51,6 +51,7 @@ extracted as (
         cast({{ json_text('metrics_json', 'accepted_complement') }} as integer) as accepted_complement,
         cast({{ json_text('metrics_json', 'accepted_other') }} as integer) as accepted_other,
         cast({{ json_text('metrics_json', 'cost_usd') }} as double) as cost_usd,
+        {{ json_fragment('metrics_json', '$.ood_by_dataset') }} as ood_by_dataset,
         created_at as evaluated_at
     from round_metrics
 ),
@@ -61,6 +62,9 @@ final as (
         runs.strategy,
         runs.annotator,
         runs.seed,
+        runs.train_labels,
+        runs.pool_labels,
+        runs.eval_labels,
         coalesce(step_seconds.seconds_train, 0) as seconds_train,
         coalesce(step_seconds.seconds_select, 0) as seconds_select,
         coalesce(step_seconds.seconds_annotate, 0) as seconds_annotate,

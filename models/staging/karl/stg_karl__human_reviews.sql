@@ -9,7 +9,7 @@ retractions as (
 ),
 
 judgements as (
-    select * from {{ ref('stg_fbl__judgements') }}
+    select * from {{ ref('stg_karl__labelled_judgements') }}
 ),
 
 catalog_items as (

@@ -20,6 +20,11 @@ final as (
             when 'dawid_skene' then 'one_step_dawid_skene'
             else coalesce({{ json_text('config_json', 'aggregation') }}, 'unanimity')
         end as aggregation,
+        -- the labelled datasets' roles (--train-labels, --pool-labels, --eval-labels); runs
+        -- recorded before roles existed ran the FBL setting
+        {{ json_name_list('config_json', 'train_labels', 'FBL2023') }} as train_labels,
+        {{ json_name_list('config_json', 'pool_labels', 'FBL2024') }} as pool_labels,
+        {{ json_name_list('config_json', 'eval_labels', 'FBL2024') }} as eval_labels,
         created_at
     from runs
 )

@@ -35,7 +35,7 @@ def quarantine(db_path: Path) -> list[tuple]:
 def judgements(db_path: Path, dataset: str = "FBL2023") -> list[tuple]:
     return query(
         db_path,
-        "select source_line, item_a_id, item_b_id, annotator_slot, raw_label from raw.fbl_judgements "
+        "select source_line, item_a_id, item_b_id, annotator_slot, raw_label from raw.labelled_judgements "
         "where dataset = ? order by source_line, annotator_slot",
         [dataset],
     )
@@ -48,7 +48,7 @@ def test_clean_files_load_every_judgement(tmp_path: Path, db_path: Path) -> None
     assert "FBL2024.tsv: 9 judgements loaded, 0 quarantine rows" in result.output
     rows = judgements(db_path)
     assert rows[0] == (2, "shop:T000", "shop:U000", 1, 1)
-    assert query(db_path, "select distinct label_scheme from raw.fbl_judgements where dataset = 'FBL2024'") == [("relation3",)]
+    assert query(db_path, "select distinct label_scheme from raw.labelled_judgements where dataset = 'FBL2024'") == [("relation3",)]
     assert quarantine(db_path) == []
 
 
@@ -148,7 +148,7 @@ def test_bom_and_crlf_line_endings(tmp_path: Path, db_path: Path) -> None:
     [(_, line, raw_line, reason)] = quarantine(db_path)
     assert (line, raw_line) == (5, "\t".join(rows[3].fields()))
     assert reason == "label_not_in_scheme: annotator 2: label (fbl9) 'x' is not one of 1, 2, 3, 4, 5, 6, 7, 8, 9"
-    assert query(db_path, "select count(*) from raw.fbl_judgements where item_b_title like '%' || chr(13) or annotator_id like '%' || chr(13)") == [(0,)]
+    assert query(db_path, "select count(*) from raw.labelled_judgements where item_b_title like '%' || chr(13) or annotator_id like '%' || chr(13)") == [(0,)]
     assert judgements(db_path)[-1] == (5, "shop:T100", "shop:U100", 3, 1)
 
 
@@ -179,19 +179,22 @@ def test_ingesting_twice_changes_nothing(tmp_path: Path, db_path: Path) -> None:
     folder = write_pair_of_files(tmp_path / "fbl", rows)
     first = ingest(folder, db_path)
     assert first.exit_code == 0, first.output
-    snapshot = [query(db_path, f"select * from raw.{table} order by all") for table in ("fbl_judgements", "quarantine", "ingest_batches")]
+    snapshot = [query(db_path, f"select * from raw.{table} order by all") for table in ("labelled_judgements", "quarantine", "ingest_batches")]
     second = ingest(folder, db_path)
     assert second.exit_code == 0, second.output
     assert "already ingested: nothing changed" in second.output
-    assert [query(db_path, f"select * from raw.{table} order by all") for table in ("fbl_judgements", "quarantine", "ingest_batches")] == snapshot
+    assert [query(db_path, f"select * from raw.{table} order by all") for table in ("labelled_judgements", "quarantine", "ingest_batches")] == snapshot
 
-    # A new version of the file is a new batch: only the rows with a new key land.
+    # A new version of the file is a new batch, a new version of the dataset (staging serves the
+    # latest): the summary counts what it changes against the version it replaces.
     before = judgements(db_path)
     write_fbl(folder, "FBL2023.tsv", fbl_text(rows + [Row("T200", "U200")]))
     third = ingest(folder, db_path)
     assert third.exit_code == 0, third.output
-    assert "FBL2023.tsv: 3 judgements loaded" in third.output
-    assert len(judgements(db_path)) == len(before) + 3
+    assert f"FBL2023.tsv: {len(before) + 3} judgements loaded" in third.output
+    assert "new version of FBL2023" in third.output and "judgements added: 3" in third.output
+    assert "judgements changed: 0" in third.output and "judgements removed: 0" in third.output
+    assert len(judgements(db_path)) == 2 * len(before) + 3
     assert query(db_path, "select count(*) from raw.ingest_batches") == [(3,)]
 
 
@@ -221,12 +224,12 @@ def test_real_files_every_judgement_lands_or_is_quarantined(fbl_dir: Path, db_pa
     result = ingest(fbl_dir, db_path)
     assert result.exit_code == 0, result.output
     for dataset, pair_lines in (("FBL2023", 2800), ("FBL2024", 2790)):
-        (loaded,) = query(db_path, "select count(*) from raw.fbl_judgements where dataset = ?", [dataset])[0]
+        (loaded,) = query(db_path, "select count(*) from raw.labelled_judgements where dataset = ?", [dataset])[0]
         reasons = [row[0] for row in query(db_path, "select reason from raw.quarantine where source_file = ?", [f"{dataset}.tsv"])]
         # whole-line problems withhold 3 judgements, label/annotator problems 1
         withheld = sum(1 if reason.split(":")[0] in {"blank_label", "label_not_in_scheme", "blank_annotator_id"} else 3 for reason in reasons)
         assert loaded + withheld == 3 * pair_lines, (dataset, loaded, withheld)
-    assert query(db_path, "select count(*) from raw.fbl_judgements where dataset = 'FBL2024'") == [(8370,)]
+    assert query(db_path, "select count(*) from raw.labelled_judgements where dataset = 'FBL2024'") == [(8370,)]
     kinds = dict(query(db_path, "select split_part(reason, ':', 1), count(*) from raw.quarantine group by 1"))
     assert set(kinds) <= {"blank_label", "duplicate_row", "reversed_duplicate"}
     assert kinds["blank_label"] > 0

@@ -32,7 +32,7 @@ def build_passes(db: Path, select: str) -> None:
 
 
 def an_fbl_pair(db: Path) -> tuple[str, str]:
-    (a, b), = query(db, "select item_a_id, item_b_id from raw.fbl_judgements where dataset = 'FBL2024' order by all limit 1")
+    (a, b), = query(db, "select item_a_id, item_b_id from raw.labelled_judgements where dataset = 'FBL2024' order by all limit 1")
     return a, b
 
 
@@ -50,8 +50,8 @@ def test_a_review_of_a_pair_not_in_the_warehouse_is_quarantined_and_the_build_pa
     result = karl("ingest", "reviews", reviews, "--db", fbl_warehouse, expect=0)
     assert "1 reviews loaded" in one_line(result.output)
     reasons = quarantine_reasons(fbl_warehouse, "reviews")
-    assert reasons == ["unknown_item: item askul:NOPE1 is in no ingested catalogue or FBL file",
-                       "unknown_item: item askul:NOPE3 is in no ingested catalogue or FBL file"]
+    assert reasons == ["unknown_item: item askul:NOPE1 is in no ingested catalogue or labelled dataset",
+                       "unknown_item: item askul:NOPE3 is in no ingested catalogue or labelled dataset"]
     assert query(fbl_warehouse, "select source_line from raw.quarantine where source = 'reviews' order by 1") == [(2,), (4,)]
     build_passes(fbl_warehouse, "stg_karl__human_reviews+")
 
@@ -250,7 +250,7 @@ def test_nul_bytes_in_an_fbl_line_quarantine_that_line(tmp_path: Path, db_path: 
     folder = write_pair_of_files(tmp_path / "fbl", text_2023=text)
     output = one_line(karl("ingest", "fbl", "--dir", folder, "--db", db_path, expect=0).output)
     assert "FBL2023.tsv: 6 judgements loaded" in output and "nul_byte: 1" in output
-    assert query(db_path, "select count(*) from raw.fbl_judgements where contains(item_a_title, chr(0))") == [(0,)]
+    assert query(db_path, "select count(*) from raw.labelled_judgements where contains(item_a_title, chr(0))") == [(0,)]
 
 
 def test_a_binary_file_named_like_an_fbl_file_is_rejected(tmp_path: Path, db_path: Path) -> None:

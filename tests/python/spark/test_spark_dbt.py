@@ -61,7 +61,7 @@ def _duckdb_rows(db_path: Path, sql: str) -> list[tuple]:
 
 def test_raw_tables_arrive_in_spark_with_every_row(spark_build: dict, fbl_warehouse_template: Path) -> None:
     spark = spark_build["spark"]
-    for table in ("fbl_judgements", "ingest_batches", "quarantine"):
+    for table in ("labelled_judgements", "ingest_batches", "quarantine"):
         (expected,) = _duckdb_rows(fbl_warehouse_template, f"select count(*) from raw.{table}")[0]
         assert spark_build["loaded"].rows[table] == expected
         assert spark.table(f"raw.{table}").count() == expected
