@@ -21,7 +21,7 @@ from python_jobs.annotation.base import CallContext, PairToAnnotate
 from python_jobs.annotation.call_log import DuckDBCallSink
 from python_jobs.annotation.openai.client import OpenAIAnnotator
 from python_jobs.annotation.tokens import counter_for, heuristic_tokens  # noqa: F401 - heuristic_tokens re-exported
-from python_jobs.warehouse.raw_schema import LIVE_CATALOG_ITEMS, LIVE_LABELLED_JUDGEMENTS
+from python_jobs.warehouse.live_rows import LIVE_CATALOG_ITEMS, LIVE_LABELLED_JUDGEMENTS
 
 DEFAULT_OUTPUT_TOKENS = 60
 

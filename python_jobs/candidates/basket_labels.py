@@ -42,7 +42,7 @@ from python_jobs.learning.scoring import (
     iter_scored_chunks,
     make_scorer,
 )
-from python_jobs.warehouse.raw_schema import LIVE_BASKET_LINES, LIVE_CATALOG_ITEMS
+from python_jobs.warehouse.live_rows import LIVE_BASKET_LINES, LIVE_CATALOG_ITEMS
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ import pyarrow as pa
 from python_jobs.config import InducedConfig
 from python_jobs.learning.blas import single_threaded
 from python_jobs.warehouse.arrow import arrow_table
-from python_jobs.warehouse.raw_schema import LIVE_CATALOG_ITEMS, LIVE_LABELLED_JUDGEMENTS
+from python_jobs.warehouse.live_rows import LIVE_CATALOG_ITEMS, LIVE_LABELLED_JUDGEMENTS
 
 # completejourney: items are its 91,692 products, path department (29) > product category (343
 # paths, 303 names) > product type (3,828 paths, 2,376 names). Fine = product category within its

@@ -13,7 +13,7 @@ import duckdb
 import pandas as pd
 
 from python_jobs.ingest.common import Batch
-from python_jobs.warehouse.raw_schema import LIVE_CATALOG_ITEMS, LIVE_LABELLED_JUDGEMENTS
+from python_jobs.warehouse.live_rows import LIVE_CATALOG_ITEMS, LIVE_LABELLED_JUDGEMENTS
 
 KEY = ["item_a_id", "item_b_id", "annotator_slot"]
 CONTENT = ["annotator_id", "raw_label", "label_scheme"]

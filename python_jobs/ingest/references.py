@@ -12,7 +12,7 @@ from __future__ import annotations
 import duckdb
 import pandas as pd
 
-from python_jobs.warehouse.raw_schema import LIVE_LABELLED_JUDGEMENTS
+from python_jobs.warehouse.live_rows import LIVE_LABELLED_JUDGEMENTS
 
 NOT_RETRACTED = "batch_id not in (select batch_id from raw.ingest_retractions)"
 

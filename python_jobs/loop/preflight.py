@@ -22,7 +22,7 @@ from python_jobs.annotation.factory import openai_annotator
 from python_jobs.config import RunConfig
 from python_jobs.errors import KarlError
 from python_jobs.loop.steps import RunStopped
-from python_jobs.warehouse.raw_schema import LIVE_LABELLED_JUDGEMENTS
+from python_jobs.warehouse.live_rows import LIVE_LABELLED_JUDGEMENTS
 
 LIVE = "batch_id not in (select batch_id from raw.ingest_retractions)"
 

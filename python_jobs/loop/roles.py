@@ -16,7 +16,7 @@ import duckdb
 
 from python_jobs.config import DEFAULT_EVAL_LABELS, DEFAULT_POOL_LABELS, DEFAULT_TRAIN_LABELS, RunConfig
 from python_jobs.loop.steps import RunStopped
-from python_jobs.warehouse.raw_schema import LIVE_LABELLED_JUDGEMENTS
+from python_jobs.warehouse.live_rows import LIVE_LABELLED_JUDGEMENTS
 
 PAIR_KEY_SQL = ("case when item_a_id <= item_b_id then item_a_id || '~' || item_b_id "
                 "else item_b_id || '~' || item_a_id end")

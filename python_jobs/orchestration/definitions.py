@@ -46,73 +46,24 @@ from dagster import (
     multi_asset,
     schedule,
 )
-from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets, get_asset_key_for_model
+from dagster_dbt import DbtCliResource, dbt_assets, get_asset_key_for_model
 
 from python_jobs import warehouse
 from python_jobs.config import RunConfig
+from python_jobs.orchestration.dbt_project import (
+    DBT_EXECUTABLE,
+    DBT_PROJECT,
+    PREDICT_SOURCES,
+    ROUND_SOURCES,
+    TRANSLATOR,
+    downstream_of,
+    prepared_manifest,
+    source_key,
+)
 
 WAREHOUSE_POOL = "karl_warehouse"
 NIGHTLY_RUN_ID = "nightly"
 RUN_DEFAULTS = RunConfig(run_id="defaults")
-
-# --- the dbt project -----------------------------------------------------------------------------
-DBT_PROJECT = DbtProject(project_dir=warehouse.PROJECT_DIR, profiles_dir=warehouse.PROJECT_DIR,
-                         target_path=Path("target") / "dagster")
-# The venv's dbt, not whichever `dbt` is first on PATH (dagster dev may run without the venv active).
-_VENV_DBT = Path(sys.executable).with_name("dbt")
-DBT_EXECUTABLE = str(_VENV_DBT) if _VENV_DBT.exists() else "dbt"
-_DBT_INPUT_FOLDERS = ("models", "macros", "seeds", "snapshots", "tests")
-
-
-def _manifest_is_stale(project: DbtProject) -> bool:
-    if not project.manifest_path.exists():
-        return True
-    built = project.manifest_path.stat().st_mtime
-    files = [project.project_dir / "dbt_project.yml", project.project_dir / "profiles.yml"]
-    for folder in _DBT_INPUT_FOLDERS:
-        files += [p for p in (project.project_dir / folder).rglob("*") if p.suffix in (".sql", ".yml", ".csv")]
-    return any(p.stat().st_mtime > built for p in files if p.exists())
-
-
-def prepared_manifest(project: DbtProject = DBT_PROJECT) -> Path:
-    """manifest.json for @dbt_assets: `dbt parse` at load time when missing or older than the project."""
-    if _manifest_is_stale(project):
-        DbtCliResource(project_dir=project, dbt_executable=DBT_EXECUTABLE).cli(
-            ["parse", "--quiet"], target_path=project.target_path).wait()
-    return project.manifest_path
-
-
-# Raw tables a karl round writes (dbt sources): the graph's edges from the round into staging.
-ROUND_SOURCES: dict[str, tuple[str, ...]] = {
-    "karl": ("runs", "run_steps", "run_artifacts", "selections", "llm_calls", "llm_call_intents",
-             "bag_members", "round_metrics", "pool_predictions", "item_vectors", "item_categories"),
-    "karl_features": ("item_sparse_vectors",),
-    "karl_llm": ("llm_batches",),
-    "karl_prediction": ("model_versions", "model_training_labels"),
-}
-PREDICT_SOURCES: dict[str, tuple[str, ...]] = {"karl_prediction": ("pair_predictions",)}
-
-
-def _downstream_of(sources: dict[str, tuple[str, ...]]) -> str:
-    return " ".join(f"source:{name}.{table}+" for name, tables in sources.items() for table in tables)
-
-
-class KarlDbtTranslator(DagsterDbtTranslator):
-    """dbt's own keys (a source: [source, table]; a model: [schema, name]), grouped by layer."""
-
-    def get_group_name(self, dbt_resource_props: dict[str, Any]) -> str | None:
-        fqn = dbt_resource_props.get("fqn") or []
-        if dbt_resource_props.get("resource_type") == "model" and len(fqn) > 1:
-            return str(fqn[1])  # staging | intermediate | marts
-        return str(dbt_resource_props.get("resource_type", "dbt"))
-
-
-TRANSLATOR = KarlDbtTranslator()
-
-
-def source_key(source: str, table: str) -> AssetKey:
-    return AssetKey([source, table])
-
 
 # --- resources and config ------------------------------------------------------------------------
 class NightlyRun(ConfigurableResource):
@@ -225,8 +176,8 @@ def build_definitions(sources: KarlSources | None = None) -> Definitions:
     """karl's assets, the nightly job and its schedule for these sources (default: from the env)."""
     sources = sources or KarlSources.from_env()
     manifest = prepared_manifest()
-    round_selection = _downstream_of(ROUND_SOURCES)
-    predict_selection = _downstream_of(PREDICT_SOURCES)
+    round_selection = downstream_of(ROUND_SOURCES)
+    predict_selection = downstream_of(PREDICT_SOURCES)
 
     ingest_assets = []
     if sources.fbl:
