@@ -181,8 +181,9 @@ def build_definitions(sources: KarlSources | None = None) -> Definitions:
 
     ingest_assets = []
     if sources.fbl:
-        @asset(key=source_key("fbl", "fbl_judgements"), group_name="ingest", pool=WAREHOUSE_POOL,
-               description="`karl ingest fbl`: the FBL files, validated, into raw.fbl_judgements.")
+        @asset(key=source_key("karl_ingest", "labelled_judgements"), group_name="ingest", pool=WAREHOUSE_POOL,
+               description="`karl ingest fbl`: the FBL files, validated, into raw.labelled_judgements "
+                           "(datasets FBL2023 and FBL2024).")
         def ingest_fbl(context: AssetExecutionContext) -> MaterializeResult:
             from python_jobs.ingest.fbl import ingest_fbl as load_fbl
 

@@ -28,7 +28,7 @@ from python_jobs.faults.sentences import EXIT_OS_FAULT
 from python_jobs.reporting.progress import RunSnapshot
 
 pytestmark = pytest.mark.slow
-INGESTED_TABLES = ("fbl_judgements", "quarantine", "ingest_batches")
+INGESTED_TABLES = ("labelled_judgements", "quarantine", "ingest_batches")
 
 
 def test_disk_full_during_ingest_then_ingest_again_loads_every_row_once(
