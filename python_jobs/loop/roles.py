@@ -64,16 +64,16 @@ def items_not_built(con: duckdb.DuckDBPyConnection, datasets: tuple[str, ...]) -
 
 
 def without_absent_defaults(con: duckdb.DuckDBPyConnection, config: RunConfig) -> RunConfig:
-    """A run left at the default roles (the FBL files) on a warehouse that holds neither FBL
-    dataset (a team's catalogue, perhaps with its own labels) has no datasets in any role, rather
-    than being refused for datasets it never asked for."""
-    defaults = (DEFAULT_TRAIN_LABELS, DEFAULT_POOL_LABELS, DEFAULT_EVAL_LABELS)
-    if (config.train_labels, config.pool_labels, config.eval_labels) != defaults:
-        return config
+    """A role left at its default (the FBL files) on a warehouse that holds none of its datasets (a
+    team's catalogue, perhaps with its own labels) names no dataset, rather than refusing the run
+    for datasets it never asked for; a role the user named is kept as named (and checked)."""
     held = datasets_held(con)
-    if any(name in held for role in defaults for name in role):
-        return config
-    return replace(config, train_labels=(), pool_labels=(), eval_labels=())
+    roles = {}
+    for role, default in (("train_labels", DEFAULT_TRAIN_LABELS), ("pool_labels", DEFAULT_POOL_LABELS),
+                          ("eval_labels", DEFAULT_EVAL_LABELS)):
+        if getattr(config, role) == default and not any(name in held for name in default):
+            roles[role] = ()
+    return replace(config, **roles) if roles else config
 
 
 def check_roles(con: duckdb.DuckDBPyConnection, config: RunConfig) -> None:

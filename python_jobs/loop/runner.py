@@ -288,8 +288,10 @@ class Orchestrator:
         if self.config.cold_start and not self.cold_start:
             self.log(f"--cold-start {self.config.cold_start} is not needed: this warehouse has human training labels.")
         if not self.cold_start and not self.config.train_labels:
-            raise RunStopped("--train-labels none: a run without seed labels starts cold; add --cold-start N "
-                             "(N pairs asked before round 0 trains), or name train datasets.")
+            raise RunStopped("This run has no train datasets (--train-labels none, or the default FBL2023 is not "
+                             "in this warehouse): start cold with --cold-start N (N pairs asked before round 0 "
+                             "trains), or load labels (`karl ingest labels FILE --dataset NAME`) and name them "
+                             "with --train-labels.")
         if not self.cold_start and run_store.n_human_training_labels(self.con) == 0:
             raise RunStopped(
                 "This warehouse has no human training labels yet: load them first "

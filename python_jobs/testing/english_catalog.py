@@ -112,7 +112,8 @@ def team_labels(products: pd.DataFrame, per_class: int = 100, seed: int = 0) -> 
 
 
 def write_team_labels_csv(path: Path | str, catalog: EnglishCatalog, per_class: int = 100, seed: int = 0) -> pd.DataFrame:
-    """Write the team's labelled pairs (`sku_a,sku_b,relation_label`) to `path`."""
+    """Write the team's labelled pairs to `path` in the long form `karl ingest labels` reads
+    (`item_a_id,item_b_id,relation_label`: one judgement a pair, catalogue SKUs without namespace)."""
     labels = team_labels(catalog.products, per_class, seed)
-    labels.to_csv(Path(path), index=False)
+    labels.rename(columns={"sku_a": "item_a_id", "sku_b": "item_b_id"}).to_csv(Path(path), index=False)
     return labels

@@ -109,9 +109,19 @@ fbl_tallies as (
     group by dataset, pair_key, fbl_label
 ),
 
--- Majority: at least 2 votes and more than half of the votes cast. With three judgements this is
--- ">= 2 of 3"; a pair whose blank judgement was quarantined keeps a 2-of-2 majority; a pair
--- given in both directions pools its up to 6 votes (4 of 6 needed).
+-- A dataset judged by one annotator a pair (a team's own labels) needs its one vote; a dataset of
+-- several annotators a pair (FBL: three) needs at least two.
+dataset_votes_needed as (
+    select
+        dataset,
+        least(2, max(n_judgements)) as min_majority_votes
+    from pair_votes
+    group by dataset
+),
+
+-- Majority: at least the dataset's votes needed and more than half of the votes cast. With three
+-- judgements this is ">= 2 of 3"; a pair whose blank judgement was quarantined keeps a 2-of-2
+-- majority; a pair given in both directions pools its up to 6 votes (4 of 6 needed).
 relation_majorities as (
     select
         relation_tallies.dataset,
@@ -123,8 +133,10 @@ relation_majorities as (
         on
             relation_tallies.dataset = pair_votes.dataset
             and relation_tallies.pair_key = pair_votes.pair_key
+    inner join dataset_votes_needed
+        on relation_tallies.dataset = dataset_votes_needed.dataset
     where
-        relation_tallies.n_votes >= 2
+        relation_tallies.n_votes >= dataset_votes_needed.min_majority_votes
         and 2 * relation_tallies.n_votes > pair_votes.n_relation_votes
 ),
 
@@ -142,8 +154,10 @@ fbl_majorities as (
             and fbl_tallies.pair_key = pair_votes.pair_key
     inner join fbl_classes
         on fbl_tallies.fbl_label = fbl_classes.fbl_code
+    inner join dataset_votes_needed
+        on fbl_tallies.dataset = dataset_votes_needed.dataset
     where
-        fbl_tallies.n_votes >= 2
+        fbl_tallies.n_votes >= dataset_votes_needed.min_majority_votes
         and 2 * fbl_tallies.n_votes > pair_votes.n_fbl_votes
 ),
 

@@ -152,6 +152,9 @@ def catalogue_warehouse(tmp_path_factory: pytest.TempPathFactory) -> dict:
             "ingest", "catalog", str(catalog.path), "--id-column", "sku", "--title-column", "name",
             "--category-columns", "department,aisle"])
         assert code == 0, output
+        code, output, timings["ingest labels"] = _invoke([
+            "ingest", "labels", str(root / "team_labels.csv"), "--dataset", "team", "--catalog", CATALOG])
+        assert code == 0, output
         code, output, timings["build"] = _invoke(["build"])
         assert code == 0, output
         yield {"db": db, "root": root, "timings": timings, "catalog": catalog}
@@ -181,11 +184,14 @@ RUN = ["run", "--annotator", "openai", "--candidate-source", "sampler", "--catal
 
 @pytest.mark.slow
 def test_english_catalogue_cold_start_end_to_end(catalogue_warehouse: dict, fake_llm) -> None:  # noqa: ANN001
-    code, output, seconds = _invoke(RUN + ["--cold-start", "60", "--rounds", "3", "--budget", "20",
-                                           "--run-id", "cold-e2e"])
+    code, output, seconds = _invoke(RUN + ["--train-labels", "none", "--cold-start", "60", "--eval-labels", "team",
+                                           "--rounds", "3", "--budget", "20", "--run-id", "cold-e2e"])
     assert code == 0, output
     assert "Cold start: asked about 60 pairs" in output
-    timings = dict(catalogue_warehouse["timings"], **{"karl run (3 rounds)": seconds})
+    code, predict_output, predict_seconds = _invoke(["predict", "--run", "cold-e2e", "--catalog", CATALOG])
+    assert code == 0, predict_output
+    timings = dict(catalogue_warehouse["timings"], **{"karl run (3 rounds)": seconds,
+                                                      "karl predict (and its build)": predict_seconds})
     with duckdb.connect(str(catalogue_warehouse["db"]), read_only=True) as con:
         rounds = con.execute("""
             select round_index, id_macro_f1, n_added_labels from marts.fct_round_metrics
@@ -205,6 +211,23 @@ def test_english_catalogue_cold_start_end_to_end(catalogue_warehouse: dict, fake
         assert outside == 0
         n_selected = con.execute("select count(*) from raw.selections where run_id = 'cold-e2e'").fetchone()[0]
         assert n_selected == 60 + 3 * 20
+        # OOD is the team's own held-out set, in every round and per dataset
+        ood = con.execute("""
+            select ood_macro_f1, ood_by_dataset, eval_labels from marts.fct_round_metrics
+            where run_id = 'cold-e2e' order by round_index""").fetchall()
+        assert all(f1 is not None and 0 <= f1 <= 1 for f1, _, _ in ood), ood
+        assert all("team" in str(by_dataset) and "team" in str(roles) for _, by_dataset, roles in ood), ood
+        # the relations table: one row per candidate pair of the catalogue, and an answer for an item
+        n_candidates, n_relations, n_keys = con.execute("""
+            select (select count(*) from marts.fct_candidate_pairs),
+                   (select count(*) from marts.fct_pair_relations),
+                   (select count(distinct pair_key) from marts.fct_pair_relations)""").fetchone()
+        assert n_candidates > 0 and n_relations == n_keys == n_candidates
+        item = con.execute("select item_id from marts.rpt_item_relations order by item_id limit 1").fetchone()[0]
+        related = con.execute("""
+            select count(*), count(distinct relation_class) from marts.rpt_item_relations
+            where item_id = ?""", [item]).fetchone()
+        assert related[0] > 0
     # The run's share by phase, from its progress lines ("[  36.0s] set-up: features done in 4.0 s").
     phases: dict[str, float] = {}
     for phase, value in re.findall(r"\] (set-up|cold start|closing): .*? done in ([\d.]+) s", output):
