@@ -78,12 +78,8 @@ def test_spark_select_parity_prints_a_line_per_round(spark, fbl_warehouse: Path,
 def test_spark_run_parity_prints_both_runs_and_the_rounds(fbl_warehouse_template: Path, tmp_path: Path) -> None:
     db = tmp_path / "karl.duckdb"
     shutil.copyfile(fbl_warehouse_template, db)
-    # Its Spark run is a process of its own: a warehouse folder of its own too (the test run's
-    # session holds the metastore of $KARL_SPARK_WAREHOUSE_DIR once the `spark` fixture started it).
     out = run_script("spark_run_parity.py", "--db", str(db), "--rounds", "1", "--annotator", "replay",
-                     "--candidate-source", "fbl_pool", "--budget", "10", "--members", "2", "--tuning-trials", "1",
-                     env={"KARL_SPARK_WAREHOUSE_DIR": str(tmp_path / "spark"), "KARL_SPARK_DRIVER_MEMORY": "1g",
-                          "KARL_DBT_TARGET_PATH": str(tmp_path / "target")})
+                     "--candidate-source", "fbl_pool", "--budget", "10", "--members", "2", "--tuning-trials", "1")
     assert re.search(rf"^duckdb: {NUMBER} s wall", out, re.MULTILINE), out
     assert re.search(rf"^spark: {NUMBER} s wall", out, re.MULTILINE), out
     assert re.search(r"^round 0: \d+ pairs selected on DuckDB, \d+ on Spark, \d+ differ; largest uncertainty "
