@@ -158,10 +158,11 @@ class SmallDisk:
 
 @pytest.fixture()
 def small_disk(tmp_path: Path) -> Iterator[SmallDisk]:
-    """A real small file system (tmpfs, 80 MB: a tiny run's warehouse needs ~45) for disk-full faults."""
+    """A real small file system (tmpfs, 200 MB: the template warehouse, its WAL and the marts copy a
+    run publishes need ~100) for disk-full faults."""
     root = tmp_path / "disk"
     root.mkdir()
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=80m", "tmpfs", str(root)],
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=200m", "tmpfs", str(root)],
                              capture_output=True, text=True)
     if mounted.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs for the disk-full faults (needs root): {mounted.stderr.strip()}")
