@@ -11,7 +11,9 @@ docs/benchmarks); GX's own ``.gitignore`` keeps ``uncommitted/`` (results, Data 
   catalog_<name>, labels_<dataset>, human_reviews, llm_calls). A suite is written from karl's checks the first
   time its table is validated; from then on the FILE is what runs: an expectation added to it
   is evaluated at the next ingest, and a failing row of it is quarantined with kind
-  ``expectation_failed`` (karl's own checks keep their named kinds).
+  ``expectation_failed`` (karl's own checks keep their named kinds). karl's own expectations
+  (``meta: {"made_by": "karl"}``) follow the columns of each ingest: a catalogue ingested
+  again with other columns named is checked on those.
 - Checkpoints: ``gx/checkpoints/<source>.json``, one per source (fbl, labels, catalogue, baskets,
   reviews) and one for the annotator calls (annotator_calls); each lists its suites'
   validation definitions and updates Data Docs. karl runs each validation definition with the
@@ -39,6 +41,7 @@ from python_jobs.ingest.validation import Check, Failure, TableResult, Validator
 
 DEFAULT_ROOT = Path(__file__).resolve().parent  # GX creates <root>/gx/
 DATASOURCE = "karl_frames"
+KARL_MADE = {"made_by": "karl"}  # meta of the expectations karl writes from its checks
 
 # suite -> checkpoint (source); suites not listed (catalog_<name>) map by prefix
 SOURCE_OF_SUITE = {
@@ -126,15 +129,38 @@ class GxProject:
             return context.data_sources.add_pandas(DATASOURCE)
 
     def suite(self, name: str, checks: list[Check]) -> Any:
-        """The stored suite `name`; written from `checks` when there is none yet."""
+        """The stored suite `name`, written from `checks` when there is none yet.
+
+        A stored suite keeps every expectation its user added; karl's own (marked in their meta)
+        follow `checks`: a catalogue re-ingested with other columns named is checked on those
+        columns, not on the ones its first ingest named."""
         context = self.context()
         try:
-            return context.suites.get(name)
+            suite = context.suites.get(name)
         except Exception:  # noqa: BLE001 - DataContextError when absent
             suite = self._gx.ExpectationSuite(name=name)
             for check in checks:
-                suite.add_expectation(check.make(self._gx.expectations))
+                suite.add_expectation(self._karl_expectation(check))
             return context.suites.add(suite)
+        self._follow_checks(suite, checks)
+        return suite
+
+    def _karl_expectation(self, check: Check) -> Any:
+        expectation = check.make(self._gx.expectations)
+        expectation.meta = dict(KARL_MADE)
+        return expectation
+
+    def _follow_checks(self, suite: Any, checks: list[Check]) -> None:
+        """Drop karl's expectations no check asks for any more; add the checks the suite lacks.
+        GX persists each change of a stored suite itself."""
+        wanted = {_key(self._karl_expectation(check)): check for check in checks}
+        for expectation in list(suite.expectations):
+            if (expectation.meta or {}).get("made_by") == KARL_MADE["made_by"] and _key(expectation) not in wanted:
+                suite.delete_expectation(expectation)
+        present = {_key(expectation) for expectation in suite.expectations}
+        for key, check in wanted.items():
+            if key not in present:
+                suite.add_expectation(self._karl_expectation(check))
 
     def validation_definition(self, name: str, suite: Any) -> Any:
         context = self.context()

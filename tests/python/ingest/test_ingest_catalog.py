@@ -27,6 +27,7 @@ def reasons(db_path: Path) -> list[tuple]:
 
 
 def write(path: Path, text: str, newline: str = "\n", bom: bool = False) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes((b"\xef\xbb\xbf" if bom else b"") + text.replace("\n", newline).encode())
     return path
 
@@ -109,3 +110,16 @@ def test_more_than_three_category_columns_is_refused(tmp_path: Path, db_path: Pa
     result = ingest(path, db_path, "--id-column", "sku", "--title-column", "name", "--category-columns", "a,b,c,d")
     assert result.exit_code == 2
     assert "give 1 to 3 category columns" in result.output
+
+
+def test_a_catalogue_ingested_again_with_other_columns_is_checked_on_those(tmp_path: Path, db_path: Path) -> None:
+    first = write(tmp_path / "first" / "mapped.csv", "sku,name,dept\nS1,Pen,Office\n")
+    assert ingest(first, db_path, "--id-column", "sku", "--title-column", "name", "--category-columns", "dept").exit_code == 0
+    again = write(tmp_path / "again" / "mapped.csv", "code,label,family,shelf\nS2,Lamp,Home,\nS3,Mug,,Cups\nS4,Bowl,Home,Dishes\n")
+    result = ingest(again, db_path, "--id-column", "code", "--title-column", "label", "--category-columns", "family,shelf")
+    assert result.exit_code == 0, result.output
+    assert [row[1] for row in items(db_path)] == ["mapped:S1", "mapped:S4"]
+    assert [(line, reason) for line, _, reason in reasons(db_path)] == [
+        (2, "blank_category: category (shelf) is blank"),
+        (3, "blank_category: category (family) is blank"),
+    ]
