@@ -130,6 +130,9 @@ class RunConfig:
     aggregation: str = "unanimity"  # one of AGGREGATIONS
     panel: tuple[str, ...] = DEFAULT_PANEL
     experiment_id: str | None = None  # set by `karl experiment` on each of its cells
+    # The pool/test split of a dataset both pool and eval (dbt var karl_split_seed); None: the
+    # warehouse's (KARL_SPLIT_SEED, default 42). `karl experiment --splits K` sets it per cell.
+    split_seed: int | None = None
     workers: int = 2                # processes for the ID cross-validation (1: in the main process)
     llm_batch: bool = False         # openai: each round through the Batch API (half price, results within 24 h)
     require_judge: bool = False     # openai: refuse to start without a `karl judge` of this model, prompt, few-shot

@@ -170,6 +170,8 @@ def experiment(
     ctx: typer.Context,
     strategies: str = typer.Option(",".join(("random", "qbc", "margin")), help=f"Comma-separated strategies ({', '.join(STRATEGIES)})."),
     seeds: int = typer.Option(3, help="Seeds per strategy (0..seeds-1)."),
+    splits: int = typer.Option(1, "--splits", help="Pool/test splits each cell runs on: split seeds "
+                               "KARL_SPLIT_SEED (default 42) on; 1: the warehouse's split."),
     rounds: int = typer.Option(20, help="Rounds T per run."),
     budget: int = typer.Option(RUN_DEFAULTS.budget, help="Pairs annotated per round, at most."),
     annotator: Annotator = typer.Option(RUN_DEFAULTS.annotator, help="The annotator of every cell."),
@@ -194,6 +196,7 @@ def experiment(
         ExperimentConfig,
         experiment_summary,
         run_experiment,
+        split_seeds_for,
     )
     from python_jobs.reporting.console import print_experiment_summary
     from python_jobs.reporting.progress import RunProgress, RunSnapshot
@@ -213,7 +216,14 @@ def experiment(
                          eval_labels=parse_datasets(eval_labels))
     except ValueError as error:
         raise UsageError(str(error)) from error
-    config = ExperimentConfig(experiment_id=name, strategies=chosen, seeds=tuple(range(seeds)), cell=cell)
+    first_split = os.environ.get("KARL_SPLIT_SEED", "42").strip()
+    try:
+        split_seeds = split_seeds_for(splits, int(first_split))
+    except ValueError as error:
+        raise UsageError(f"{error} (KARL_SPLIT_SEED={first_split!r} must be an integer)"
+                         if "splits" not in str(error) else str(error)) from error
+    config = ExperimentConfig(experiment_id=name, strategies=chosen, seeds=tuple(range(seeds)), cell=cell,
+                              split_seeds=split_seeds)
     use_db_for_dbt(db)
     with warehouse.connection(db) as con:
         out = _out()

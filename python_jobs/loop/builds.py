@@ -63,6 +63,8 @@ def run_dbt_vars(config: RunConfig, store: RunStore) -> dict[str, object]:
                                     "karl_candidate_source": config.candidate_source,
                                     "karl_sampler_seed": config.seed,
                                     **role_vars(config)}
+    if config.split_seed is not None:
+        variables["karl_split_seed"] = config.split_seed
     category_set = (store.artifact("categories") or {}).get("category_set")
     if category_set:
         variables["karl_category_set"] = category_set

@@ -83,6 +83,17 @@ def ood_test_labels(con: duckdb.DuckDBPyConnection, datasets: tuple[str, ...] | 
     """, params))
 
 
+def pool_half_labels(con: duckdb.DuckDBPyConnection) -> LabelledPairs:
+    """The pool half's pairs with a majority label (FBL2024's pool half by default): what a run
+    could at most learn from the pool, and so the training set of its ceiling (loop/ceiling.py)."""
+    return LabelledPairs.from_frame(_frame(con, """
+        select pair_key, item_a_id, item_b_id, relation_label
+        from marts.fct_eval_sets
+        where eval_set = 'pool' and relation_label is not null
+        order by pair_key, dataset
+    """))
+
+
 def ood_datasets(con: duckdb.DuckDBPyConnection) -> list[str]:
     """The eval datasets that have held-out pairs with a majority label, by name."""
     return [row[0] for row in con.execute("""

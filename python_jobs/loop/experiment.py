@@ -1,5 +1,7 @@
 """`karl experiment`: strategies x seeds x T rounds with one annotator, one run per cell, in
-one warehouse; answers the paper's RQ1-RQ3 from marts.rpt_experiment_summary."""
+one warehouse, on one or several pool/test splits; each cell's ceiling (loop/ceiling.py) beside
+it. Answers the paper's RQ1-RQ3 from marts.rpt_experiment_summary, per split from
+marts.rpt_experiment_splits, per run (learning-curve figures) from marts.fct_experiment_runs."""
 
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ import duckdb
 from python_jobs import warehouse
 from python_jobs.config import EngineSettings, RunConfig
 from python_jobs.loop.builds import RUN_BUILD_ARGS
+from python_jobs.loop.ceiling import record_ceiling
 from python_jobs.loop.id_cv import worker_pool
 from python_jobs.loop.pool import CandidatePoolMemo
 from python_jobs.loop.runner import Orchestrator
@@ -20,18 +23,30 @@ from python_jobs.reporting.progress import RunProgress
 
 @dataclass(frozen=True)
 class ExperimentConfig:
+    """Cells: split seeds x seeds x strategies. One split (None: the warehouse's) keeps the run ids
+    `<experiment>-<strategy>-s<seed>`; several add `-k<split seed>`."""
+
     experiment_id: str
     strategies: tuple[str, ...] = ("random", "qbc", "margin")
     seeds: tuple[int, ...] = (0, 1, 2)
     cell: RunConfig = field(default_factory=lambda: RunConfig(rounds=20, run_id="template"))
+    split_seeds: tuple[int | None, ...] = (None,)
 
     def cells(self) -> list[RunConfig]:
         return [
-            replace(self.cell, strategy=strategy, seed=seed, experiment_id=self.experiment_id,
-                    run_id=f"{self.experiment_id}-{strategy}-s{seed}")
+            replace(self.cell, strategy=strategy, seed=seed, experiment_id=self.experiment_id, split_seed=split_seed,
+                    run_id=f"{self.experiment_id}-{strategy}-s{seed}" + (f"-k{split_seed}" if split_seed is not None else ""))
+            for split_seed in self.split_seeds
             for seed in self.seeds
             for strategy in self.strategies
         ]
+
+
+def split_seeds_for(splits: int, first: int) -> tuple[int | None, ...]:
+    """`--splits K`: the warehouse's split alone for 1, else K split seeds from `first` on."""
+    if splits < 1:
+        raise ValueError(f"--splits {splits}: an experiment needs at least one split")
+    return (None,) if splits == 1 else tuple(range(first, first + splits))
 
 
 def run_experiment(con: duckdb.DuckDBPyConnection, config: ExperimentConfig,
@@ -47,6 +62,7 @@ def run_experiment(con: duckdb.DuckDBPyConnection, config: ExperimentConfig,
     pool = worker_pool(config.cell.workers) if config.cell.workers > 1 else None
     # The cells of one seed share a candidate pool: the memo spares rebuilding it for each.
     pool_memo = CandidatePoolMemo()
+    ceilings: dict[str, dict] = {}  # the cells of one split and seed share their ceiling
     last: Orchestrator | None = None
     try:
         for number, cell in enumerate(cells, start=1):
@@ -56,6 +72,9 @@ def run_experiment(con: duckdb.DuckDBPyConnection, config: ExperimentConfig,
                                 pool_memo=pool_memo, progress=progress_for(cell) if progress_for else None,
                                 engine=engine)
             last.run()
+            record_ceiling(last, ceilings)
+            if last.spark_run is not None:  # the ceiling artifact, stored after the run's last publish
+                last.spark_run.publish()
     except Exception:
         # The cells done so far still reach the marts; the error that stopped the experiment is
         # the one reported, not a test the same cause fails again in this build.

@@ -24,7 +24,7 @@ def print_round_table(rows: list[tuple], console: Console) -> None:
 
 def print_experiment_summary(rows: list[dict], console: Console) -> None:
     """rows: loop.experiment.experiment_summary (marts.rpt_experiment_summary)."""
-    table = Table(title="karl experiment (marts.rpt_experiment_summary): mean ± sd over seeds")
+    table = Table(title="karl experiment (marts.rpt_experiment_summary): mean ± sd over splits x seeds")
     for column in ("strategy", "runs", "rounds", "ID r0", "ID gain", "ID drop from best", "OOD r0",
                    "OOD gain", "OOD rel. gain", "best OOD rel.", "best OOD round", "min ID gain",
                    "corr(div, ID)", "corr(div, OOD)"):
@@ -41,6 +41,41 @@ def print_experiment_summary(rows: list[dict], console: Console) -> None:
                       _fmt(r.get("mean_best_ood_round"), ".1f"), _fmt(r.get("mean_min_id_gain"), "+.3f"),
                       _fmt(r["corr_diversity_id_gain"], "+.2f"), _fmt(r["corr_diversity_ood_gain"], "+.2f"))
     console.print(table)
+    print_learning_curves(rows, console)
+
+
+def print_learning_curves(rows: list[dict], console: Console) -> None:
+    """The learning-curve figures of rpt_experiment_summary: OOD at round 0, half-way and last,
+    the ceiling, the normalised area and the labels to half / 80% of the ceiling's gain."""
+    if not rows or all(_missing(r.get("mean_ood_macro_f1_final")) for r in rows):
+        return
+    splits = max(0 if _missing(r.get("n_splits")) else int(r["n_splits"]) for r in rows)
+    table = Table(title=f"learning curves (marts.fct_experiment_runs): mean ± sd over {splits} split(s) x seeds")
+    for column in ("strategy", "runs", "OOD r0", "OOD half-way", "OOD last", "ceiling", "area (0 floor, 1 ceiling)",
+                   "labels to 50% (runs)", "labels to 80% (runs)"):
+        table.add_column(column, justify="right")
+
+    def pm(mean: float | None, sd: float | None) -> str:
+        return "" if _missing(mean) else f"{mean:.3f} ± {0 if _missing(sd) else sd:.3f}"
+
+    def reached(mean: float | None, count: int | None) -> str:
+        runs = 0 if _missing(count) else int(count)
+        return f"- ({runs})" if _missing(mean) else f"{mean:.0f} ({runs})"
+
+    for r in rows:
+        table.add_row(r["strategy"], str(r["n_runs"]), pm(r["mean_ood_macro_f1_round0"], r.get("sd_ood_macro_f1_round0")),
+                      pm(r.get("mean_ood_macro_f1_half"), r.get("sd_ood_macro_f1_half")),
+                      pm(r.get("mean_ood_macro_f1_final"), r.get("sd_ood_macro_f1_final")),
+                      pm(r.get("mean_ceiling_ood_macro_f1"), r.get("sd_ceiling_ood_macro_f1")),
+                      pm(r.get("mean_normalised_ood_area"), r.get("sd_normalised_ood_area")),
+                      reached(r.get("mean_labels_to_half_ceiling_gain"), r.get("n_runs_reaching_half_ceiling_gain")),
+                      reached(r.get("mean_labels_to_80pct_ceiling_gain"), r.get("n_runs_reaching_80pct_ceiling_gain")))
+    console.print(table)
+
+
+def _missing(value: object) -> bool:
+    """None, or the NaN a null becomes in a pandas frame."""
+    return value is None or (isinstance(value, float) and value != value)
 
 
 def print_plan(result: object, console: Console, max_cost: float | None) -> None:

@@ -8,6 +8,10 @@ runs as (
     select * from {{ ref('stg_karl__runs') }}
 ),
 
+run_artifacts as (
+    select * from {{ ref('stg_karl__run_artifacts') }}
+),
+
 experiment_runs as (
     select
         run_id,
@@ -16,12 +20,21 @@ experiment_runs as (
     where {{ json_text('config_json', 'experiment_id') }} is not null
 ),
 
+eval_splits as (
+    select
+        run_id,
+        cast({{ json_text('value_json', 'split_seed') }} as integer) as split_seed
+    from run_artifacts
+    where artifact_name = 'eval_split'
+),
+
 with_baseline as (
     select
         experiment_runs.experiment_id,
         round_metrics.run_id,
         round_metrics.strategy,
         round_metrics.seed,
+        eval_splits.split_seed,
         round_metrics.round_index,
         round_metrics.id_macro_f1,
         round_metrics.ood_macro_f1,
@@ -29,9 +42,11 @@ with_baseline as (
         round_metrics.n_training_labels,
         first_value(round_metrics.id_macro_f1) over baseline as id_macro_f1_round0,
         first_value(round_metrics.ood_macro_f1) over baseline as ood_macro_f1_round0,
-        first_value(round_metrics.diversity) over baseline as diversity_round0
+        first_value(round_metrics.diversity) over baseline as diversity_round0,
+        first_value(round_metrics.n_training_labels) over baseline as n_training_labels_round0
     from round_metrics
     inner join experiment_runs on round_metrics.run_id = experiment_runs.run_id
+    left join eval_splits on round_metrics.run_id = eval_splits.run_id
     window baseline as (partition by round_metrics.run_id order by round_metrics.round_index)
 ),
 
@@ -41,7 +56,8 @@ final as (
         id_macro_f1 - id_macro_f1_round0 as id_gain,
         ood_macro_f1 - ood_macro_f1_round0 as ood_gain,
         ood_macro_f1 / nullif(ood_macro_f1_round0, 0) - 1 as ood_relative_gain,
-        diversity - diversity_round0 as diversity_gain
+        diversity - diversity_round0 as diversity_gain,
+        n_training_labels - n_training_labels_round0 as n_labels_acquired
     from with_baseline
 )
 

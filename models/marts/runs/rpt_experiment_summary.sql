@@ -1,11 +1,38 @@
 {#- The paper's three questions per experiment and strategy, over seeds:
     RQ1 ID gain (and whether long runs lose ID: the lowest ID gain of rounds 1..T), RQ2 OOD gain
     (final, best, and the round of the best), RQ3 how diversity gain correlates with ID and OOD
-    gain. Every strategy of the experiment has a row. -#}
+    gain. Every strategy of the experiment has a row, with the learning-curve figures of its runs
+    (fct_experiment_runs) as mean and sd over splits x seeds. -#}
 with
 
 experiment_rounds as (
     select * from {{ ref('fct_experiment_rounds') }}
+),
+
+experiment_runs as (
+    select * from {{ ref('fct_experiment_runs') }}
+),
+
+learning_curves as (
+    select
+        experiment_id,
+        strategy,
+        cast(count(distinct split_seed) as integer) as n_splits,
+        stddev_samp(ood_macro_f1_round0) as sd_ood_macro_f1_round0,
+        avg(ood_macro_f1_half) as mean_ood_macro_f1_half,
+        stddev_samp(ood_macro_f1_half) as sd_ood_macro_f1_half,
+        avg(ood_macro_f1_final) as mean_ood_macro_f1_final,
+        stddev_samp(ood_macro_f1_final) as sd_ood_macro_f1_final,
+        avg(ceiling_ood_macro_f1) as mean_ceiling_ood_macro_f1,
+        stddev_samp(ceiling_ood_macro_f1) as sd_ceiling_ood_macro_f1,
+        avg(normalised_ood_area) as mean_normalised_ood_area,
+        stddev_samp(normalised_ood_area) as sd_normalised_ood_area,
+        avg(labels_to_half_ceiling_gain) as mean_labels_to_half_ceiling_gain,
+        cast(count(labels_to_half_ceiling_gain) as integer) as n_runs_reaching_half_ceiling_gain,
+        avg(labels_to_80pct_ceiling_gain) as mean_labels_to_80pct_ceiling_gain,
+        cast(count(labels_to_80pct_ceiling_gain) as integer) as n_runs_reaching_80pct_ceiling_gain
+    from experiment_runs
+    group by experiment_id, strategy
 ),
 
 last_rounds as (
@@ -87,11 +114,28 @@ final as (
     select
         per_strategy.*,
         correlations.corr_diversity_id_gain,
-        correlations.corr_diversity_ood_gain
+        correlations.corr_diversity_ood_gain,
+        learning_curves.n_splits,
+        learning_curves.sd_ood_macro_f1_round0,
+        learning_curves.mean_ood_macro_f1_half,
+        learning_curves.sd_ood_macro_f1_half,
+        learning_curves.mean_ood_macro_f1_final,
+        learning_curves.sd_ood_macro_f1_final,
+        learning_curves.mean_ceiling_ood_macro_f1,
+        learning_curves.sd_ceiling_ood_macro_f1,
+        learning_curves.mean_normalised_ood_area,
+        learning_curves.sd_normalised_ood_area,
+        learning_curves.mean_labels_to_half_ceiling_gain,
+        learning_curves.n_runs_reaching_half_ceiling_gain,
+        learning_curves.mean_labels_to_80pct_ceiling_gain,
+        learning_curves.n_runs_reaching_80pct_ceiling_gain
     from per_strategy
     left join correlations
         on per_strategy.experiment_id = correlations.experiment_id
             and per_strategy.strategy = correlations.strategy
+    left join learning_curves
+        on per_strategy.experiment_id = learning_curves.experiment_id
+            and per_strategy.strategy = learning_curves.strategy
 )
 
 select * from final

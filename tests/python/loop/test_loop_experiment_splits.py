@@ -1,0 +1,77 @@
+"""`karl experiment --splits K` on the real FBL data: each cell runs on K pool/test splits, every
+run records its split and its ceiling, and the marts give split-level rows and the learning-curve
+figures; a second call resumes without fitting or running anything again."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from python_jobs import warehouse
+from python_jobs.cli import app
+from python_jobs.loop import ceiling
+
+pytestmark = pytest.mark.slow  # runs the loop
+
+ARGS = ["experiment", "--splits", "2", "--rounds", "2", "--seeds", "1", "--strategies", "margin,random",
+        "--members", "3", "--budget", "20", "--workers", "1", "--experiment-id", "splits"]
+
+
+def test_two_splits_give_split_rows_a_ceiling_per_split_and_resume(fbl_warehouse: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("KARL_SPLIT_SEED", "7")
+    result = CliRunner().invoke(app, ARGS)
+    assert result.exit_code == 0, result.output
+    assert "learning curves" in result.output
+    with warehouse.connection(fbl_warehouse) as con:
+        runs = con.execute("""
+            select run_id, strategy, split_seed, last_round_index, ood_macro_f1_round0, ceiling_ood_macro_f1,
+                   n_ceiling_pool_labels, normalised_ood_area
+            from marts.fct_experiment_runs where experiment_id = 'splits' order by split_seed, strategy
+        """).fetchall()
+        assert [(r[0], r[1], r[2], r[3]) for r in runs] == [
+            ("splits-margin-s0-k7", "margin", 7, 2), ("splits-random-s0-k7", "random", 7, 2),
+            ("splits-margin-s0-k8", "margin", 8, 2), ("splits-random-s0-k8", "random", 8, 2)]
+        for run in runs:
+            assert 0 < run[4] < 1 and 0 < run[5] < 1 and run[6] > 500
+        # The strategies of one split and seed share their floor and ceiling; the two splits do not.
+        assert runs[0][4:7] == runs[1][4:7] and runs[2][4:7] == runs[3][4:7]
+        assert runs[0][5] != runs[2][5] and runs[0][6] != runs[2][6]
+
+        pool_halves = dict(con.execute("""
+            select cast(json_extract(value_json, '$.split_seed') as integer), count(*)
+            from raw.run_artifacts where name = 'eval_split' and run_id like 'splits-%' group by 1
+        """).fetchall())
+        assert pool_halves == {7: 2, 8: 2}
+
+        splits = con.execute("""
+            select split_seed, strategy, n_runs, floor_ood_macro_f1, ceiling_ood_macro_f1
+            from marts.rpt_experiment_splits where experiment_id = 'splits' order by split_seed, strategy
+        """).fetchall()
+        assert [(s[0], s[1], s[2]) for s in splits] == [(7, "margin", 1), (7, "random", 1), (8, "margin", 1), (8, "random", 1)]
+        assert [s[4] for s in splits] == [r[5] for r in runs]
+
+        summary = con.execute("""
+            select strategy, n_runs, n_splits, sd_ood_macro_f1_round0, mean_ceiling_ood_macro_f1
+            from marts.rpt_experiment_summary where experiment_id = 'splits' order by strategy
+        """).fetchall()
+        assert [(s[0], s[1], s[2]) for s in summary] == [("margin", 2, 2), ("random", 2, 2)]
+        assert summary[0][3] > 0  # the round-0 OOD moves between splits
+        assert summary[0][4] == pytest.approx((runs[0][5] + runs[2][5]) / 2)
+
+        stored = json.loads(con.execute("select value_json from raw.run_artifacts "
+                                        "where run_id = 'splits-margin-s0-k8' and name = 'ceiling'").fetchone()[0])
+        assert stored["split_seed"] == 8 and stored["ood_macro_f1"] == runs[2][5]
+        steps_before = con.execute("select count(*) from raw.run_steps").fetchone()[0]
+
+    fits: list[str] = []
+    real_fit = ceiling.fit_ceiling
+    monkeypatch.setattr(ceiling, "fit_ceiling", lambda run: fits.append(run.config.run_id) or real_fit(run))
+    again = CliRunner().invoke(app, ARGS)
+    assert again.exit_code == 0, again.output
+    assert fits == []
+    with warehouse.connection(fbl_warehouse) as con:
+        assert con.execute("select count(*) from raw.run_steps").fetchone()[0] == steps_before
