@@ -212,3 +212,47 @@ def diversity_curves(metrics: pd.DataFrame, ranges: dict[str, AxisRange]) -> byt
     axis.xaxis.get_major_locator().set_params(integer=True)
     axis.legend(fontsize=8)
     return _png(figure)
+
+
+def ceiling_curves(learning: pd.DataFrame) -> bytes:
+    """Left: OOD macro-F1 against the labels acquired, per strategy (mean ± sd over its runs at
+    each round, x the runs' mean labels), with the runs' ceiling (dashed) and floor (dotted).
+    Right: the same rounds as a share of the gain from floor to ceiling, each run against its
+    own split's floor and ceiling (0 = floor, 1 = ceiling)."""
+    frame = learning.copy()
+    gain = frame["ceiling_ood_macro_f1"] - frame["floor_ood_macro_f1"]
+    frame["share_of_ceiling_gain"] = (frame["ood_macro_f1"] - frame["floor_ood_macro_f1"]) / gain.where(gain > 0)
+    colours = strategy_colours(list(frame["strategy"]))
+    ood_range = metric_range(list(frame["ood_macro_f1"]) + list(frame["ceiling_ood_macro_f1"]))
+    share_range = metric_range(list(frame["share_of_ceiling_gain"]) + [0.0, 1.0], floor=None, ceiling=None)
+    figure, axes = plt.subplots(1, 2, figsize=(11, 4.0))
+    for strategy, group in frame.groupby("strategy", sort=True):
+        runs = group["run_id"].nunique()
+        per_round = group.groupby("round_index").agg(
+            labels=("n_labels_acquired", "mean"), ood=("ood_macro_f1", "mean"), ood_sd=("ood_macro_f1", "std"),
+            share=("share_of_ceiling_gain", "mean"), share_sd=("share_of_ceiling_gain", "std")).fillna({"ood_sd": 0.0, "share_sd": 0.0})
+        colour = colours[str(strategy)]
+        for axis, mean, sd in ((axes[0], "ood", "ood_sd"), (axes[1], "share", "share_sd")):
+            axis.plot(per_round["labels"], per_round[mean], marker="o", markersize=3, color=colour,
+                      label=f"{strategy} (mean ± sd of {runs} runs)" if axis is axes[1] else None)
+            axis.fill_between(per_round["labels"], per_round[mean] - per_round[sd], per_round[mean] + per_round[sd],
+                              color=colour, alpha=0.15, linewidth=0)
+    ceilings = frame.drop_duplicates("run_id")
+    ceiling, ceiling_sd = float(ceilings["ceiling_ood_macro_f1"].mean()), float(ceilings["ceiling_ood_macro_f1"].std() or 0.0)
+    axes[0].axhline(ceiling, color="#333333", linestyle="--", linewidth=1.2,
+                    label=f"ceiling (every labelled pool pair) {ceiling:.3f} ± {0 if ceiling_sd != ceiling_sd else ceiling_sd:.3f}")
+    axes[0].axhline(float(ceilings["floor_ood_macro_f1"].mean()), color="#999999", linestyle=":", linewidth=1.2,
+                    label="floor (round 0)")
+    for level, style in ((1.0, "--"), (0.8, ":"), (0.5, ":"), (0.0, ":")):
+        axes[1].axhline(level, color="#333333" if level == 1.0 else "#999999", linestyle=style, linewidth=1.0)
+    axes[0].set_ylim(ood_range.low, ood_range.high)
+    axes[0].set_title(f"OOD macro-F1; y {ood_range.text()}", fontsize=10)
+    axes[0].set_ylabel("macro-F1")
+    axes[1].set_ylim(share_range.low, share_range.high)
+    axes[1].set_title(f"share of the ceiling's gain (0 floor, 1 ceiling); y {share_range.text()}", fontsize=10)
+    axes[1].set_ylabel("share of the gain")
+    for axis in axes:
+        axis.set_xlabel("labels acquired")
+        axis.grid(alpha=0.3)
+        axis.legend(fontsize=8, loc="best")
+    return _png(figure)

@@ -231,6 +231,15 @@ def render_html(data: ReportData, title: str = "karl report") -> str:
         _img(plots.f1_curves(metrics, "accepted_labels_trained_on", "accepted LLM labels trained on", ranges),
              "macro-F1 against accepted labels"),
     ]
+    if data.learning is not None and not data.learning.empty:
+        splits = data.learning["split_seed"].nunique()
+        parts += ["<h2>Learning curves against the ceiling</h2>",
+                  _note(f"Experiment runs on {splits} pool/test split(s). The ceiling is the same model trained on "
+                        "every labelled pair of its split's pool half (what no strategy can beat by asking about "
+                        "the pool); the floor is round 0. Right: each run's OOD as a share of its own split's gain "
+                        "from floor to ceiling, so splits with different ceilings are comparable. Figures: "
+                        "marts.fct_experiment_runs and rpt_experiment_summary."),
+                  _img(plots.ceiling_curves(data.learning), "OOD macro-F1 against labels, with the ceiling")]
     spent = float(metrics["cost_usd"].fillna(0).sum())
     parts.append("<h2>Macro-F1 against spend</h2>")
     if spent > 0:

@@ -26,6 +26,8 @@ class ReportData:
     judges: JudgeFrames | None = None
     # per run: its datasets' roles and each eval dataset's OOD macro-F1 at its last round
     datasets: pd.DataFrame | None = None
+    # per experiment run and round: OOD, labels acquired, the run's floor and ceiling (marts.fct_experiment_runs)
+    learning: pd.DataFrame | None = None
 
 
 def _exists(con: duckdb.DuckDBPyConnection, schema: str, name: str) -> bool:
@@ -115,7 +117,24 @@ def load_report_data(con: duckdb.DuckDBPyConnection, run_ids: list[str] | None =
         gx_docs=gx_docs,
         judges=load_judge_frames(con),
         datasets=_datasets(con, ids),
+        learning=_learning_curves(con, ids),
     )
+
+
+def _learning_curves(con: duckdb.DuckDBPyConnection, run_ids: list[str]) -> pd.DataFrame:
+    """Rounds of the runs that have a ceiling (experiment cells): run_id, strategy, split_seed,
+    round_index, n_labels_acquired, ood_macro_f1, floor and ceiling; empty otherwise."""
+    if not run_ids or not (_exists(con, "marts", "fct_experiment_rounds") and _exists(con, "marts", "fct_experiment_runs")):
+        return pd.DataFrame()
+    marks = ", ".join("?" for _ in run_ids)
+    return con.execute(f"""
+        select rounds.run_id, rounds.strategy, rounds.split_seed, rounds.round_index, rounds.n_labels_acquired,
+               rounds.ood_macro_f1, runs.ood_macro_f1_round0 as floor_ood_macro_f1, runs.ceiling_ood_macro_f1
+        from marts.fct_experiment_rounds as rounds
+        inner join marts.fct_experiment_runs as runs on rounds.run_id = runs.run_id
+        where rounds.run_id in ({marks}) and runs.ceiling_ood_macro_f1 is not null
+        order by rounds.run_id, rounds.round_index
+    """, list(run_ids)).df()
 
 
 def _datasets(con: duckdb.DuckDBPyConnection, run_ids: list[str]) -> pd.DataFrame:

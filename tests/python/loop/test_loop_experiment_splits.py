@@ -1,6 +1,7 @@
 """`karl experiment --splits K` on the real FBL data: each cell runs on K pool/test splits, every
-run records its split and its ceiling, and the marts give split-level rows and the learning-curve
-figures; a second call resumes without fitting or running anything again."""
+run records its split and its ceiling, the marts give split-level rows and the learning-curve
+figures, the report draws them against the ceiling; a second call resumes without fitting or
+running anything again."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from typer.testing import CliRunner
 from python_jobs import warehouse
 from python_jobs.cli import app
 from python_jobs.loop import ceiling
+from python_jobs.reporting.report import write_report
 
 pytestmark = pytest.mark.slow  # runs the loop
 
@@ -20,7 +22,7 @@ ARGS = ["experiment", "--splits", "2", "--rounds", "2", "--seeds", "1", "--strat
         "--members", "3", "--budget", "20", "--workers", "1", "--experiment-id", "splits"]
 
 
-def test_two_splits_give_split_rows_a_ceiling_per_split_and_resume(fbl_warehouse: Path,
+def test_two_splits_give_split_rows_a_ceiling_per_split_and_resume(fbl_warehouse: Path, tmp_path: Path,
                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("KARL_SPLIT_SEED", "7")
     result = CliRunner().invoke(app, ARGS)
@@ -75,3 +77,5 @@ def test_two_splits_give_split_rows_a_ceiling_per_split_and_resume(fbl_warehouse
     assert fits == []
     with warehouse.connection(fbl_warehouse) as con:
         assert con.execute("select count(*) from raw.run_steps").fetchone()[0] == steps_before
+        page = write_report(con, tmp_path / "report").read_text()
+    assert "Learning curves against the ceiling" in page and "on 2 pool/test split(s)" in page
