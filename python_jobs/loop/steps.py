@@ -30,6 +30,7 @@ from python_jobs.learning import (
     scoring_rows,
 )
 from python_jobs.learning.ensemble import BaggedEnsemble
+from python_jobs.learning.item_disjoint_cv import item_disjoint_macro_f1
 from python_jobs.learning.logreg import warm_starts_help
 from python_jobs.loop import data
 from python_jobs.loop.builds import ROUND_BUILD_ARGS
@@ -267,12 +268,25 @@ def evaluate(run: Run, round_index: int, state: RoundState) -> None:
             y_human, running.folds, [predictions for predictions, _ in results], running.n_added,
             time.perf_counter() - running.started))
     metrics.update(ood_metrics)
+    if running is not None and round_index in (0, run.config.rounds):
+        metrics.update(item_disjoint_figures(run, round_index, x_human, y_human, x_added, y_added))
     metrics["diversity"] = diversity
     metrics["n_training_labels"] = int(len(y_human) + len(y_added))
     metrics["n_added_labels"] = int(len(y_added))
     metrics.update(run.store.annotation_stats(round_index))
     run.store.record_round_metrics(round_index, metrics)
     state.metrics = metrics
+
+
+def item_disjoint_figures(run: Run, round_index: int, x_human: object, y_human: np.ndarray,
+                          x_added: object, y_added: np.ndarray) -> dict[str, float | int]:
+    """The item-disjoint ID CV (learning/item_disjoint_cv.py) beside the shuffled one: at round 0
+    and the last round only (five more ensemble fits each)."""
+    human = run.base_labels()
+    added = data.added_labels(run.con, run.config.run_id, round_index)
+    return item_disjoint_macro_f1(x_human, y_human, (human.item_a_ids, human.item_b_ids), x_added, y_added,
+                                  (added.item_a_ids, added.item_b_ids), run.hyperparameters, run.config.members,
+                                  run.config.seed)
 
 
 def _id_cv_possible(y_human: np.ndarray) -> bool:

@@ -37,6 +37,7 @@ with_baseline as (
         eval_splits.split_seed,
         round_metrics.round_index,
         round_metrics.id_macro_f1,
+        round_metrics.id_item_disjoint_macro_f1,
         round_metrics.ood_macro_f1,
         round_metrics.diversity,
         round_metrics.n_training_labels,

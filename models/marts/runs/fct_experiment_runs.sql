@@ -55,6 +55,9 @@ per_run as (
         max(n_labels_acquired) as n_labels_acquired,
         max(id_macro_f1_round0) as id_macro_f1_round0,
         min(case when round_index > 0 then id_gain end) as lowest_id_gain,
+        max(case when round_index = 0 then id_item_disjoint_macro_f1 end) as id_item_disjoint_macro_f1_round0,
+        max(case when round_index = last_round_index then id_item_disjoint_macro_f1 end)
+            as id_item_disjoint_macro_f1_final,
         max(ood_macro_f1_round0) as ood_macro_f1_round0,
         max(case when round_index = cast(floor(last_round_index / 2.0) as integer) then ood_macro_f1 end)
             as ood_macro_f1_half,

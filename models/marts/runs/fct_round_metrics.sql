@@ -35,6 +35,8 @@ extracted as (
         cast({{ json_text('metrics_json', 'id_f1_substitute') }} as double) as id_f1_substitute,
         cast({{ json_text('metrics_json', 'id_f1_complement') }} as double) as id_f1_complement,
         cast({{ json_text('metrics_json', 'id_f1_other') }} as double) as id_f1_other,
+        cast({{ json_text('metrics_json', 'id_item_disjoint_macro_f1') }} as double) as id_item_disjoint_macro_f1,
+        cast({{ json_text('metrics_json', 'id_item_disjoint_train_share') }} as double) as id_item_disjoint_train_share,
         cast({{ json_text('metrics_json', 'ood_macro_f1') }} as double) as ood_macro_f1,
         cast({{ json_text('metrics_json', 'ood_accuracy') }} as double) as ood_accuracy,
         cast({{ json_text('metrics_json', 'ood_f1_substitute') }} as double) as ood_f1_substitute,

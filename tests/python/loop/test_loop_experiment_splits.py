@@ -56,6 +56,18 @@ def test_two_splits_give_split_rows_a_ceiling_per_split_and_resume(fbl_warehouse
         assert [(s[0], s[1], s[2]) for s in splits] == [(7, "margin", 1), (7, "random", 1), (8, "margin", 1), (8, "random", 1)]
         assert [s[4] for s in splits] == [r[5] for r in runs]
 
+        # The item-disjoint ID CV beside the shuffled one, at round 0 and the last round.
+        id_figures = con.execute("""
+            select id_macro_f1_round0, id_item_disjoint_macro_f1_round0, id_item_disjoint_macro_f1_final
+            from marts.fct_experiment_runs where experiment_id = 'splits'
+        """).fetchall()
+        for shuffled, disjoint_round0, disjoint_final in id_figures:
+            assert 0.3 < disjoint_round0 < shuffled and 0.3 < disjoint_final < 1
+        assert con.execute("""
+            select count(*) from marts.fct_round_metrics
+            where run_id like 'splits-%' and round_index = 1 and id_item_disjoint_macro_f1 is null
+        """).fetchone()[0] == 4
+
         summary = con.execute("""
             select strategy, n_runs, n_splits, sd_ood_macro_f1_round0, mean_ceiling_ood_macro_f1
             from marts.rpt_experiment_summary where experiment_id = 'splits' order by strategy
