@@ -20,6 +20,7 @@ from python_jobs.annotation.base import Annotator, BudgetExhausted, CallContext
 from python_jobs.annotation.call_log import DuckDBCallSink
 from python_jobs.config import EngineSettings, RunConfig
 from python_jobs.errors import KarlError
+from python_jobs.faults.sentences import find_fault
 from python_jobs.features.sets import PairFeatures, stack_rows
 from python_jobs.features.vectors import ItemVectors
 from python_jobs.learning import (
@@ -245,6 +246,8 @@ def build(run: Run, round_index: int, state: RoundState) -> None:
     try:
         run.build(ROUND_BUILD_ARGS)
     except warehouse.DbtFailedError as error:
+        if find_fault(error) is not None:
+            raise  # the machine refused (a full disk, ...), no invariant: the CLI names the fault
         raise RunStopped(
             f"An invariant failed after round {round_index}'s annotations; the run stops here "
             f"(fix the cause, then `karl run --resume {run.config.run_id}`):\n  "
