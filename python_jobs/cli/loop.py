@@ -217,11 +217,12 @@ def experiment(
     except ValueError as error:
         raise UsageError(str(error)) from error
     first_split = os.environ.get("KARL_SPLIT_SEED", "42").strip()
+    if not first_split.lstrip("-").isdigit():
+        raise UsageError(f"KARL_SPLIT_SEED={first_split!r} must be an integer (the first split's seed)")
     try:
         split_seeds = split_seeds_for(splits, int(first_split))
     except ValueError as error:
-        raise UsageError(f"{error} (KARL_SPLIT_SEED={first_split!r} must be an integer)"
-                         if "splits" not in str(error) else str(error)) from error
+        raise UsageError(str(error)) from error
     config = ExperimentConfig(experiment_id=name, strategies=chosen, seeds=tuple(range(seeds)), cell=cell,
                               split_seeds=split_seeds)
     use_db_for_dbt(db)

@@ -13,6 +13,7 @@ from typing import Protocol
 
 import numpy as np
 
+from python_jobs.errors import KarlError
 from python_jobs.features.sets import stack_rows
 from python_jobs.learning.ensemble import BaggedEnsemble
 from python_jobs.loop import data
@@ -67,7 +68,7 @@ def record_ceiling(run: PreparedRun, memo: dict[str, dict]) -> dict | None:
     split = run.store.eval_split()
     recorded = run.store.artifact("eval_split") or {}
     if recorded.get("split_seed") != split["split_seed"]:
-        raise RuntimeError(f"the warehouse holds split {split['split_seed']}, run {run.config.run_id} was "
+        raise KarlError(f"the warehouse holds split {split['split_seed']}, run {run.config.run_id} was "
                            f"evaluated on split {recorded.get('split_seed')}: no ceiling fitted")
     key = ceiling_key(run, split["split_seed"])
     if key not in memo:
