@@ -9,7 +9,6 @@ import typer
 
 from python_jobs import warehouse
 from python_jobs.cli.app import DbOption, _out, app, engine_settings
-from python_jobs.errors import KarlError
 
 
 @app.command()
@@ -20,13 +19,19 @@ def predict(
     db: Optional[Path] = DbOption,
 ) -> None:
     """Score every candidate pair with a run's final model into raw.pair_predictions (once per model
-    version), then build fct_pair_relations and rpt_item_relations (labels win over predictions)."""
-    if engine_settings(ctx).engine == "spark":
-        raise KarlError("`karl --engine spark predict` is not supported yet: run `karl predict` on the DuckDB warehouse.")
+    version), then build fct_pair_relations and rpt_item_relations (labels win over predictions);
+    with --engine spark, also on Spark."""
     from python_jobs.prediction.job import predict_relations
 
+    settings = engine_settings(ctx)
     with warehouse.connection(db) as con:
         summary = predict_relations(con, run_id=run_id, catalog=catalog, db_path=db)
+        if settings.engine == "spark":
+            from python_jobs.spark.prediction_publishing import predictions_to_spark
+
+            on_spark = predictions_to_spark(con, summary.run_id, settings)
+            _out().info(on_spark.line(), event="spark_predicted", rows_published=on_spark.rows_published,
+                        missing=list(on_spark.missing))
     message = (f"model {summary.model_version}: {summary.n_written} new predictions of {summary.n_candidates} "
                f"candidate pairs{' of ' + catalog if catalog else ''}"
                + (f" ({summary.n_unscorable} pairs have items without vectors in the model's feature set)"
