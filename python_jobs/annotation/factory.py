@@ -10,13 +10,13 @@ import duckdb
 
 from python_jobs.annotation.base import Annotator
 from python_jobs.annotation.few_shot_pool import load_pool
-from python_jobs.judge.marts import require_judge
 from python_jobs.annotation.openai.batch import BatchAnnotator
 from python_jobs.annotation.openai.client import OpenAIAnnotator
 from python_jobs.annotation.openai.preflight import preflight
 from python_jobs.annotation.replay import RecordedJudgement, ReplayAnnotator
 from python_jobs.annotation.simulated import NoiseModel, SimulatedAnnotator
-from python_jobs.config import RunConfig, llm_settings_from_env
+from python_jobs.config import DEFAULT_TRAIN_LABELS, RunConfig, llm_settings_from_env
+from python_jobs.judge.marts import require_judge
 from python_jobs.loop.reference import reference_labels_for
 
 
@@ -48,20 +48,22 @@ def make_annotator(con: duckdb.DuckDBPyConnection, config: RunConfig,
 
         return PanelAnnotator(reference_labels if reference_labels is not None
                               else reference_labels_for(con, config), config.panel, config.seed)
-    live = openai_annotator(con, {"max_cost_usd": config.max_cost_usd})
+    live = openai_annotator(con, {"max_cost_usd": config.max_cost_usd}, example_datasets=config.train_labels)
     if config.llm_batch or live.config.batch:
         return BatchAnnotator(live, con)
     return live
 
 
 def openai_annotator(con: duckdb.DuckDBPyConnection, overrides: dict[str, Any] | None = None,
-                     env: Mapping[str, str] | None = None) -> OpenAIAnnotator:
+                     env: Mapping[str, str] | None = None,
+                     example_datasets: tuple[str, ...] = DEFAULT_TRAIN_LABELS) -> OpenAIAnnotator:
     """The openai annotator from the environment (os.environ unless `env`) and `overrides`
-    (LLMSettings fields), with the few-shot example pool from the warehouse when its settings
+    (LLMSettings fields), with the few-shot example pool from the warehouse (the pairs of
+    `example_datasets`, the run's train datasets, outside the judge reserve) when its settings
     ask for examples."""
     env = os.environ if env is None else env
     settings = llm_settings_from_env(env, overrides)
-    pool = load_pool(con) if settings.few_shot != "none" else None
+    pool = load_pool(con, example_datasets=example_datasets) if settings.few_shot != "none" else None
     return OpenAIAnnotator.from_env(overrides, env=env, example_pool=pool)
 
 
@@ -69,7 +71,7 @@ def check_openai_run(con: duckdb.DuckDBPyConnection, config: RunConfig) -> list[
     """Before round 0, in seconds: the endpoint serves the model (preflight) and, with
     --require-judge, a complete `karl judge` measured this model, prompt and few-shot setting.
     Raises a KarlError (PreflightError, JudgeMissing) with what to fix; returns what it found."""
-    live = openai_annotator(con, {"max_cost_usd": config.max_cost_usd})
+    live = openai_annotator(con, {"max_cost_usd": config.max_cost_usd}, example_datasets=config.train_labels)
     found = preflight(live)
     lines = [(f"preflight: {found.endpoint} serves {', '.join(found.models)} (response_format "
               f"{found.response_format}, logprobs {'yes' if found.logprobs else 'no'}, confidence {found.confidence}) "

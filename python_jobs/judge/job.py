@@ -33,6 +33,7 @@ from python_jobs.annotation.base import BudgetExhausted, CallContext, PairToAnno
 from python_jobs.annotation.call_log import DuckDBCallSink
 from python_jobs.annotation.evaluation_pairs import is_judge_reserved
 from python_jobs.annotation.openai.protocol import sanitize_url
+from python_jobs.config import DEFAULT_TRAIN_LABELS
 from python_jobs.errors import KarlError
 from python_jobs.judge.marts import few_shot_label
 
@@ -52,8 +53,12 @@ class JudgeSettings:
     k_calls: int = 3
     seed: int = 0
     # `karl judge --dataset`: sample these labelled datasets' pairs (stratified by 9-class code where
-    # the pair has one, else by relation); () = the FBL default (FBL2023 reserve, FBL2024 pool half).
+    # the pair has one, else by relation); () = the default (the train datasets' judge reserve, the
+    # pool halves of the others: FBL2023's reserve and FBL2024's pool half by default).
     datasets: tuple[str, ...] = ()
+    # `karl judge --train-labels`: the datasets whose pairs outside the judge reserve are few-shot
+    # examples (so only their reserve is sampled).
+    train_datasets: tuple[str, ...] = DEFAULT_TRAIN_LABELS
 
 
 @dataclass(frozen=True)
@@ -90,15 +95,16 @@ def sample_pairs(con: duckdb.DuckDBPyConnection, settings: JudgeSettings) -> lis
     strata: dict[str, list[tuple[str, SampledPair]]] = {}
     for dataset, key, a, b, relation, fbl, eval_set, title_a, title_b, cat_a, cat_b in rows:
         if settings.datasets:
-            if dataset not in settings.datasets or (fbl is not None and dataset == "FBL2023" and not is_judge_reserved(key)):
-                continue  # FBL2023 pairs outside the reserve are few-shot examples (evaluation_pairs.py)
+            if dataset not in settings.datasets or (
+                    fbl is not None and dataset in settings.train_datasets and not is_judge_reserved(key)):
+                continue  # train pairs outside the reserve are few-shot examples (evaluation_pairs.py)
             stratum = f"{dataset}:{fbl if fbl is not None else relation}"
-        elif dataset == "FBL2023":
+        elif dataset in settings.train_datasets:
             if fbl is None or not is_judge_reserved(key):
                 continue
-            stratum = f"FBL2023:{fbl}"
+            stratum = f"{dataset}:{fbl}"
         elif eval_set == "pool" and relation is not None:
-            stratum = f"FBL2024:{relation}"
+            stratum = f"{dataset}:{relation}"
         else:
             continue
         rank = hashlib.sha256(f"{settings.seed}|{key}".encode()).hexdigest()
@@ -124,7 +130,8 @@ def judge_id_for(annotator, settings: JudgeSettings) -> str:
     config = config_as_dict(annotator.config)
     material = json.dumps({
         "config": {name: config[name] for name in ANSWER_SETTINGS}, "prompt_hash": prompt.template_hash(),
-        "settings": [settings.per_class, settings.k_calls, settings.seed] + ([list(settings.datasets)] if settings.datasets else []),
+        "settings": [settings.per_class, settings.k_calls, settings.seed] + ([list(settings.datasets)] if settings.datasets else [])
+        + ([list(settings.train_datasets)] if settings.train_datasets != DEFAULT_TRAIN_LABELS else []),
         "batch": type(annotator).__name__,
     }, sort_keys=True, default=str)
     return "judge-" + hashlib.sha256(material.encode()).hexdigest()[:12]

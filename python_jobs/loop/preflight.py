@@ -110,6 +110,6 @@ def check_annotator(con: duckdb.DuckDBPyConnection, config: RunConfig, env: Mapp
             "(run `karl ingest fbl`, then `karl build`).")
     elif config.annotator == "openai":
         try:
-            openai_annotator(con, {"max_cost_usd": config.max_cost_usd}, env=env)
+            openai_annotator(con, {"max_cost_usd": config.max_cost_usd}, env=env, example_datasets=config.train_labels)
         except (KarlError, ValueError) as error:
             raise AnnotatorCannotLabelError(f"the openai annotator cannot start: {error}") from error

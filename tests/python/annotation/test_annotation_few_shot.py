@@ -125,3 +125,25 @@ def test_no_evaluation_pair_is_ever_in_a_prompt_over_a_whole_run(few_shot_run) -
             evaluation_blocks.add(prompt.USER_TEMPLATE.format(data=prompt.pair_data(PairToAnnotate(key, a, title_a, b, title_b, cat_a, cat_b))))
     example_turns = [m["content"] for body in bodies for m in body["messages"][1:-1] if m["role"] == "user"]
     assert len(example_turns) == 3 * len(bodies) and not set(example_turns) & evaluation_blocks
+
+
+def test_examples_come_from_the_runs_train_datasets_outside_their_judge_reserve(fbl_warehouse) -> None:
+    """Examples come from the train role only, never from its judge reserve; a train dataset of
+    relation labels only (FBL2024: no 9-class code) gives none, since the prompt shows codes."""
+    from python_jobs.annotation.evaluation_pairs import evaluation_pair_keys, is_judge_reserved
+    from python_jobs.annotation.few_shot_pool import load_pool
+
+    con = warehouse.connect(fbl_warehouse)
+    try:
+        dataset_of = dict(con.execute("select pair_key, dataset from marts.fct_human_labels").fetchall())
+        default_pool, relation_only_pool = load_pool(con), load_pool(con, example_datasets=("FBL2024",))
+        evaluation_when_2024_trains = evaluation_pair_keys(con, ("FBL2024",))
+    finally:
+        con.close()
+    keys = [example.pair.pair_key for example in default_pool.examples]
+    assert keys and {dataset_of[key] for key in keys} == {"FBL2023"}
+    assert not any(is_judge_reserved(key) for key in keys)
+    assert len(relation_only_pool.examples) == 0
+    assert {key for key, named in dataset_of.items() if named == "FBL2023"} <= evaluation_when_2024_trains
+    fbl2024 = {key for key, named in dataset_of.items() if named == "FBL2024"}
+    assert fbl2024 & evaluation_when_2024_trains == {key for key in fbl2024 if is_judge_reserved(key)}
