@@ -7,8 +7,8 @@ DuckDB journal and Spark (raw tables, marts.fct_consensus_labels, fct_training_l
         [--run-id ID] [--kill-at 'round 1: annotate'] [--rounds 3] [--annotator simulated]
         [--candidate-source sampler] [--budget 50] [--seed 0] [--members 10] [--tuning-trials 12]
 
-SPARK_DIR: the Spark warehouse of WAREHOUSE (`KARL_SPARK_WAREHOUSE_DIR=SPARK_DIR python -m
-python_jobs.spark.loader WAREHOUSE` then `karl --engine spark build`); the run adds to
+SPARK_DIR: the Spark warehouse of WAREHOUSE (`KARL_SPARK_WAREHOUSE_DIR=SPARK_DIR KARL_DUCKDB_PATH=WAREHOUSE
+karl --engine spark ingest sync` then `karl --engine spark build`); the run adds to
 it. The DuckDB file is copied next to it first (the original is not touched). Prints the run's
 wall time and its Spark lines (rows published, seconds, the closing Spark build), then per raw
 table the run's rows in DuckDB and in Spark, and whether the accepted labels agree.
@@ -31,7 +31,7 @@ import duckdb
 PROJECT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(PROJECT))
 
-from python_jobs.warehouse.run_mirror import RUN_TABLES
+from python_jobs.warehouse.raw_mirror import RUN_TABLES
 
 LABELS = ("select round_index, pair_key, relation_label from marts.fct_consensus_labels "
           "where run_id = '{run}' and is_accepted")

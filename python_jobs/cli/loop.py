@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Optional
@@ -26,6 +28,23 @@ from python_jobs.cli.app import (
 )
 from python_jobs.cli.ingest import build, ingest_fbl_command
 from python_jobs.config import STRATEGIES, EngineSettings, RunConfig, parse_datasets
+
+
+@contextmanager
+def _spark_stopped_after(engine: Optional[EngineSettings]) -> Iterator[None]:
+    """On `--engine spark`: the Spark session this command started stopped when it ends (frees the
+    JVM's memory and the metastore lock); a session the process already ran stays up."""
+    if engine is None or engine.engine != "spark":
+        yield
+        return
+    from python_jobs.spark.session import has_active_spark_session, stop_spark_session
+
+    started_here = not has_active_spark_session()
+    try:
+        yield
+    finally:
+        if started_here:
+            stop_spark_session()
 
 
 def use_db_for_dbt(db: Optional[Path]) -> None:
@@ -52,14 +71,9 @@ def run_loop(config: RunConfig, db: Optional[Path] = None, show_progress: bool =
     with warehouse.connection(db) as con:
         # Published only once the run holds the warehouse: a run refused by the lock leaves no trace.
         progress = RunProgress(Path(db) if db else warehouse.default_db_path(), snapshot, emit=out.info)
-        try:
+        with _spark_stopped_after(engine):
             Orchestrator(con, config, show_progress=show_progress and out.show_progress, log=out.info,
                          progress=progress, engine=engine).run()
-        finally:
-            if engine is not None and engine.engine == "spark":
-                from python_jobs.spark.session import stop_spark_session
-
-                stop_spark_session()
         rows = round_rows(con, [config.run_id])
     if out.json:
         out.result(event="run_done", run_id=config.run_id, rounds=[list(row) for row in rows])
@@ -235,14 +249,9 @@ def experiment(
                                                  seed=cell.seed, rounds=cell.rounds), emit=out.info)
 
         engine = engine_settings(ctx)
-        try:
+        with _spark_stopped_after(engine):
             seconds = run_experiment(con, config, log=out.info, show_progress=out.show_progress,
                                      progress_for=progress_for, engine=engine)
-        finally:
-            if engine.engine == "spark":
-                from python_jobs.spark.session import stop_spark_session
-
-                stop_spark_session()
         summary = experiment_summary(con, name)
     if out.json:
         out.result(event="experiment_done", experiment_id=name, seconds=round(seconds, 1), summary=summary)

@@ -1,8 +1,9 @@
 """karl's raw tables on Spark: create them, and copy them over from a DuckDB warehouse file.
 
-`karl ingest ...` writes DuckDB; `load_raw_from_duckdb` then copies the `raw` schema into Spark
-parquet tables of the same names and columns (through Arrow, in batches), so that
-`dbt build --target spark` reads the same sources. The Spark column types are not written twice:
+`ensure_raw_tables` creates them empty; `load_raw_from_duckdb` replaces tables by the DuckDB file's
+rows (through Arrow, in batches; `karl --engine spark ingest sync --replace TABLE`). Day to day the
+rows arrive by `spark/raw_sync.py`'s appends, so that `dbt build --target spark` reads the sources
+DuckDB's build reads. The Spark column types are not written twice:
 they come from raw_schema.RAW_TABLES, created in an in-memory DuckDB and read as an Arrow schema.
 Spark tables have no primary keys; as on DuckDB, writers keep raw append-only and idempotent.
 """
@@ -135,36 +136,3 @@ def load_raw_from_duckdb(
     finally:
         con.close()
     return LoadReport(rows=rows, seconds=time.perf_counter() - started)
-
-
-def main(argv: list[str] | None = None) -> int:
-    """`python -m python_jobs.spark.loader [DUCKDB_FILE]`: copy the raw tables into the
-    Spark warehouse (KARL_SPARK_WAREHOUSE_DIR), then `dbt build --target spark` reads them."""
-    import argparse
-
-    from python_jobs.spark.session import stop_spark_session
-    from python_jobs.warehouse.connection import default_db_path
-
-    parser = argparse.ArgumentParser(prog="python -m python_jobs.spark.loader", description=main.__doc__)
-    parser.add_argument("db", nargs="?", default=None, help="DuckDB file (default: $KARL_DUCKDB_PATH)")
-    parser.add_argument("--table", action="append", help="only this raw table (repeatable)")
-    options = parser.parse_args(argv)
-    db_path = Path(options.db) if options.db else default_db_path()
-    if not db_path.exists():
-        print(f"karl: no DuckDB warehouse at {db_path} (run `karl ingest ...` first or pass the file).")
-        return 2
-    try:
-        report = load_raw_from_duckdb(db_path, tables=options.table)
-    except KarlError as error:
-        print(f"karl: {error}")
-        return 2
-    finally:
-        stop_spark_session()
-    for name, count in report.rows.items():
-        print(f"raw.{name:<24} {count:>10,} rows")
-    print(f"loaded {sum(report.rows.values()):,} rows into Spark in {report.seconds:.1f} s")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -3,7 +3,7 @@ and its marts built on Spark when it closes (issue 16).
 
 The DuckDB file stays the run's journal and the loop's working copy (the bookkeeping SQL, the
 per-round dbt build the next round trains from, the LLM call log and its resume guarantees);
-`warehouse/run_mirror.RunMirror` copies the rows the run added to Spark's raw tables of the same
+`warehouse/raw_mirror.RawMirror` copies the rows the run added to Spark's raw tables of the same
 names, idempotently. When the run closes, the marts downstream of the run's tables are built on
 Spark (`SPARK_RUN_BUILD_ARGS`), so Spark's lineage, label and report marts show the run.
 
@@ -26,7 +26,7 @@ import duckdb
 
 from python_jobs.config import EngineSettings, RunConfig
 from python_jobs.warehouse.engine import Warehouse
-from python_jobs.warehouse.run_mirror import RUN_TABLES, RunMirror
+from python_jobs.warehouse.raw_mirror import RUN_TABLES, SHARED_TABLES, RawMirror
 
 # The marts a run changes, built on Spark when it closes: everything downstream of the tables the
 # run writes (RUN_TABLES; 36 models with their tests), except the candidate pool and its views
@@ -37,12 +37,13 @@ SPARK_RUN_BUILD_ARGS = [
     "source:karl_llm.llm_batches+",
     "--exclude", "path:models/intermediate/loop", "fct_candidate_pairs", "resource_type:seed",
     "resource_type:unit_test",
-    # `karl predict` is DuckDB only: its tables are not published to Spark
+    # built by `karl --engine spark predict`, with the candidate pool they read
     "path:models/marts/prediction",
 ]
 # What the run's marts read besides the run's tables: built once on Spark by `karl --engine spark
-# build` after `python -m python_jobs.spark.loader`.
-SPARK_BASE_RELATIONS = ("marts.fct_human_labels", "marts.fct_eval_sets", "seeds.fbl_classes")
+# build` (after `karl --engine spark ingest ...`, or `... ingest sync` for an older warehouse).
+SPARK_BASE_RELATIONS = ("marts.fct_human_labels", "marts.fct_eval_sets", "marts.dim_items", "seeds.fbl_classes",
+                        "staging.stg_karl__judge_samples", "staging.stg_karl__human_reviews")
 
 
 class SparkRun(Protocol):
@@ -62,7 +63,7 @@ class SparkRunMirror:
         self.run = run
         # None: the process's Spark session, opened on first use.
         self._warehouse = warehouse
-        self._mirror: RunMirror | None = None
+        self._mirror: RawMirror | None = None
         self.publishes = 0
         self.rows = 0
         self.seconds = 0.0
@@ -75,9 +76,9 @@ class SparkRunMirror:
             self._warehouse = SparkWarehouse.open(self.run.engine, stop_on_close=False)
         return self._warehouse
 
-    def mirror(self) -> RunMirror:
+    def mirror(self) -> RawMirror:
         if self._mirror is None:
-            self._mirror = RunMirror(self.run.con, self.warehouse(), self.run.config.run_id)
+            self._mirror = RawMirror(self.run.con, self.warehouse(), self.run.config.run_id)
         return self._mirror
 
     def publish(self) -> None:
@@ -92,14 +93,17 @@ class SparkRunMirror:
         they read besides the run (the human labels, the evaluation split, the seeds); else one
         line saying how to get it. Fails the run's close like the DuckDB closing build."""
         log = self.run.log
-        log(f"Spark: published {self.rows:,} rows of run {self.run.config.run_id} in {self.publishes} publishes, "
-            f"{self.seconds:.1f} s.")
         warehouse = self.warehouse()
+        # What the run filled but does not own (features, categories, its recorded model), once.
+        shared = RawMirror(self.run.con, warehouse, None, SHARED_TABLES).publish()
+        log(f"Spark: published {self.rows:,} rows of run {self.run.config.run_id} in {self.publishes} publishes, "
+            f"{self.seconds:.1f} s, and {shared.total:,} rows of shared tables (features, categories, models) "
+            f"in {shared.seconds:.1f} s.")
         missing = [relation for relation in SPARK_BASE_RELATIONS if not warehouse.has_relation(relation)]
         if missing:
             log(f"Spark: the run's raw rows are in Spark, but its marts were not built there: the Spark "
-                f"warehouse lacks {', '.join(missing)}. Copy and build it once (`python -m "
-                "python_jobs.spark.loader`, then `karl --engine spark build`); "
+                f"warehouse lacks {', '.join(missing)}. Copy and build it once (`karl --engine spark "
+                "ingest sync`, then `karl --engine spark build`); "
                 f"`karl --engine spark run --resume {self.run.config.run_id}` then builds the run's marts.")
             return
         started = time.perf_counter()

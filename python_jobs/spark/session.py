@@ -95,6 +95,15 @@ def spark_conf(settings: SparkSettings) -> dict[str, str]:
     }
 
 
+def has_active_spark_session() -> bool:
+    """Whether this process already runs a Spark session (pyspark missing: no)."""
+    try:
+        from pyspark.sql import SparkSession
+    except ImportError:
+        return False
+    return SparkSession.getActiveSession() is not None
+
+
 def spark_session(settings: SparkSettings | None = None) -> SparkSession:
     """The process's Spark session (created with karl's configuration on first use)."""
     try:

@@ -36,13 +36,16 @@ class SparkWarehouse:
     @classmethod
     def open(cls, settings: EngineSettings, stop_on_close: bool = True) -> SparkWarehouse:
         """The process's session (spark/session.py: master, memory and warehouse
-        directory from the environment) with every missing raw table created."""
+        directory from the environment) with every missing raw table created. `stop_on_close`
+        stops it at `close` only when this call started it: a session the process already ran
+        (a test run's, a Dagster job's) stays up."""
         from python_jobs.spark.loader import ensure_raw_tables
-        from python_jobs.spark.session import spark_session
+        from python_jobs.spark.session import has_active_spark_session, spark_session
 
+        started_here = not has_active_spark_session()
         session = spark_session()
         ensure_raw_tables(session)
-        return cls(session, settings.target, stop_on_close=stop_on_close)
+        return cls(session, settings.target, stop_on_close=stop_on_close and started_here)
 
     def has_relation(self, relation: str) -> bool:
         """Whether the catalogue holds `schema.name` (a table or a view)."""
@@ -73,7 +76,7 @@ class SparkWarehouse:
         if unknown:
             raise SparkTableMismatchError(
                 f"{table} on Spark has no column {unknown[0]!r} (a table made by an older karl?): copy it "
-                f"again from DuckDB with `python -m python_jobs.spark.loader --table "
+                f"again from DuckDB with `karl --engine spark ingest sync --replace "
                 f"{table.rpartition('.')[2]}`.")
         frame = self.session.createDataFrame(rows)
         ordered = [(F.col(field.name) if field.name in rows.column_names else F.lit(None))

@@ -8,7 +8,7 @@ from `config.EngineSettings` (`karl --engine`, `KARL_ENGINE`).
 
 The loop's bookkeeping SQL still talks to DuckDB directly (its ~150 statements are DuckDB SQL);
 the interface is what the steps whose cost grows with the catalogue go through, what publishes a
-run's rows to Spark (run_mirror.py), and what a job written for both engines uses. Relations are named as dbt names them on both engines
+run's rows to Spark (raw_mirror.py), and what a job written for both engines uses. Relations are named as dbt names them on both engines
 (`marts.fct_candidate_pairs`, `raw.selections`): the schemas have the same names on Spark.
 """
 

@@ -1,5 +1,5 @@
 """A publishing target that dies mid-publish, shared by the run-mirror tests on DuckDB
-(tests/python/warehouse/test_run_mirror.py) and on Spark (tests/python/spark/test_spark_run_mirror.py)."""
+(tests/python/warehouse/test_raw_mirror.py) and on Spark (tests/python/spark/test_spark_run_mirror.py)."""
 
 from __future__ import annotations
 

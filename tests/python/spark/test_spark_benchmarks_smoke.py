@@ -94,7 +94,7 @@ def test_spark_run_mirror_prints_the_run_and_the_comparison(fbl_warehouse_templa
     shutil.copyfile(fbl_warehouse_template, db)
     env = {**os.environ, "KARL_DUCKDB_PATH": str(db), "KARL_SPARK_WAREHOUSE_DIR": str(spark_dir),
            "KARL_SPARK_DRIVER_MEMORY": "1g", "KARL_DBT_TARGET_PATH": str(tmp_path / "target")}
-    for command in ([sys.executable, "-m", "python_jobs.spark.loader", str(db)],
+    for command in ([sys.executable, "-m", "python_jobs.cli", "--quiet", "--engine", "spark", "ingest", "sync"],
                     [sys.executable, "-m", "python_jobs.cli", "--quiet", "--engine", "spark", "build"]):
         result = subprocess.run(command, cwd=PROJECT_DIR, env=env, capture_output=True, text=True, timeout=1500,
                                 check=False)

@@ -15,7 +15,7 @@ from python_jobs import warehouse
 from python_jobs.config import EngineSettings, RunConfig
 from python_jobs.loop.experiment import ExperimentConfig, run_experiment
 from python_jobs.spark.warehouse import SparkWarehouse
-from python_jobs.warehouse.run_mirror import RUN_TABLES
+from python_jobs.warehouse.raw_mirror import RUN_TABLES
 
 pytestmark = [pytest.mark.spark, pytest.mark.timeout(900)]
 

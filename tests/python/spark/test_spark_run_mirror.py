@@ -1,5 +1,5 @@
 """`karl --engine spark run` publishes the run's raw rows to Spark (spark/run_publishing.py,
-warehouse/run_mirror.py): after a run that died between a DuckDB commit and its Spark append, and
+warehouse/raw_mirror.py): after a run that died between a DuckDB commit and its Spark append, and
 after its resume, Spark's raw tables hold exactly the run's rows of the DuckDB journal, none twice.
 
 One short replay run on the FBL warehouse (1 round, 3 members): ~1-2 minutes on 2 shared cores,
@@ -20,7 +20,7 @@ from python_jobs.config import EngineSettings, RunConfig
 from python_jobs.loop.runner import Orchestrator
 from python_jobs.spark.run_publishing import SparkRunMirror
 from python_jobs.spark.warehouse import SparkWarehouse
-from python_jobs.warehouse.run_mirror import RUN_TABLES, RunMirror
+from python_jobs.warehouse.raw_mirror import RUN_TABLES, RawMirror
 
 # Selected with `pytest -m spark` (the marker is registered in pyproject.toml).
 pytestmark = [pytest.mark.spark, pytest.mark.timeout(900)]
@@ -91,6 +91,6 @@ def test_spark_holds_exactly_the_runs_rows_after_a_death_between_commit_and_appe
     # Another process publishing the finished run appends nothing.
     con = warehouse.connect(fbl_warehouse)
     try:
-        assert RunMirror(con, engine, RUN_ID).publish().total == 0
+        assert RawMirror(con, engine, RUN_ID).publish().total == 0
     finally:
         con.close()

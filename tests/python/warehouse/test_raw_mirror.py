@@ -18,8 +18,13 @@ from python_jobs.config import RunConfig
 from python_jobs.loop.run_store import RunStore, now
 from python_jobs.warehouse.arrow import arrow_table
 from python_jobs.warehouse.engine import DuckDBWarehouse
+from python_jobs.warehouse.raw_mirror import (
+    INGEST_TABLES,
+    RUN_TABLES,
+    SYNCED_TABLES,
+    RawMirror,
+)
 from python_jobs.warehouse.raw_schema import create_raw_tables
-from python_jobs.warehouse.raw_mirror import INGEST_TABLES, RUN_TABLES, SYNCED_TABLES, RawMirror
 
 NAMES = [table.name for table in RUN_TABLES]
 
@@ -166,7 +171,11 @@ def test_ingest_batches_are_published_whole_once_even_after_a_death_mid_publish(
 
 
 def test_a_target_behind_the_journal_is_refused_with_the_tables_and_their_counts(journal, target, tmp_path) -> None:
-    from python_jobs.spark.raw_sync import SparkBehindError, lagging_tables, refuse_when_behind
+    from python_jobs.spark.raw_sync import (
+        SparkBehindError,
+        lagging_tables,
+        refuse_when_behind,
+    )
 
     _ingest_batch(journal, "b1", 3)
     RawMirror(journal, target, None, INGEST_TABLES).publish()
