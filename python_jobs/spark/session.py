@@ -27,6 +27,8 @@ if TYPE_CHECKING:  # pragma: no cover - typing only
 
 DEFAULT_MASTER = "local[2]"
 DEFAULT_DRIVER_MEMORY = "2g"
+# Errors only on the console (Spark's default prints start-up WARN lines before karl can set a level).
+LOG4J2_PROPERTIES = Path(__file__).with_name("log4j2.properties")
 
 
 class SparkWarehouseLockedError(KarlError):
@@ -85,12 +87,15 @@ def spark_conf(settings: SparkSettings) -> dict[str, str]:
         "spark.hadoop.javax.jdo.option.ConnectionURL": (
             f"jdbc:derby:;databaseName={settings.metastore_dir};create=true"
         ),
-        "spark.driver.extraJavaOptions": f"-Dderby.system.home={settings.warehouse_dir}",
+        "spark.driver.extraJavaOptions": (f"-Dderby.system.home={settings.warehouse_dir} "
+                                          f"-Dlog4j2.configurationFile={LOG4J2_PROPERTIES.as_uri()}"),
         "spark.sql.session.timeZone": "UTC",
         "spark.sql.ansi.enabled": "false",
         "spark.sql.shuffle.partitions": "4",
         "spark.sql.sources.default": "parquet",
         "spark.ui.enabled": "false",
+        # karl prints its own progress; Spark's stage bars would interleave with it on the console
+        "spark.ui.showConsoleProgress": "false",
         "spark.sql.execution.arrow.pyspark.enabled": "true",
     }
 
