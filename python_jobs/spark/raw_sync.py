@@ -20,6 +20,7 @@ from pathlib import Path
 import duckdb
 
 from python_jobs.errors import KarlError
+from python_jobs.warehouse.connection import connect
 from python_jobs.warehouse.engine import Warehouse
 from python_jobs.warehouse.raw_mirror import (
     SYNCED_TABLES,
@@ -51,7 +52,7 @@ def publish(con: duckdb.DuckDBPyConnection, spark: Warehouse,
 
 
 def _duckdb_counts(db_path: Path) -> dict[str, int]:
-    con = duckdb.connect(str(db_path), read_only=True)
+    con = connect(db_path, read_only=True)  # a lock or a file that is not a warehouse: one message
     try:
         present = {name for (name,) in con.execute(
             "select table_name from information_schema.tables where table_schema = 'raw'").fetchall()}
