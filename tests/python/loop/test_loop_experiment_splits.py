@@ -6,6 +6,9 @@ running anything again."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -17,6 +20,8 @@ from python_jobs.loop import ceiling
 from python_jobs.reporting.report import write_report
 
 pytestmark = pytest.mark.slow  # runs the loop
+
+PROJECT_DIR = Path(__file__).resolve().parents[3]
 
 ARGS = ["experiment", "--splits", "2", "--rounds", "2", "--seeds", "1", "--strategies", "margin,random",
         "--members", "3", "--budget", "20", "--workers", "1", "--experiment-id", "splits"]
@@ -91,3 +96,14 @@ def test_two_splits_give_split_rows_a_ceiling_per_split_and_resume(fbl_warehouse
         assert con.execute("select count(*) from raw.run_steps").fetchone()[0] == steps_before
         page = write_report(con, tmp_path / "report").read_text()
     assert "Learning curves against the ceiling" in page and "on 2 pool/test split(s)" in page
+
+    # benchmarks/feature_research/protocols.py on the same experiment: its smoke run (tiny SPECs)
+    research = subprocess.run(
+        [sys.executable, "benchmarks/feature_research/protocols.py", "--experiment", "splits", "--rounds", "0,2",
+         "char13@1@single", "char13@10@single"],
+        cwd=PROJECT_DIR, env={**os.environ, "KARL_DUCKDB_PATH": str(fbl_warehouse)}, capture_output=True, text=True,
+        timeout=900, check=False)
+    assert research.returncode == 0, research.stdout[-3000:] + research.stderr[-3000:]
+    assert "2 splits (7, 8), margin seed 0" in research.stdout
+    picks = [line for line in research.stdout.splitlines() if line.strip().startswith("2 | ") and "(fixed)" not in line]
+    assert [line.split("|")[1].strip() for line in picks] == ["shuffled", "item-disjoint", "acquired"]
