@@ -172,7 +172,7 @@ def demo(
     db: Optional[Path] = DbOption,
 ) -> None:
     """The quick start: ingest the FBL data, build the warehouse, run a short replay run, print the rounds."""
-    ingest_fbl_command(dir=None, keep_reversed_pairs=False, db=db)
+    ingest_fbl_command(ctx, dir=None, keep_reversed_pairs=False, db=db)
     build(ctx, db=db, select=None, unit_tests=False)
     config = RunConfig(strategy="margin", rounds=rounds, annotator="replay", budget=50, seed=0)
     _out().info(f"Replay run {config.run_id}: margin, {rounds} rounds.", event="run_started", run_id=config.run_id)
