@@ -187,8 +187,7 @@ def test_bad_input_is_refused_in_one_line(predicted: dict) -> None:
     db = predicted["db"]
     cases = [(predicted["no_run"], "No completed run"),
              (_karl(db, "predict", "--run", "no-such-run"), "No run 'no-such-run'"),
-             (_karl(db, "predict", "--catalog", "no-such-catalogue"), "No catalogue 'no-such-catalogue'"),
-             (_karl(db, "--engine", "spark", "predict"), "not supported")]
+             (_karl(db, "predict", "--catalog", "no-such-catalogue"), "No catalogue 'no-such-catalogue'")]
     for result, expected in cases:
         assert result.returncode == 1, result.stderr
         assert "Traceback" not in result.stderr + result.stdout
