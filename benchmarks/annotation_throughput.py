@@ -158,7 +158,11 @@ def main() -> None:
                       f"{cpu / calls * 1000:>19.2f} {server_cpu / calls * 1000:>19.2f}")
     finally:
         server.terminate()
-        server.wait()
+        try:
+            server.wait(timeout=10)
+        except subprocess.TimeoutExpired:  # SIGTERM ignored (inherited from a parent that ignores it)
+            server.kill()
+            server.wait()
 
 
 if __name__ == "__main__":

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import os
+import signal
 from pathlib import Path
 
 import pytest
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
+# The test process's own SIGTERM and SIGINT handlers, as the runner started it.
+SIGNALS_AT_START = {signum: signal.getsignal(signum) for signum in (signal.SIGTERM, signal.SIGINT)}
 # The run seeds the tests use: the template holds their item vectors and induced categories, so
 # a run on a copy starts at tuning instead of refitting TF-IDF, SVD and k-means.
 PREPARED_SEEDS = (0, 1, 2, 3)
@@ -26,6 +29,18 @@ def prepare_run_inputs(con, seeds: tuple[int, ...]) -> None:  # noqa: ANN001 - a
         feature_set = ensure_item_vectors(con, seed=seed)
         prepare_pair_features(con, DEFAULT_FEATURES, seed=seed, dense_feature_set=feature_set)
         ensure_categories(con, feature_set, seed=seed)
+
+
+@pytest.fixture(autouse=True)
+def signal_handlers_restored():  # noqa: ANN201 - a generator fixture
+    """After every test, SIGTERM and SIGINT handled as when the run started. An in-process Dagster
+    run maps SIGTERM to SIGINT's handler when it ends (dagster's capture_interrupts); under a runner
+    that ignores SIGINT (a background CI job) SIGTERM then stays ignored, every subprocess started
+    later inherits that, and `terminate()` no longer stops a test's server."""
+    yield
+    for signum, handler in SIGNALS_AT_START.items():
+        if signal.getsignal(signum) != handler:
+            signal.signal(signum, handler)
 
 
 @pytest.fixture(scope="session")

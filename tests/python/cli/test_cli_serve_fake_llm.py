@@ -46,7 +46,7 @@ def test_a_server_that_closes_mid_body_fails_the_call_it_answers() -> None:
         with pytest.raises(openai.APIError):
             client.chat.completions.create(model="fake-llm", messages=[{"role": "user", "content": "pair"}])
     finally:
-        process.terminate()
+        process.kill()
         process.wait(timeout=30)
 
 
