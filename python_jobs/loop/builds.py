@@ -34,11 +34,9 @@ ROUND_BUILD_ARGS = [
 # views lack a column the new models read, does not fail round 0's build. Models only (views
 # and a few small tables): a few seconds, once per candidate-pool build.
 REFRESH_ARGS = ["run", "--select", "+fct_consensus_labels", "+fct_training_labels", "dim_pairs"]
-CANDIDATE_BUILD_ARGS = [
-    "build",
-    "--select", "stg_karl__item_categories", "path:models/intermediate/loop", "fct_candidate_pairs",
-    "--exclude", "resource_type:unit_test",
-]
+# The candidate pool: its categories, the sampler's intermediate models and the mart.
+CANDIDATE_MODELS = ["stg_karl__item_categories", "path:models/intermediate/loop", "fct_candidate_pairs"]
+CANDIDATE_BUILD_ARGS = ["build", "--select", *CANDIDATE_MODELS, "--exclude", "resource_type:unit_test"]
 # At the end of a run (and before reading the stopping signal): every mart downstream of the
 # job-written tables (run bookkeeping, LLM journals and judges, validation results), except the
 # round-independent candidate pool.

@@ -13,12 +13,9 @@ from python_jobs.prediction.predict import PredictionSummary, predict
 
 # The prediction marts and the staging views under them; nothing upstream (the candidate pool
 # keeps the vars of the run that built it).
-PREDICTION_BUILD_ARGS = [
-    "build",
-    "--select", "stg_karl__model_versions", "stg_karl__model_training_labels", "stg_karl__pair_predictions",
-    "path:models/marts/prediction",
-    "--exclude", "resource_type:unit_test",
-]
+PREDICTION_MODELS = ["stg_karl__model_versions", "stg_karl__model_training_labels", "stg_karl__pair_predictions",
+                     "path:models/marts/prediction"]
+PREDICTION_BUILD_ARGS = ["build", "--select", *PREDICTION_MODELS, "--exclude", "resource_type:unit_test"]
 
 
 def predict_relations(con: duckdb.DuckDBPyConnection, run_id: str | None = None, catalog: str | None = None,

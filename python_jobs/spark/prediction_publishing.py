@@ -17,20 +17,15 @@ from dataclasses import dataclass
 import duckdb
 
 from python_jobs.config import EngineSettings
-from python_jobs.loop.builds import CANDIDATE_BUILD_ARGS, run_dbt_vars
+from python_jobs.loop.builds import CANDIDATE_MODELS, run_dbt_vars
 from python_jobs.loop.run_store import RunStore, load_run_config
-from python_jobs.prediction.job import PREDICTION_BUILD_ARGS
+from python_jobs.prediction.job import PREDICTION_MODELS
 from python_jobs.spark.raw_sync import publish
 from python_jobs.warehouse.engine import open_warehouse
 
 # The candidate pool and the prediction marts, with the tests whose parents are all selected.
-SPARK_PREDICTION_BUILD_ARGS = [
-    "build",
-    "--select", *CANDIDATE_BUILD_ARGS[CANDIDATE_BUILD_ARGS.index("--select") + 1:CANDIDATE_BUILD_ARGS.index("--exclude")],
-    *PREDICTION_BUILD_ARGS[PREDICTION_BUILD_ARGS.index("--select") + 1:PREDICTION_BUILD_ARGS.index("--exclude")],
-    "--exclude", "resource_type:unit_test",
-    "--indirect-selection", "cautious",
-]
+SPARK_PREDICTION_BUILD_ARGS = ["build", "--select", *CANDIDATE_MODELS, *PREDICTION_MODELS,
+                               "--exclude", "resource_type:unit_test", "--indirect-selection", "cautious"]
 # What those models read outside the selection: built by `karl --engine spark build` (the labels)
 # and by a `--engine spark` run's close (the run's labels).
 SPARK_PREDICTION_BASE_RELATIONS = ("marts.fct_human_labels", "marts.fct_training_labels", "marts.fct_eval_sets",
