@@ -48,12 +48,16 @@ lint: install-test
 
 # Random order (pytest-randomly; the seed is printed, `--randomly-seed=N` replays
 # it) and the 25 slowest tests, so a test that depends on another's leftovers, or a new slow one, shows.
+# TEST_WORKERS pytest-xdist processes: all Spark tests share one worker (one JVM), every other
+# module stays whole on one (tests/python/conftest.py); TEST_WORKERS=0 runs in this process.
+TEST_WORKERS ?= 2
+PYTEST := $(PY) -m pytest -n $(TEST_WORKERS) --dist loadscope
 test-python: install-test
-	$(PY) -m pytest --durations=25
+	$(PYTEST) --durations=25
 
 # The edit loop: everything but whole runs, kill -9s, from-scratch builds (slow) and Spark.
 test-fast: install-test
-	$(PY) -m pytest -m "not slow and not spark" --durations=10
+	$(PYTEST) -m "not slow and not spark" --durations=10
 
 clean:
 	rm -rf target logs warehouse reports

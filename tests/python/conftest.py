@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
+import importlib.machinery
 import os
 import signal
+import sys
 from pathlib import Path
 
 import pytest
+
+# An xdist worker's __main__ is execnet's bootstrap, with neither __spec__ nor __file__. pyspark's
+# connect package (which great-expectations imports) takes such a __main__ for its own doctest
+# runner and calls sys.exit(0) when grpc is missing (pyspark/sql/connect/utils.py), ending the
+# karl command under test with exit 0 and no output. A spec named __main__ is what `python -m`
+# gives, and multiprocessing's spawn skips re-importing a main of that name.
+_MAIN = sys.modules["__main__"]
+if getattr(_MAIN, "__spec__", None) is None and not hasattr(_MAIN, "__file__"):
+    _MAIN.__spec__ = importlib.machinery.ModuleSpec("__main__", None)
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 # The test process's own SIGTERM and SIGINT handlers, as the runner started it.
@@ -14,6 +25,26 @@ SIGNALS_AT_START = {signum: signal.getsignal(signum) for signum in (signal.SIGTE
 # The run seeds the tests use: the template holds their item vectors and induced categories, so
 # a run on a copy starts at tuning instead of refitting TF-IDF, SVD and k-means.
 PREPARED_SEEDS = (0, 1, 2, 3)
+# Every Spark test lives here: under `pytest -n N --dist loadscope` they are one work unit.
+SPARK_TESTS = "tests/python/spark/"
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log):  # noqa: ANN001, ANN201 - xdist's Producer, Scheduling
+    """`--dist loadscope` (make test) with one change: every Spark test is one work unit, so a test
+    run starts one JVM on one Derby metastore, on one worker. Every other module stays whole on
+    one worker, so a module fixture (a run, a build) is paid once; xdist hands out the units with
+    the most tests first. (xdist's own `--dist loadgroup` cannot group here: it renames items
+    through an attribute pytest 9.2 no longer reads.)"""
+    if config.getvalue("dist") != "loadscope":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class SparkAsOneUnit(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return SPARK_TESTS if nodeid.startswith(SPARK_TESTS) else super()._split_scope(nodeid)
+
+    return SparkAsOneUnit(config, log)
 
 
 def prepare_run_inputs(con, seeds: tuple[int, ...]) -> None:  # noqa: ANN001 - a DuckDB connection
@@ -63,6 +94,9 @@ def gx_project_copy(tmp_path_factory: pytest.TempPathFactory) -> Path:
     target = tmp_path_factory.mktemp("gx_project") / "gx"
     shutil.copytree(source, target, ignore=shutil.ignore_patterns("uncommitted"))
     os.environ["KARL_GX_DIR"] = str(target)
+    # dbt's target folder of this test process until the FBL template sets its own: two xdist
+    # workers must never share the project's target/.
+    os.environ.setdefault("KARL_DBT_TARGET_PATH", str(tmp_path_factory.mktemp("dbt_target")))
     return target
 
 

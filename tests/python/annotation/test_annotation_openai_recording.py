@@ -90,7 +90,9 @@ def test_a_round_over_the_aiohttp_transport_records_every_call(tmp_path) -> None
     con = warehouse.connect(tmp_path / "karl.duckdb")
     try:
         with FakeLLMServer(latency_s=0.02) as server:
-            annotator = fast_annotator(server.base_url, concurrency=16)
+            # A timeout long enough that a loaded machine never times a call out: this test is
+            # about the transport recording every call once, not about timeouts.
+            annotator = fast_annotator(server.base_url, concurrency=16, timeout_s=30.0)
             annotator.annotate(pairs, CallContext("aio", 1, 3), DuckDBCallSink(con))
             counts = server.request_counts()
         rows = calls(con, "aio")

@@ -154,6 +154,7 @@ def test_an_empty_train_set_flows_through_the_roles(fbl_warehouse: Path) -> None
         con.close()
 
 
+@pytest.mark.slow
 def test_ood_is_reported_per_eval_dataset(fbl_warehouse: Path, tmp_path: Path) -> None:
     """A team's held-out dataset beside FBL2024's test half: fct_round_metrics names both and
     gives each its own figures; the ood_* columns are over both together."""
