@@ -1,7 +1,7 @@
 with
 
-llm_calls as (
-    select * from {{ ref('stg_karl__llm_calls') }}
+valid_votes as (
+    select * from {{ ref('int_consensus_votes_valid') }}
 ),
 
 label_votes as (
@@ -11,8 +11,7 @@ label_votes as (
         pair_key,
         relation_label,
         count(*) as n_votes
-    from llm_calls
-    where is_valid_vote and relation_label is not null
+    from valid_votes
     group by run_id, round_index, pair_key, relation_label
 ),
 

@@ -1,22 +1,11 @@
 with
 
-llm_calls as (
-    select * from {{ ref('stg_karl__llm_calls') }}
+valid_votes as (
+    select * from {{ ref('int_consensus_votes_valid') }}
 ),
 
 voters as (
     select * from {{ ref('int_consensus_voters_weighted') }}
-),
-
-valid_votes as (
-    select
-        run_id,
-        round_index,
-        pair_key,
-        attempt_index,
-        relation_label
-    from llm_calls
-    where is_valid_vote and relation_label is not null
 ),
 
 -- One-coin Dawid-Skene, one M-step: a vote weighs ln(2 p / (1 - p)) (3 classes), p its voter's

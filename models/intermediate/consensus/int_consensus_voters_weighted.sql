@@ -1,22 +1,11 @@
 with
 
-llm_calls as (
-    select * from {{ ref('stg_karl__llm_calls') }}
+valid_votes as (
+    select * from {{ ref('int_consensus_votes_valid') }}
 ),
 
 majority_labels as (
     select * from {{ ref('int_consensus_labels_majority') }}
-),
-
-valid_votes as (
-    select
-        run_id,
-        round_index,
-        pair_key,
-        attempt_index,
-        relation_label
-    from llm_calls
-    where is_valid_vote and relation_label is not null
 ),
 
 run_rounds as (
