@@ -1,7 +1,9 @@
 """The dbt project as Dagster sees it: where its manifest comes from, the asset keys and groups
 of its nodes, and the raw tables (dbt sources) a karl round and `karl predict` write."""
 
+import os
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -29,10 +31,17 @@ def _manifest_is_stale(project: DbtProject) -> bool:
 
 
 def prepared_manifest(project: DbtProject = DBT_PROJECT) -> Path:
-    """manifest.json for @dbt_assets: `dbt parse` at load time when missing or older than the project."""
+    """manifest.json for @dbt_assets: `dbt parse` at load time when missing or older than the
+    project. The parse writes into a folder of its own and the manifest moves into place in one
+    rename, so processes loading the definitions at once (a code server and the dagster CLI, two
+    test workers) never read a half-written manifest."""
     if _manifest_is_stale(project):
-        DbtCliResource(project_dir=project, dbt_executable=DBT_EXECUTABLE).cli(
-            ["parse", "--quiet"], target_path=project.target_path).wait()
+        manifest_path = Path(project.manifest_path)
+        manifest_path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=manifest_path.parent, prefix=".parse-") as scratch:
+            DbtCliResource(project_dir=project, dbt_executable=DBT_EXECUTABLE).cli(
+                ["parse", "--quiet"], target_path=Path(scratch)).wait()
+            os.replace(Path(scratch) / "manifest.json", manifest_path)
     return project.manifest_path
 
 
