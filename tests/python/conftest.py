@@ -25,26 +25,6 @@ SIGNALS_AT_START = {signum: signal.getsignal(signum) for signum in (signal.SIGTE
 # The run seeds the tests use: the template holds their item vectors and induced categories, so
 # a run on a copy starts at tuning instead of refitting TF-IDF, SVD and k-means.
 PREPARED_SEEDS = (0, 1, 2, 3)
-# Every Spark test lives here: under `pytest -n N --dist loadscope` they are one work unit.
-SPARK_TESTS = "tests/python/spark/"
-
-
-@pytest.hookimpl(optionalhook=True)
-def pytest_xdist_make_scheduler(config: pytest.Config, log):  # noqa: ANN001, ANN201 - xdist's Producer, Scheduling
-    """`--dist loadscope` (make test) with one change: every Spark test is one work unit, so a test
-    run starts one JVM on one Derby metastore, on one worker. Every other module stays whole on
-    one worker, so a module fixture (a run, a build) is paid once; xdist hands out the units with
-    the most tests first. (xdist's own `--dist loadgroup` cannot group here: it renames items
-    through an attribute pytest 9.2 no longer reads.)"""
-    if config.getvalue("dist") != "loadscope":
-        return None
-    from xdist.scheduler import LoadScopeScheduling
-
-    class SparkAsOneUnit(LoadScopeScheduling):
-        def _split_scope(self, nodeid: str) -> str:
-            return SPARK_TESTS if nodeid.startswith(SPARK_TESTS) else super()._split_scope(nodeid)
-
-    return SparkAsOneUnit(config, log)
 
 
 def prepare_run_inputs(con, seeds: tuple[int, ...]) -> None:  # noqa: ANN001 - a DuckDB connection
