@@ -101,7 +101,7 @@ def main() -> None:
         karl("ingest", "fbl", "--db", str(db), env=env)
         karl("build", "--db", str(db), env=env)
     started, cpu_before = time.perf_counter(), children_cpu_seconds()
-    karl("experiment", "--splits", str(args.splits), "--seeds", str(args.seeds), "--rounds", str(args.rounds),
+    karl("experiment", "--splits", str(args.splits), "--seeds", f"0-{args.seeds - 1}", "--rounds", str(args.rounds),
          "--strategies", args.strategies, "--workers", str(args.workers), "--experiment-id", args.experiment_id,
          "--db", str(db), env=env)
     wall, cpu = time.perf_counter() - started, children_cpu_seconds() - cpu_before

@@ -34,6 +34,9 @@ MODEL_FAMILIES = ("logreg", "hgb")
 # for svd); char13+overlap carries more OOD signal but OOD never chooses (docs/results.md).
 DEFAULT_FEATURES = "char13"
 FEATURE_COMPONENTS = ("svd", "char13", "overlap", "embeddings")
+# Re-choosing the model by CV over the acquired labels (loop/model_choice.py, docs/features.md):
+# a candidate is FEATURES@C@FAMILY; the run's own model (its features, tuned C, family) is always one.
+DEFAULT_RECHOOSE_CANDIDATES = ("char13+overlap@1@logreg",)
 # Roles of the labelled datasets (dbt vars karl_train_labels, karl_pool_labels, karl_eval_labels):
 # the defaults are the paper's setting on the FBL files.
 DEFAULT_TRAIN_LABELS = ("FBL2023",)
@@ -52,6 +55,28 @@ def parse_datasets(text: str | tuple[str, ...] | list[str] | None) -> tuple[str,
     if any(name.lower() == "none" for name in names):
         raise ValueError("'none' cannot be listed with dataset names")
     return names
+
+
+def parse_model_candidate(spec: str) -> tuple[str, float, str]:
+    """(features, C, family) of a candidate model FEATURES@C@FAMILY, e.g. char13+overlap@1@logreg;
+    ValueError naming what is wrong. C is the logreg members' inverse regularisation (hgb ignores it)."""
+    parts = spec.strip().split("@")
+    if len(parts) != 3:
+        raise ValueError(f"model candidate {spec!r}: write FEATURES@C@FAMILY, e.g. char13+overlap@1@logreg")
+    features, c_text, family = parts
+    try:
+        parse_features(features)
+    except KarlError as error:
+        raise ValueError(f"model candidate {spec!r}: {error}") from error
+    try:
+        c_value = float(c_text)
+    except ValueError:
+        raise ValueError(f"model candidate {spec!r}: C must be a positive number, not {c_text!r}") from None
+    if not c_value > 0:
+        raise ValueError(f"model candidate {spec!r}: C must be a positive number, not {c_text!r}")
+    if family not in MODEL_FAMILIES:
+        raise ValueError(f"model candidate {spec!r}: the family is one of {', '.join(MODEL_FAMILIES)}, not {family!r}")
+    return features, c_value, family
 
 
 class UnknownFeatureSet(KarlError):
@@ -142,6 +167,10 @@ class RunConfig:
     # annotator about this many pairs chosen for coverage and trains on the accepted ones.
     cold_start: int = 0
     catalog: str | None = None      # --catalog: candidates and features of this ingested catalogue
+    # --rechoose-from N: from the round where the run has acquired N labels, the candidates and the
+    # run's own model are scored by CV over the acquired labels (loop/model_choice.py); None: off.
+    rechoose_from: int | None = None
+    rechoose_candidates: tuple[str, ...] = DEFAULT_RECHOOSE_CANDIDATES
     # Roles of the labelled datasets: train (seed labels; ID = CV over them), pool (what replay may
     # be asked about), eval (held out; OOD per dataset). A dataset both pool and eval is split.
     train_labels: tuple[str, ...] = DEFAULT_TRAIN_LABELS
@@ -169,6 +198,11 @@ class RunConfig:
         if self.aggregation not in AGGREGATIONS:
             raise ValueError(f"aggregation must be one of {AGGREGATIONS}, not {self.aggregation!r}")
         self.panel = tuple(self.panel)
+        self.rechoose_candidates = tuple(self.rechoose_candidates)
+        for spec in self.rechoose_candidates:
+            parse_model_candidate(spec)
+        if self.rechoose_from is not None and self.rechoose_from < 2:
+            raise ValueError(f"--rechoose-from must be >= 2 acquired labels (a CV needs two folds), not {self.rechoose_from}")
         if self.cold_start < 0:
             raise ValueError(f"--cold-start must be >= 0, not {self.cold_start}")
         if self.catalog and self.candidate_source != "sampler":

@@ -82,6 +82,10 @@ def run_loop(config: RunConfig, db: Optional[Path] = None, show_progress: bool =
     return config.run_id
 
 
+def _specs(text: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in text.split(",") if part.strip())
+
+
 @app.command()
 def run(
     ctx: typer.Context,
@@ -113,6 +117,8 @@ def run(
     features: str = typer.Option(RUN_DEFAULTS.features, "--features",
                                  help="Pair-feature set: components svd, char13, overlap, embeddings joined by '+'."),
     model_family: ModelFamily = typer.Option(RUN_DEFAULTS.model_family, "--model-family", help="Bag members."),
+    rechoose_from: Optional[int] = typer.Option(None, "--rechoose-from", help="From the round with N acquired labels: score the run's model and --rechoose-candidates by CV over the acquired labels (docs/features.md)."),
+    rechoose_candidates: str = typer.Option(",".join(RUN_DEFAULTS.rechoose_candidates), "--rechoose-candidates", help="With --rechoose-from: candidate models FEATURES@C@FAMILY, comma-separated."),
     cold_start: int = typer.Option(0, "--cold-start", help="No human training labels: round 0 first asks the annotator about N pairs chosen for coverage."),
     catalog: Optional[str] = typer.Option(None, "--catalog", help="With --candidate-source sampler: candidates and features of this ingested catalogue."),
     train_labels: str = typer.Option(",".join(RUN_DEFAULTS.train_labels), "--train-labels",
@@ -146,6 +152,7 @@ def run(
                                panel=tuple(p.strip() for p in panel.split(",") if p.strip()),
                                llm_batch=batch, require_judge=require_judge, features=features,
                                model_family=model_family.value, cold_start=cold_start, catalog=catalog,
+                               rechoose_from=rechoose_from, rechoose_candidates=_specs(rechoose_candidates),
                                train_labels=parse_datasets(train_labels), pool_labels=parse_datasets(pool_labels),
                                eval_labels=parse_datasets(eval_labels),
                                **({"run_id": run_id} if run_id else {}))
@@ -183,7 +190,7 @@ def demo(
 def experiment(
     ctx: typer.Context,
     strategies: str = typer.Option(",".join(("random", "qbc", "margin")), help=f"Comma-separated strategies ({', '.join(STRATEGIES)})."),
-    seeds: int = typer.Option(3, help="Seeds per strategy (0..seeds-1)."),
+    seeds: str = typer.Option("0,1,2", help="The seeds each strategy runs with: comma-separated or a range (0-2)."),
     splits: int = typer.Option(1, "--splits", help="Pool/test splits each cell runs on: split seeds "
                                "KARL_SPLIT_SEED (default 42) on; 1: the warehouse's split."),
     rounds: int = typer.Option(20, help="Rounds T per run."),
@@ -193,6 +200,8 @@ def experiment(
     features: str = typer.Option(RUN_DEFAULTS.features, "--features",
                                  help="Pair-feature set: components svd, char13, overlap, embeddings joined by '+'."),
     model_family: ModelFamily = typer.Option(RUN_DEFAULTS.model_family, "--model-family", help="Bag members."),
+    rechoose_from: Optional[int] = typer.Option(None, "--rechoose-from", help="From the round with N acquired labels: score the run's model and --rechoose-candidates by CV over the acquired labels (docs/features.md)."),
+    rechoose_candidates: str = typer.Option(",".join(RUN_DEFAULTS.rechoose_candidates), "--rechoose-candidates", help="With --rechoose-from: candidate models FEATURES@C@FAMILY, comma-separated."),
     experiment_id: Optional[str] = typer.Option(None, "--experiment-id", help="Name (re-use it to resume)."),
     aggregation: Aggregation = typer.Option(RUN_DEFAULTS.aggregation, help="How the K votes become a label."),
     workers: int = typer.Option(RUN_DEFAULTS.workers, help="Processes for the ID cross-validation (1 on a loaded machine)."),
@@ -209,6 +218,7 @@ def experiment(
     from python_jobs.loop.experiment import (
         ExperimentConfig,
         experiment_summary,
+        parse_seeds,
         run_experiment,
         split_seeds_for,
     )
@@ -220,11 +230,14 @@ def experiment(
     unknown = [s for s in chosen if s not in STRATEGIES]
     if unknown or not chosen:
         raise UsageError(f"unknown strategies {unknown}: choose from {', '.join(STRATEGIES)}")
-    if seeds < 1:
-        raise UsageError(f"--seeds {seeds}: an experiment needs at least one seed per strategy")
+    try:
+        seed_list = parse_seeds(seeds)
+    except ValueError as error:
+        raise UsageError(str(error)) from error
     try:
         cell = RunConfig(rounds=rounds, budget=budget, annotator=annotator.value, members=members,
                          features=features, model_family=model_family.value, run_id="template",
+                         rechoose_from=rechoose_from, rechoose_candidates=_specs(rechoose_candidates),
                          aggregation=aggregation.value, workers=workers,
                          train_labels=parse_datasets(train_labels), pool_labels=parse_datasets(pool_labels),
                          eval_labels=parse_datasets(eval_labels))
@@ -237,7 +250,7 @@ def experiment(
         split_seeds = split_seeds_for(splits, int(first_split))
     except ValueError as error:
         raise UsageError(str(error)) from error
-    config = ExperimentConfig(experiment_id=name, strategies=chosen, seeds=tuple(range(seeds)), cell=cell,
+    config = ExperimentConfig(experiment_id=name, strategies=chosen, seeds=seed_list, cell=cell,
                               split_seeds=split_seeds)
     use_db_for_dbt(db)
     with warehouse.connection(db) as con:

@@ -42,6 +42,26 @@ class ExperimentConfig:
         ]
 
 
+def parse_seeds(text: str) -> tuple[int, ...]:
+    """`--seeds`: the seeds of every strategy, comma-separated, or a range FIRST-LAST: "0",
+    "0,1,2", "0-2". Each seed once, in the order given."""
+    seeds: list[int] = []
+    for part in (piece.strip() for piece in text.split(",")):
+        if not part:
+            continue
+        first, dash, last = part.partition("-")
+        if not first.isdigit() or (dash and not last.isdigit()):
+            raise ValueError(f"--seeds {text!r}: seeds are whole numbers >= 0, comma-separated or a range "
+                             "such as 0-2 (e.g. --seeds 0,1,2)")
+        span = range(int(first), int(last) + 1) if dash else (int(first),)
+        if not span:
+            raise ValueError(f"--seeds {text!r}: the range {part} is empty (write FIRST-LAST, FIRST <= LAST)")
+        seeds.extend(seed for seed in span if seed not in seeds)
+    if not seeds:
+        raise ValueError(f"--seeds {text!r}: an experiment needs at least one seed per strategy")
+    return tuple(seeds)
+
+
 def split_seeds_for(splits: int, first: int) -> tuple[int | None, ...]:
     """`--splits K`: the warehouse's split alone for 1, else K split seeds from `first` on."""
     if splits < 1:

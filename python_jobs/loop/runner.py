@@ -53,10 +53,10 @@ from python_jobs.loop.roles import check_roles, describe, without_absent_default
 from python_jobs.loop.reference import reference_labels_for
 from python_jobs.loop.steps import (
     LAST_ROUND_SKIPS,
-    ROUND_STEPS,
     RoundState,
     RunStopped,
     Step,
+    round_steps,
 )
 from python_jobs.loop.stopping import should_stop, should_stop_by_rule
 from python_jobs.prediction.recording import record_final_model
@@ -105,7 +105,7 @@ class Orchestrator:
         self.closing_build = closing_build
         self.pool_memo = pool_memo or CandidatePoolMemo()
         self.id_cv = IdCrossValidation(config.members, config.seed, config.workers, pool)
-        self.steps: dict[str, Step] = dict(ROUND_STEPS)
+        self.steps: dict[str, Step] = round_steps(config)
         self._annotator_factory = annotator_factory
         self._annotator: Annotator | None = None
         self._reference: dict[str, str] | None = None

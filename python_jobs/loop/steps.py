@@ -36,6 +36,7 @@ from python_jobs.learning.logreg import warm_starts_help
 from python_jobs.loop import data
 from python_jobs.loop.builds import ROUND_BUILD_ARGS
 from python_jobs.loop.id_cv import IdCrossValidation, MemberWeights, RunningCv
+from python_jobs.loop.model_choice import choose_model
 from python_jobs.loop.run_store import RunStore, now
 from python_jobs.prediction.recording import record_final_model
 
@@ -327,3 +328,8 @@ ROUND_STEPS: dict[str, Step] = {
     "train": train, "select": select, "annotate": annotate, "build": build, "evaluate": evaluate,
 }
 LAST_ROUND_SKIPS = frozenset({"select", "annotate", "build"})
+
+
+def round_steps(config: RunConfig) -> dict[str, Step]:
+    """The steps of this run's rounds: ROUND_STEPS, then the model re-choice when --rechoose-from is set."""
+    return dict(ROUND_STEPS) | ({"choose_model": choose_model} if config.rechoose_from is not None else {})

@@ -62,7 +62,7 @@ def metric_range(values: list[float] | pd.Series, min_span: float = MIN_SPAN, st
     return AxisRange(math.floor(round(low * 100, 6)) / 100, math.ceil(round(high * 100, 6)) / 100)
 
 
-def _png(figure: plt.Figure) -> bytes:
+def png(figure: plt.Figure) -> bytes:
     buffer = io.BytesIO()
     figure.tight_layout()
     figure.savefig(buffer, format="png", dpi=DPI, bbox_inches="tight")
@@ -133,7 +133,7 @@ def f1_curves(metrics: pd.DataFrame, x: str, xlabel: str, ranges: dict[str, Axis
             axis.xaxis.get_major_locator().set_params(integer=True)
     axes[0].set_ylabel("macro-F1")
     axes[1].legend(fontsize=8, loc="best")
-    return _png(figure)
+    return png(figure)
 
 
 def per_class_f1(metrics: pd.DataFrame, ranges: dict[str, AxisRange]) -> bytes:
@@ -153,7 +153,7 @@ def per_class_f1(metrics: pd.DataFrame, ranges: dict[str, AxisRange]) -> bytes:
             if row == 1:
                 axis.set_xlabel("round")
     axes[0][0].legend(fontsize=7, loc="best")
-    return _png(figure)
+    return png(figure)
 
 
 def bars_per_round(frame: pd.DataFrame, y: str, title: str, ylabel: str) -> bytes:
@@ -173,7 +173,7 @@ def bars_per_round(frame: pd.DataFrame, y: str, title: str, ylabel: str) -> byte
     axis.grid(alpha=0.3, axis="y")
     axis.xaxis.get_major_locator().set_params(integer=True)
     axis.legend(fontsize=8)
-    return _png(figure)
+    return png(figure)
 
 
 def confusion_grid(matrices: list[tuple[str, pd.DataFrame]]) -> bytes:
@@ -198,7 +198,7 @@ def confusion_grid(matrices: list[tuple[str, pd.DataFrame]]) -> bytes:
         axis.set_xlabel("predicted", fontsize=9)
         axis.set_ylabel("reference", fontsize=9)
         axis.set_title(title, fontsize=10)
-    return _png(figure)
+    return png(figure)
 
 
 def diversity_curves(metrics: pd.DataFrame, ranges: dict[str, AxisRange]) -> bytes:
@@ -211,7 +211,7 @@ def diversity_curves(metrics: pd.DataFrame, ranges: dict[str, AxisRange]) -> byt
     axis.grid(alpha=0.3)
     axis.xaxis.get_major_locator().set_params(integer=True)
     axis.legend(fontsize=8)
-    return _png(figure)
+    return png(figure)
 
 
 def ceiling_curves(learning: pd.DataFrame) -> bytes:
@@ -255,4 +255,4 @@ def ceiling_curves(learning: pd.DataFrame) -> bytes:
         axis.set_xlabel("labels acquired")
         axis.grid(alpha=0.3)
         axis.legend(fontsize=8, loc="best")
-    return _png(figure)
+    return png(figure)

@@ -23,6 +23,7 @@ import pandas as pd
 
 from python_jobs.reporting import plots
 from python_jobs.judge.report_section import judge_section
+from python_jobs.reporting.model_choice_section import model_choice_section
 from python_jobs.reporting.report_data import ReportData, load_report_data  # noqa: F401 - the page's data
 from python_jobs.warehouse.connection import require_marts
 
@@ -240,6 +241,7 @@ def render_html(data: ReportData, title: str = "karl report") -> str:
                         "from floor to ceiling, so splits with different ceilings are comparable. Figures: "
                         "marts.fct_experiment_runs and rpt_experiment_summary."),
                   _img(plots.ceiling_curves(data.learning), "OOD macro-F1 against labels, with the ceiling")]
+    parts += model_choice_section(data.model_choices, table, _img, _note)
     spent = float(metrics["cost_usd"].fillna(0).sum())
     parts.append("<h2>Macro-F1 against spend</h2>")
     if spent > 0:

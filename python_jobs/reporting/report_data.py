@@ -28,6 +28,8 @@ class ReportData:
     datasets: pd.DataFrame | None = None
     # per experiment run and round: OOD, labels acquired, the run's floor and ceiling (marts.fct_experiment_runs)
     learning: pd.DataFrame | None = None
+    # per run, round and candidate: the re-choice by acquired-label CV (marts.fct_round_model_choices)
+    model_choices: pd.DataFrame | None = None
 
 
 def _exists(con: duckdb.DuckDBPyConnection, schema: str, name: str) -> bool:
@@ -118,6 +120,7 @@ def load_report_data(con: duckdb.DuckDBPyConnection, run_ids: list[str] | None =
         judges=load_judge_frames(con),
         datasets=_datasets(con, ids),
         learning=_learning_curves(con, ids),
+        model_choices=_frame(con, "marts.fct_round_model_choices", ids, "run_id, round_index, candidate_index"),
     )
 
 

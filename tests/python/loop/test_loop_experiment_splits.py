@@ -23,8 +23,8 @@ pytestmark = pytest.mark.slow  # runs the loop
 
 PROJECT_DIR = Path(__file__).resolve().parents[3]
 
-ARGS = ["experiment", "--splits", "2", "--rounds", "2", "--seeds", "1", "--strategies", "margin,random",
-        "--members", "3", "--budget", "20", "--workers", "1", "--experiment-id", "splits"]
+ARGS = ["experiment", "--splits", "2", "--rounds", "2", "--seeds", "0", "--strategies", "margin,random",
+        "--members", "3", "--budget", "20", "--workers", "1", "--experiment-id", "splits", "--rechoose-from", "10"]
 
 
 def test_two_splits_give_split_rows_a_ceiling_per_split_and_resume(fbl_warehouse: Path, tmp_path: Path,
@@ -81,6 +81,35 @@ def test_two_splits_give_split_rows_a_ceiling_per_split_and_resume(fbl_warehouse
         assert summary[0][3] > 0  # the round-0 OOD moves between splits
         assert summary[0][4] == pytest.approx((runs[0][5] + runs[2][5]) / 2)
 
+        # The re-choice by acquired-label CV: from the round with 10 acquired labels, the run's
+        # own model and the default candidate, one pick per round, the run model's OOD equal to
+        # the round's (the same bag on the same labels).
+        choices = con.execute("""
+            select choices.run_id, choices.round_index, choices.candidate_spec, choices.is_run_model,
+                   choices.is_chosen, choices.n_acquired_labels, choices.acquired_cv_macro_f1, choices.ood_macro_f1,
+                   choices.ood_gain_over_run_model, choices.split_seed, metrics.ood_macro_f1 as round_ood
+            from marts.fct_round_model_choices as choices
+            inner join marts.fct_round_metrics as metrics
+                on choices.run_id = metrics.run_id and choices.round_index = metrics.round_index
+            where choices.experiment_id = 'splits' order by 1, 2, choices.candidate_index
+        """).fetchall()
+        # Counted from the consensus: fct_training_labels holds the last-built split's view.
+        acquired = dict(((run_id, r), n) for run_id, r, n in con.execute("""
+            select run_id, round_index, count(*) from marts.fct_consensus_labels
+            where run_id like 'splits-%' and is_accepted group by all""").fetchall())
+        rounds = {(c[0], c[1]) for c in choices}
+        assert {r for _, r in rounds} <= {1, 2} and {run_id for run_id, _ in rounds} == {r[0] for r in runs}
+        for run_id, round_index in rounds:
+            before = sum(n for (rid, r), n in acquired.items() if rid == run_id and r < round_index)
+            assert before >= 10
+            rows = [c for c in choices if (c[0], c[1]) == (run_id, round_index)]
+            assert [c[2] for c in rows] == ["char13@tuned@logreg", "char13+overlap@1@logreg"]
+            assert [c[3] for c in rows] == [True, False] and sum(c[4] for c in rows) == 1
+            assert all(c[5] == before and 0 < c[6] <= 1 and 0 < c[7] < 1 for c in rows)
+            assert rows[0][7] == pytest.approx(rows[0][10]) and rows[0][8] == 0
+            assert rows[1][8] == pytest.approx(rows[1][7] - rows[0][7])
+        assert {c[9] for c in choices} == {7, 8}
+
         stored = json.loads(con.execute("select value_json from raw.run_artifacts "
                                         "where run_id = 'splits-margin-s0-k8' and name = 'ceiling'").fetchone()[0])
         assert stored["split_seed"] == 8 and stored["ood_macro_f1"] == runs[2][5]
@@ -96,6 +125,7 @@ def test_two_splits_give_split_rows_a_ceiling_per_split_and_resume(fbl_warehouse
         assert con.execute("select count(*) from raw.run_steps").fetchone()[0] == steps_before
         page = write_report(con, tmp_path / "report").read_text()
     assert "Learning curves against the ceiling" in page and "on 2 pool/test split(s)" in page
+    assert "Model re-choice by the acquired labels" in page and "char13+overlap@1@logreg ×" in page
 
     # benchmarks/feature_research/protocols.py on the same experiment: its smoke run (tiny SPECs)
     research = subprocess.run(
