@@ -33,7 +33,7 @@ from python_jobs.features.sets import (
 )
 from python_jobs.learning.ensemble import BaggedEnsemble
 from python_jobs.learning.evaluation import classification_metrics
-from python_jobs.learning.logreg import LogRegParams, encode_labels
+from python_jobs.learning.logreg import N_CLASSES, LogRegParams, encode_labels
 from python_jobs.loop import data
 
 ARTIFACT_PREFIX = "model_choice@"
@@ -69,14 +69,17 @@ def candidates(run) -> list[Candidate]:  # noqa: ANN001 - loop.steps.Run
 
 def acquired_label_cv(x_seed: object, y_seed: np.ndarray, x_acquired: object, y_acquired: np.ndarray,
                       params: LogRegParams, members: int, seed: int) -> tuple[float, int] | None:
-    """(macro-F1 over the held-out acquired labels, folds); None with fewer than two acquired
-    labels in some class-stratified fold arrangement (the largest class under two labels)."""
+    """(macro-F1 over the held-out acquired labels, folds); None when no CV is possible: the
+    largest acquired class has fewer than two labels, or some fold's training set (seed labels
+    plus the other acquired folds) lacks a class the members need."""
     folds = min(CV_FOLDS, int(np.bincount(y_acquired).max()))
     if folds < 2:
         return None
+    splits = list(StratifiedKFold(folds, shuffle=True, random_state=seed).split(np.zeros(len(y_acquired)), y_acquired))
+    if any(len(np.unique(np.concatenate([y_seed, y_acquired[train]]))) < N_CLASSES for train, _ in splits):
+        return None
     predicted = np.empty(len(y_acquired), dtype=int)
-    splitter = StratifiedKFold(folds, shuffle=True, random_state=seed)
-    for fold, (train, test) in enumerate(splitter.split(np.zeros(len(y_acquired)), y_acquired)):
+    for fold, (train, test) in enumerate(splits):
         bag = BaggedEnsemble(n_members=members, params=params, seed=seed * 1000 + fold)
         bag.fit(stack_rows([x_seed, x_acquired[train]]), np.concatenate([y_seed, y_acquired[train]]))
         predicted[test] = bag.predict(x_acquired[test])

@@ -59,6 +59,11 @@ def test_the_acquired_label_cv_scores_only_held_out_acquired_labels() -> None:
 def test_too_few_acquired_labels_give_no_cv_figure() -> None:
     x_seed, y_seed = _blobs(30, 0.0, 0)
     assert acquired_label_cv(x_seed, y_seed, x_seed[:3], np.array([0, 1, 2]), LogRegParams(), members=2, seed=0) is None
+    # No seed labels (a cold start) and one acquired label of a class: the fold holding it out
+    # would train without that class.
+    x_acquired, y_acquired = _blobs(41, 0.0, 1)
+    y_acquired = np.where(np.arange(41) == 40, 2, np.minimum(y_acquired, 1))
+    assert acquired_label_cv(x_seed[:0], y_seed[:0], x_acquired, y_acquired, LogRegParams(), members=2, seed=0) is None
 
 
 @pytest.mark.parametrize(("text", "seeds"), [("0", (0,)), ("0,1,2", (0, 1, 2)), ("0-2", (0, 1, 2)),
