@@ -8,10 +8,6 @@ runs as (
     select * from {{ ref('stg_karl__runs') }}
 ),
 
-run_artifacts as (
-    select * from {{ ref('stg_karl__run_artifacts') }}
-),
-
 experiment_runs as (
     select
         run_id,
@@ -21,11 +17,7 @@ experiment_runs as (
 ),
 
 eval_splits as (
-    select
-        run_id,
-        cast({{ json_text('value_json', 'split_seed') }} as integer) as split_seed
-    from run_artifacts
-    where artifact_name = 'eval_split'
+    select * from {{ ref('int_run_eval_splits') }}
 ),
 
 with_baseline as (

@@ -9,11 +9,7 @@ run_artifacts as (
 ),
 
 eval_splits as (
-    select
-        run_id,
-        cast({{ json_text('value_json', 'split_seed') }} as integer) as split_seed
-    from run_artifacts
-    where artifact_name = 'eval_split'
+    select * from {{ ref('int_run_eval_splits') }}
 ),
 
 choices as (
