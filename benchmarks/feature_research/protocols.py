@@ -2,8 +2,8 @@
 protocols side by side, and the OOD of what each picks, over an experiment's pool/test splits.
 
 For every split of the experiment (`karl experiment --splits K`) and each of the rounds asked,
-the labels one strategy's run had acquired before that round (`marts.fct_training_labels`, LLM
-labels of rounds < r) are read, and every SPEC is measured four ways:
+the labels one strategy's run had acquired before that round (`marts.fct_consensus_labels`,
+accepted labels of rounds < r) are read, and every SPEC is measured four ways:
 
 - shuffled: 5-fold stratified CV over the seed (train datasets') human labels;
 - item-disjoint: the same, folds grouped by anchor item;
@@ -71,9 +71,12 @@ def experiment_runs(con, experiment: str, strategy: str, seed: int) -> list[tupl
 
 
 def acquired_before(con, run_id: str, round_index: int) -> loop_data.LabelledPairs:  # noqa: ANN001
+    """The LLM labels the run had accepted before the round. Read from the consensus, not from
+    fct_training_labels: that table holds the last-built split's view, which drops every label
+    that falls in that split's test half (about half of another split's labels)."""
     return loop_data.LabelledPairs.from_frame(con.execute("""
-        select pair_key, item_a_id, item_b_id, relation_label from marts.fct_training_labels
-        where run_id = ? and label_source = 'llm' and round_index < ? order by pair_key""",
+        select pair_key, item_a_id, item_b_id, relation_label from marts.fct_consensus_labels
+        where run_id = ? and is_accepted and round_index < ? order by pair_key""",
         [run_id, round_index]).df())
 
 
