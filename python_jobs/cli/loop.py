@@ -83,6 +83,7 @@ def run_loop(config: RunConfig, db: Optional[Path] = None, show_progress: bool =
 
 
 def _specs(text: str) -> tuple[str, ...]:
+    """A comma-separated option's parts, stripped, empty parts dropped."""
     return tuple(part.strip() for part in text.split(",") if part.strip())
 
 
@@ -149,7 +150,7 @@ def run(
                                max_cost_usd=max_cost, until_stable=until_stable, members=members,
                                tuning_trials=tuning_trials, workers=workers, stop_rule=stop_rule.value,
                                aggregation=aggregation.value,
-                               panel=tuple(p.strip() for p in panel.split(",") if p.strip()),
+                               panel=_specs(panel),
                                llm_batch=batch, require_judge=require_judge, features=features,
                                model_family=model_family.value, cold_start=cold_start, catalog=catalog,
                                rechoose_from=rechoose_from, rechoose_candidates=_specs(rechoose_candidates),
@@ -226,7 +227,7 @@ def experiment(
     from python_jobs.reporting.progress import RunProgress, RunSnapshot
 
     name = experiment_id or "exp-" + datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S")
-    chosen = tuple(s.strip() for s in strategies.split(",") if s.strip())
+    chosen = _specs(strategies)
     unknown = [s for s in chosen if s not in STRATEGIES]
     if unknown or not chosen:
         raise UsageError(f"unknown strategies {unknown}: choose from {', '.join(STRATEGIES)}")
