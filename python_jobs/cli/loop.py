@@ -212,6 +212,10 @@ def experiment(
                                     help="Labelled datasets whose pairs the loop may annotate (--candidate-source fbl_pool)."),
     eval_labels: str = typer.Option(",".join(RUN_DEFAULTS.eval_labels), "--eval-labels",
                                     help="Held-out labelled datasets (OOD, per dataset); one that is also pool is split by anchor."),
+    candidate_source: CandidateSource = typer.Option(RUN_DEFAULTS.candidate_source, "--candidate-source",
+                                                     help="fbl_pool (the pool datasets' pairs) or sampler (a catalogue's candidates)."),
+    catalog: Optional[str] = typer.Option(None, "--catalog", help="With --candidate-source sampler: candidates and features of this ingested catalogue."),
+    cold_start: int = typer.Option(0, "--cold-start", help="No human training labels: each cell's round 0 first asks the annotator about N pairs chosen for coverage."),
     db: Optional[Path] = DbOption,
 ) -> None:
     """The paper's experiment: strategies x seeds x T rounds, one run per cell, RQ1-RQ3 from the marts."""
@@ -241,7 +245,8 @@ def experiment(
                          rechoose_from=rechoose_from, rechoose_candidates=_specs(rechoose_candidates),
                          aggregation=aggregation.value, workers=workers,
                          train_labels=parse_datasets(train_labels), pool_labels=parse_datasets(pool_labels),
-                         eval_labels=parse_datasets(eval_labels))
+                         eval_labels=parse_datasets(eval_labels), candidate_source=candidate_source.value,
+                         catalog=catalog, cold_start=cold_start)
     except ValueError as error:
         raise UsageError(str(error)) from error
     first_split = os.environ.get("KARL_SPLIT_SEED", "42").strip()

@@ -1,6 +1,8 @@
 """The ceiling of a run: the same model (features, hyperparameters, members, seed) trained on the
-base labels plus every labelled pair of the pool half, scored on the same OOD test half. What no
-strategy can beat by asking about the pool; the learning-curve figures of `karl experiment`
+base labels plus every labelled pair of the pool half, scored on the same OOD test half. With the
+sampler (no pool datasets), the pool is the catalogue's candidates: the ceiling trains on a seeded
+sample of CEILING_CANDIDATES of them with their reference labels (the simulated annotator's truth,
+without its noise). What no strategy can beat by asking about the pool; the learning-curve figures of `karl experiment`
 (marts.fct_experiment_runs) normalise a run's OOD gain between its round-0 floor and this.
 
 Stored as the run's artifact 'ceiling' (raw.run_artifacts), once: a resumed experiment reads it."""
@@ -23,6 +25,8 @@ from python_jobs.loop.steps import Run, ood_figures
 ARTIFACT = "ceiling"
 # The ensemble seed of the ceiling fit: a round index no run reaches, so its bags are not any round's.
 CEILING_ROUND = 999
+# Candidates a sampler run's ceiling trains on: 20 times a 20-round run's 1,000 labels at budget 50.
+CEILING_CANDIDATES = 20_000
 
 
 class PreparedRun(Run, Protocol):
@@ -39,10 +43,25 @@ def ceiling_key(run: PreparedRun, split_seed: int | None) -> str:
                           .encode()).hexdigest()[:16]
 
 
+def ceiling_pool(run: PreparedRun, limit: int = CEILING_CANDIDATES) -> data.LabelledPairs:
+    """The pool half's labelled pairs; for a sampler run without pool datasets, up to `limit`
+    candidates (a seeded sample) that have a reference label."""
+    pool = data.pool_half_labels(run.con)
+    if len(pool) or run.config.candidate_source != "sampler":
+        return pool
+    reference = run.reference_labels()
+    frame = run.con.execute("""
+        select pair_key, item_a_id, item_b_id from marts.fct_candidate_pairs
+        order by hash(pair_key || '|' || ?), pair_key
+    """, [str(run.config.seed)]).df()
+    frame["relation_label"] = frame["pair_key"].map(reference)
+    return data.LabelledPairs.from_frame(frame.dropna(subset=["relation_label"]).head(limit))
+
+
 def fit_ceiling(run: PreparedRun) -> dict[str, object] | None:
     """The ceiling's figures on the split the warehouse holds now, or None when there is no
     labelled pool half or no OOD test half (a catalogue without labels)."""
-    pool = data.pool_half_labels(run.con)
+    pool = ceiling_pool(run)
     if not len(pool) or not len(data.ood_test_labels(run.con)):
         return None
     base = run.base_labels()

@@ -62,7 +62,7 @@ def is_cold_start(con: duckdb.DuckDBPyConnection, cold_start: int, train_labels:
         return False
     if train_labels is not None and len(train_labels) == 0:
         return True
-    return run_store.n_human_training_labels(con) == 0
+    return run_store.n_human_training_labels(con, tuple(train_labels) if train_labels is not None else None) == 0
 
 
 def cold_start_labels(con: duckdb.DuckDBPyConnection, run_id: str) -> data.LabelledPairs:

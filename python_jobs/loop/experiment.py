@@ -13,7 +13,7 @@ import duckdb
 
 from python_jobs import warehouse
 from python_jobs.config import EngineSettings, RunConfig
-from python_jobs.loop.builds import RUN_BUILD_ARGS
+from python_jobs.loop.builds import RUN_BUILD_ARGS, role_vars
 from python_jobs.loop.ceiling import record_ceiling
 from python_jobs.loop.id_cv import worker_pool
 from python_jobs.loop.pool import CandidatePoolMemo
@@ -98,18 +98,25 @@ def run_experiment(con: duckdb.DuckDBPyConnection, config: ExperimentConfig,
     except Exception:
         # The cells done so far still reach the marts; the error that stopped the experiment is
         # the one reported, not a test the same cause fails again in this build.
-        result = warehouse.run_dbt(RUN_BUILD_ARGS, raise_on_failure=False)
+        result = warehouse.run_dbt(RUN_BUILD_ARGS, dbt_vars=closing_vars(last, config.cell), raise_on_failure=False)
         if not result.success:
             log("the closing build after the failure failed too: " + "; ".join(result.failures))
         raise
     finally:
         if pool is not None:
             pool.shutdown(cancel_futures=True)
-    warehouse.run_dbt(RUN_BUILD_ARGS)
+    warehouse.run_dbt(RUN_BUILD_ARGS, dbt_vars=closing_vars(last, config.cell))
     if last is not None and last.spark_run is not None:
         # The Spark selection is every mart downstream of the run tables: all cells' at once.
         last.spark_run.build_marts(last.dbt_vars())
     return time.perf_counter() - started
+
+
+def closing_vars(last: Orchestrator | None, cell: RunConfig) -> dict[str, object]:
+    """The dbt vars of the closing build: the cells' dataset roles (as the runs resolved them) and
+    candidate source, so the marts and invariants see the labels the runs trained on."""
+    config = last.config if last is not None else cell
+    return {"karl_candidate_source": config.candidate_source, "karl_k_calls": config.k_calls, **role_vars(config)}
 
 
 def experiment_summary(con: duckdb.DuckDBPyConnection, experiment_id: str) -> list[dict]:

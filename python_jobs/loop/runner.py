@@ -292,7 +292,7 @@ class Orchestrator:
                              "in this warehouse): start cold with --cold-start N (N pairs asked before round 0 "
                              "trains), or load labels (`karl ingest labels FILE --dataset NAME`) and name them "
                              "with --train-labels.")
-        if not self.cold_start and run_store.n_human_training_labels(self.con) == 0:
+        if not self.cold_start and run_store.n_human_training_labels(self.con, self.config.train_labels) == 0:
             raise RunStopped(
                 "This warehouse has no human training labels yet: load them first "
                 "(`karl ingest fbl`, then `karl build`), or start cold: `karl run --cold-start 200 --annotator openai`.")

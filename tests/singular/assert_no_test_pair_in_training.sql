@@ -1,5 +1,6 @@
 -- Invariant: no pair of the OOD 'test' half ever reaches training, whatever labelled it; and
--- human labels train only from FBL2023 (never either FBL2024 half).
+-- human labels train only from the run's train datasets (var karl_train_labels; FBL2023 by
+-- default, never either FBL2024 half).
 {{ config(tags=["karl_round_invariant"]) }}
 
 with
@@ -29,9 +30,9 @@ ood_human_labels as (
         training_label_id,
         pair_key,
         label_source,
-        'human label not from FBL2023' as problem
+        'human label not from a train dataset' as problem
     from training_labels
-    where label_source = 'human' and (dataset is null or dataset <> 'FBL2023')
+    where label_source = 'human' and (dataset is null or not {{ in_datasets('dataset', 'karl_train_labels') }})
 ),
 
 final as (

@@ -1,0 +1,130 @@
+"""The learning-curve table of a `karl experiment`, from its marts: per strategy, mean ± sd over
+the complete runs (every split × seed) of round-0 OOD, OOD at the middle and the last round, the
+ceiling, the normalised area under the OOD curve and the labels spent to reach 50% / 80% of the
+ceiling's gain; then each strategy against a baseline, paired by split and seed (mean ± sd, standard
+error, wins).
+
+    .venv/bin/python benchmarks/experiment_table.py --experiment-id fbl-table [--db FILE] [--baseline random]
+
+Only cells where every strategy finished its last round are counted, so a half-finished
+experiment still gives paired figures. Reads a built warehouse (`karl build` or the experiment's
+closing build) read-only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+
+RUNS_SQL = """
+    select run_id, strategy, seed, coalesce(split_seed, -1) as split_seed, last_round_index,
+           ood_macro_f1_round0, ood_macro_f1_final, ceiling_ood_macro_f1, n_ceiling_pool_labels,
+           normalised_ood_area, labels_to_half_ceiling_gain, labels_to_80pct_ceiling_gain
+    from marts.fct_experiment_runs where experiment_id = ?
+"""
+ROUND_SQL = """
+    select run_id, ood_macro_f1 from marts.fct_experiment_rounds where experiment_id = ? and round_index = ?
+"""
+PAIRED = (("ood_middle", "OOD mid"), ("ood_macro_f1_final", "OOD last"), ("normalised_ood_area", "normalised area"))
+
+
+def complete_runs(con: duckdb.DuckDBPyConnection, experiment_id: str) -> pd.DataFrame:
+    """The experiment's runs that reached its last round, in cells (split × seed) where every
+    strategy did; with `ood_middle`, the OOD of the middle round."""
+    runs = con.execute(RUNS_SQL, [experiment_id]).df()
+    if runs.empty:
+        return runs
+    last = int(runs.last_round_index.max())
+    runs = runs[runs.last_round_index == last]
+    middle = con.execute(ROUND_SQL, [experiment_id, last // 2]).df().rename(columns={"ood_macro_f1": "ood_middle"})
+    runs = runs.merge(middle, on="run_id", how="left")
+    strategies = runs.strategy.nunique()
+    cells = runs.groupby(["split_seed", "seed"]).strategy.nunique()
+    complete = cells[cells == strategies].index
+    runs = runs.set_index(["split_seed", "seed"]).loc[complete].reset_index()
+    return runs.assign(last_round=last)
+
+
+def _spread(values: pd.Series) -> str:
+    values = values.dropna()
+    if values.empty:
+        return "-"
+    return f"{values.mean():.3f} ± {values.std():.3f}" if len(values) > 1 else f"{values.mean():.3f}"
+
+
+def _labels(values: pd.Series) -> str:
+    reached = values.dropna()
+    return f"{reached.mean():.0f} ({len(reached)} of {len(values)})" if len(reached) else f"- (0 of {len(values)})"
+
+
+def strategy_table(runs: pd.DataFrame) -> pd.DataFrame:
+    last = int(runs.last_round.iloc[0])
+    rows = []
+    for strategy, group in runs.groupby("strategy"):
+        rows.append({"strategy": strategy, "runs": len(group), "OOD r0": _spread(group.ood_macro_f1_round0),
+                     f"OOD r{last // 2}": _spread(group.ood_middle), f"OOD r{last}": _spread(group.ood_macro_f1_final),
+                     "ceiling": _spread(group.ceiling_ood_macro_f1), "normalised area": _spread(group.normalised_ood_area),
+                     "labels to 50%": _labels(group.labels_to_half_ceiling_gain),
+                     "labels to 80%": _labels(group.labels_to_80pct_ceiling_gain)})
+    return pd.DataFrame(rows)
+
+
+def paired_table(runs: pd.DataFrame, baseline: str) -> pd.DataFrame:
+    """Each strategy minus the baseline, paired by split and seed: mean ± sd (se, wins of n)."""
+    if baseline not in set(runs.strategy):
+        return pd.DataFrame()
+    wide = runs.pivot_table(index=["split_seed", "seed"], columns="strategy", values=[name for name, _ in PAIRED])
+    rows = []
+    for strategy in sorted(set(runs.strategy) - {baseline}):
+        row = {"pair": f"{strategy} − {baseline}"}
+        for column, title in PAIRED:
+            difference = (wide[column][strategy] - wide[column][baseline]).dropna()
+            if difference.empty:
+                row[title] = "-"
+                continue
+            wins = f"{int((difference > 0).sum())}/{len(difference)} wins"
+            if len(difference) == 1:
+                row[title] = f"{difference.mean():+.3f} ({wins})"
+                continue
+            se = difference.std() / len(difference) ** 0.5
+            row[title] = f"{difference.mean():+.3f} ± {difference.std():.3f} (se {se:.3f}, {wins})"
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def print_tables(con: duckdb.DuckDBPyConnection, experiment_id: str, baseline: str = "random") -> pd.DataFrame:
+    runs = complete_runs(con, experiment_id)
+    if runs.empty:
+        print(f"experiment {experiment_id}: no complete runs in marts.fct_experiment_runs")
+        return runs
+    cells = runs.groupby("split_seed").seed.nunique().to_dict()
+    print(f"experiment {experiment_id}: {len(runs)} complete runs, {runs.strategy.nunique()} strategies, "
+          f"{int(runs.last_round.iloc[0])} rounds, seeds per split {cells}; "
+          f"ceiling pool {int(runs.n_ceiling_pool_labels.max()) if runs.n_ceiling_pool_labels.notna().any() else 0:,} labels")
+    print(strategy_table(runs).to_markdown(index=False))
+    paired = paired_table(runs, baseline)
+    if not paired.empty:
+        print()
+        print(paired.to_markdown(index=False))
+    return runs
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--experiment-id", required=True)
+    parser.add_argument("--db", type=Path, default=Path(os.environ.get("KARL_DUCKDB_PATH", "warehouse/karl.duckdb")))
+    parser.add_argument("--baseline", default="random")
+    args = parser.parse_args()
+    if not args.db.exists():
+        sys.exit(f"{args.db}: no such warehouse")
+    with duckdb.connect(str(args.db), read_only=True) as con:
+        print_tables(con, args.experiment_id, args.baseline)
+
+
+if __name__ == "__main__":
+    main()
