@@ -13,10 +13,12 @@ import duckdb
 
 from python_jobs import warehouse
 from python_jobs.config import EngineSettings, RunConfig
+from python_jobs.errors import UsageError
 from python_jobs.loop.builds import RUN_BUILD_ARGS, role_vars
 from python_jobs.loop.ceiling import record_ceiling
 from python_jobs.loop.id_cv import worker_pool
 from python_jobs.loop.pool import CandidatePoolMemo
+from python_jobs.loop.roles import without_absent_defaults
 from python_jobs.loop.runner import Orchestrator
 from python_jobs.reporting.progress import RunProgress
 
@@ -69,6 +71,20 @@ def split_seeds_for(splits: int, first: int) -> tuple[int | None, ...]:
     return (None,) if splits == 1 else tuple(range(first, first + splits))
 
 
+def check_splits(con: duckdb.DuckDBPyConnection, config: ExperimentConfig) -> None:
+    """Several splits need a dataset that is both pool and eval (it is what the split seed cuts
+    by anchor); otherwise every split would run the same cells again."""
+    if len(config.split_seeds) < 2:
+        return
+    roles = without_absent_defaults(con, config.cell)
+    if not set(roles.pool_labels) & set(roles.eval_labels):
+        raise UsageError(
+            f"--splits {len(config.split_seeds)}: no labelled dataset is both pool and eval in these runs "
+            f"(pool: {','.join(roles.pool_labels) or 'none'}, eval: {','.join(roles.eval_labels) or 'none'}), so "
+            "there is nothing to split and every split would repeat the same runs. Use --splits 1, or name a "
+            "dataset in both --pool-labels and --eval-labels.")
+
+
 def run_experiment(con: duckdb.DuckDBPyConnection, config: ExperimentConfig,
                    log: Callable[[str], None] = print, show_progress: bool = True,
                    progress_for: Callable[[RunConfig], RunProgress] | None = None,
@@ -78,6 +94,7 @@ def run_experiment(con: duckdb.DuckDBPyConnection, config: ExperimentConfig,
     Spark engine every cell runs as `karl --engine spark run` does (its rows published to Spark
     after every step), and the marts are built on Spark once, after the last cell."""
     started = time.perf_counter()
+    check_splits(con, config)
     cells = config.cells()
     pool = worker_pool(config.cell.workers) if config.cell.workers > 1 else None
     # The cells of one seed share a candidate pool: the memo spares rebuilding it for each.

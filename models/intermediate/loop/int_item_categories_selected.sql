@@ -39,8 +39,8 @@ final as (
         case
             when not is_eval_anchor
                 then row_number() over (
-                    partition by fine_category, is_eval_anchor order by query_hash, item_id
-                )
+                        partition by fine_category, is_eval_anchor order by query_hash, item_id
+                    )
         end as query_rank,
         row_number() over (
             partition by parent_category order by partner_hash, item_id

@@ -17,6 +17,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import duckdb
 import pytest
 
 PROJECT_DIR = Path(__file__).resolve().parents[3]
@@ -64,6 +65,34 @@ def test_catalog_run_prints_phases_rounds_and_agreement(fbl_dir: Path, tmp_path:
     assert re.search(r"agreement of the FBL-trained classifier \(round 0\) with the basket labels: "
                      rf"{NUMBER}% of {NUMBER} candidate pairs", out), out
     assert re.search(rf"^peak RSS {NUMBER} MB overall", out, re.MULTILINE), out
+
+
+@pytest.mark.slow
+def test_catalog_rq2_prints_the_learning_curve_table(tmp_path: Path) -> None:
+    """RQ2 on a slice of The Complete Journey; then experiment_table.py reads the same warehouse."""
+    out = run_script("catalog_rq2.py", "--workdir", str(tmp_path), "--transactions", "20000", "--rounds", "1",
+                     "--seeds", "0", "--strategies", "margin,random", "--budget", "10", "--members", "2",
+                     "--tuning-trials", "1", "--experiment-id", "smoke")
+    for dataset in ("cj_eval", "cj_seed"):
+        assert re.search(rf"^{dataset}: {NUMBER} pairs of {NUMBER} anchors, classes \{{'other': ", out, re.MULTILINE), out
+    assert re.search(r"^experiment smoke: 2 complete runs, 2 strategies, 1 rounds.*ceiling pool [\d,]+ labels$", out,
+                     re.MULTILINE), out
+    for strategy in ("margin", "random"):
+        assert re.search(rf"^\| {strategy}\s+\|\s+1 \|\s+{NUMBER} \|", out, re.MULTILINE), out
+    con = duckdb.connect(str(tmp_path / "karl.duckdb"), read_only=True)
+    try:
+        n_eval = con.execute("select count(*) from marts.fct_eval_sets where eval_set = 'test'").fetchone()[0]
+        # the anchors of the held-out pairs are never the sampler's queries
+        asked = con.execute("""
+            select count(*) from marts.fct_candidate_pairs
+            where item_a_id in (select item_a_id from marts.fct_eval_sets where eval_set = 'test')
+        """).fetchone()[0]
+        n_candidates = con.execute("select count(*) from marts.fct_candidate_pairs").fetchone()[0]
+    finally:
+        con.close()
+    assert n_eval > 0 and n_candidates > 0 and asked == 0, (n_eval, n_candidates, asked)
+    table = run_script("experiment_table.py", "--experiment-id", "smoke", "--db", str(tmp_path / "karl.duckdb"))
+    assert re.search(r"^\| margin − random \| [+-]\d\.\d{3} \(\d/1 wins\)", table, re.MULTILINE), table
 
 
 @pytest.mark.slow

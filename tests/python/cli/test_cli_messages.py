@@ -117,6 +117,22 @@ def test_an_experiment_of_no_runs_is_refused_before_it_opens_the_warehouse(
     assert not missing.exists()
 
 
+def test_several_splits_without_a_dataset_to_split_are_refused_before_any_run(tmp_path: Path) -> None:
+    """A catalogue-only warehouse: the FBL default roles name nothing, so there is no pool/test
+    split to vary and --splits 2 would run every cell twice on the same data."""
+    db = tmp_path / "karl.duckdb"
+    connect(db).close()
+    result = karl("experiment", "--splits", "2", "--rounds", "1", "--seeds", "0", "--strategies", "random",
+                  "--db", db, expect=2)
+    text = one_line(result.output)
+    assert "--splits 2: no labelled dataset is both pool and eval" in text and "Use --splits 1" in text
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        assert con.execute("select count(*) from raw.runs").fetchone()[0] == 0
+    finally:
+        con.close()
+
+
 def test_run_id_of_a_finished_run_without_resume_is_refused(db_path: Path) -> None:
     _record_run(db_path, "finished-run")
     result = karl("run", "--run-id", "finished-run", "--rounds", "2", "--strategy", "random", "--db", db_path, expect=1)
