@@ -5,6 +5,10 @@ ceiling's gain; then each strategy against a baseline, paired by split and seed 
 error, wins).
 
     .venv/bin/python benchmarks/experiment_table.py --experiment-id fbl-table [--db FILE] [--baseline random]
+        [--plot FILE.png]
+
+--plot writes the report's learning-curve panel (OOD against labels acquired, mean ± sd per
+strategy, with the ceiling and floor; and the share of the ceiling's gain) for the complete runs.
 
 Only cells where every strategy finished its last round are counted, so a half-finished
 experiment still gives paired figures. Reads a built warehouse (`karl build` or the experiment's
@@ -119,11 +123,23 @@ def main() -> None:
     parser.add_argument("--experiment-id", required=True)
     parser.add_argument("--db", type=Path, default=Path(os.environ.get("KARL_DUCKDB_PATH", "warehouse/karl.duckdb")))
     parser.add_argument("--baseline", default="random")
+    parser.add_argument("--plot", type=Path, default=None, help="write the learning-curve panel (PNG) here")
     args = parser.parse_args()
     if not args.db.exists():
         sys.exit(f"{args.db}: no such warehouse")
     with duckdb.connect(str(args.db), read_only=True) as con:
-        print_tables(con, args.experiment_id, args.baseline)
+        runs = print_tables(con, args.experiment_id, args.baseline)
+        if args.plot is not None and not runs.empty:
+            write_plot(con, list(runs.run_id), args.plot)
+
+
+def write_plot(con: duckdb.DuckDBPyConnection, run_ids: list[str], path: Path) -> None:
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from python_jobs.reporting.plots import ceiling_curves
+    from python_jobs.reporting.report_data import learning_curves
+
+    path.write_bytes(ceiling_curves(learning_curves(con, run_ids)))
+    print(f"plot: {path}")
 
 
 if __name__ == "__main__":

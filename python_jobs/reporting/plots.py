@@ -240,7 +240,7 @@ def ceiling_curves(learning: pd.DataFrame) -> bytes:
     ceilings = frame.drop_duplicates("run_id")
     ceiling, ceiling_sd = float(ceilings["ceiling_ood_macro_f1"].mean()), float(ceilings["ceiling_ood_macro_f1"].std() or 0.0)
     axes[0].axhline(ceiling, color="#333333", linestyle="--", linewidth=1.2,
-                    label=f"ceiling (every labelled pool pair) {ceiling:.3f} ± {0 if ceiling_sd != ceiling_sd else ceiling_sd:.3f}")
+                    label=f"ceiling (trained on the pool's labels) {ceiling:.3f} ± {0 if ceiling_sd != ceiling_sd else ceiling_sd:.3f}")
     axes[0].axhline(float(ceilings["floor_ood_macro_f1"].mean()), color="#999999", linestyle=":", linewidth=1.2,
                     label="floor (round 0)")
     for level, style in ((1.0, "--"), (0.8, ":"), (0.5, ":"), (0.0, ":")):

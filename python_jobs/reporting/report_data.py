@@ -119,12 +119,12 @@ def load_report_data(con: duckdb.DuckDBPyConnection, run_ids: list[str] | None =
         gx_docs=gx_docs,
         judges=load_judge_frames(con),
         datasets=_datasets(con, ids),
-        learning=_learning_curves(con, ids),
+        learning=learning_curves(con, ids),
         model_choices=_frame(con, "marts.fct_round_model_choices", ids, "run_id, round_index, candidate_index"),
     )
 
 
-def _learning_curves(con: duckdb.DuckDBPyConnection, run_ids: list[str]) -> pd.DataFrame:
+def learning_curves(con: duckdb.DuckDBPyConnection, run_ids: list[str]) -> pd.DataFrame:
     """Rounds of the runs that have a ceiling (experiment cells): run_id, strategy, split_seed,
     round_index, n_labels_acquired, ood_macro_f1, floor and ceiling; empty otherwise."""
     if not run_ids or not (_exists(con, "marts", "fct_experiment_rounds") and _exists(con, "marts", "fct_experiment_runs")):

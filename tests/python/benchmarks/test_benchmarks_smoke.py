@@ -91,8 +91,11 @@ def test_catalog_rq2_prints_the_learning_curve_table(tmp_path: Path) -> None:
     finally:
         con.close()
     assert n_eval > 0 and n_candidates > 0 and asked == 0, (n_eval, n_candidates, asked)
-    table = run_script("experiment_table.py", "--experiment-id", "smoke", "--db", str(tmp_path / "karl.duckdb"))
+    plot = tmp_path / "curves.png"
+    table = run_script("experiment_table.py", "--experiment-id", "smoke", "--db", str(tmp_path / "karl.duckdb"),
+                       "--plot", str(plot))
     assert re.search(r"^\| margin − random \| [+-]\d\.\d{3} \(\d/1 wins\)", table, re.MULTILINE), table
+    assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 @pytest.mark.slow
