@@ -17,7 +17,10 @@ The set-up, on a fresh DuckDB file in --workdir (kept, so a second call resumes 
   behaviour-labelled, the run's training labels (ID = cross-validation over them).
 - Then `karl experiment --candidate-source sampler --catalog completejourney --annotator simulated
   --train-labels cj_seed --pool-labels none --eval-labels cj_eval` over --strategies x --seeds x
-  --rounds. A sampler run's ceiling trains on 20,000 candidates with their true labels
+  --rounds. The simulated annotator believes the truth of a pair with probability
+  --simulated-accuracy (default 0.849, the FBL paper's GPT-4o-mini figure; else a uniformly drawn
+  other class) and repeats its belief in each of the K = 3 calls with probability 0.989; only
+  unanimous answers become labels, so a wrong belief usually passes. A sampler run's ceiling trains on 20,000 candidates with their true labels
   (loop/ceiling.py).
 
 Prints the labels' class counts, the experiment's progress, and the learning-curve table with each
@@ -156,6 +159,8 @@ def main() -> None:
     parser.add_argument("--label-seed", type=int, default=0, help="seed of the anchor and partner draws")
     parser.add_argument("--transactions", type=int, default=None,
                         help="only the first N transaction lines and their products (a smoke-test size)")
+    parser.add_argument("--simulated-accuracy", type=float, default=RunConfig.simulated_accuracy,
+                        help="the simulated annotator's share of pairs it believes right (1.0: no noise)")
     parser.add_argument("--experiment-id", default="cj-rq2")
     args = parser.parse_args()
     sys.stdout.reconfigure(line_buffering=True)
@@ -168,6 +173,7 @@ def main() -> None:
     os.environ["KARL_DBT_TARGET_PATH"] = str(workdir / "target")
     print(f"cpus: {os.cpu_count()}, load average {os.getloadavg()[0]:.1f}; warehouse {db}")
     cell = RunConfig(rounds=args.rounds, budget=args.budget, annotator="simulated", members=args.members,
+                     simulated_accuracy=args.simulated_accuracy,
                      tuning_trials=args.tuning_trials, workers=args.workers, run_id="template",
                      candidate_source="sampler", catalog=CATALOG, train_labels=(SEED_DATASET,), pool_labels=(),
                      eval_labels=(EVAL_DATASET,))
