@@ -87,9 +87,11 @@ class LockHolder:
         self.process: subprocess.Popen | None = None
 
     def __enter__(self) -> LockHolder:
-        code = ("import duckdb, sys, time; con = duckdb.connect(sys.argv[1]); print('held', flush=True); "
-                "time.sleep(120)")
-        self.process = subprocess.Popen([sys.executable, "-c", code, str(self.db_path)], stdout=subprocess.PIPE, text=True)
+        # Holds the lock until the test kills it (or closes its stdin): no deadline that a loaded
+        # machine could outrun while a module's tests use the fixture.
+        code = "import duckdb, sys; con = duckdb.connect(sys.argv[1]); print('held', flush=True); sys.stdin.read()"
+        self.process = subprocess.Popen([sys.executable, "-c", code, str(self.db_path)], stdin=subprocess.PIPE,
+                                        stdout=subprocess.PIPE, text=True)
         assert self.process.stdout is not None
         deadline = time.monotonic() + 30
         while self.process.stdout.readline().strip() != "held":
