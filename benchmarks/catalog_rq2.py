@@ -51,10 +51,12 @@ from experiment_table import print_tables  # noqa: E402
 from python_jobs import warehouse  # noqa: E402
 from python_jobs.candidates import basket_labels  # noqa: E402
 from python_jobs.candidates.categories import path_categories  # noqa: E402
-from python_jobs.config import RunConfig  # noqa: E402
+from python_jobs.config import STRATEGIES, RunConfig  # noqa: E402
+from python_jobs.errors import KarlError  # noqa: E402
 from python_jobs.ingest.completejourney import ingest_completejourney  # noqa: E402
 from python_jobs.ingest.labels import ingest_labels  # noqa: E402
 from python_jobs.loop.experiment import ExperimentConfig, parse_seeds, run_experiment  # noqa: E402
+from python_jobs.loop.roles import PAIR_KEY_SQL  # noqa: E402
 from python_jobs.warehouse.live_rows import LIVE_LABELLED_JUDGEMENTS  # noqa: E402
 
 CATALOG = "completejourney"
@@ -88,14 +90,12 @@ LABELLED_PAIRS_SQL = """
         inner join items as partners
             on partners.parent_category = anchors.parent_category and partners.item_id <> anchors.anchor_id
     )
-    select
-        dataset_role,
-        anchor_id as item_a_id,
-        partner_id as item_b_id,
-        case when anchor_id <= partner_id then anchor_id || '~' || partner_id else partner_id || '~' || anchor_id end
-            as pair_key
-    from partnered
-    where partner_rank <= case when dataset_role = 'eval' then $eval_partners else $seed_partners end
+    select dataset_role, item_a_id, item_b_id, """ + PAIR_KEY_SQL + """ as pair_key
+    from (
+        select dataset_role, anchor_id as item_a_id, partner_id as item_b_id
+        from partnered
+        where partner_rank <= case when dataset_role = 'eval' then $eval_partners else $seed_partners end
+    ) as drawn
 """
 
 
@@ -167,6 +167,8 @@ def main() -> None:
     pd.set_option("display.width", 250)
 
     workdir = args.workdir.resolve()
+    if workdir.exists() and not workdir.is_dir():
+        parser.error(f"--workdir {workdir} is a file; give a folder (it holds the warehouse)")
     workdir.mkdir(parents=True, exist_ok=True)
     db = workdir / "karl.duckdb"
     os.environ["KARL_DUCKDB_PATH"] = str(db)
@@ -177,17 +179,27 @@ def main() -> None:
                      tuning_trials=args.tuning_trials, workers=args.workers, run_id="template",
                      candidate_source="sampler", catalog=CATALOG, train_labels=(SEED_DATASET,), pool_labels=(),
                      eval_labels=(EVAL_DATASET,))
-    config = ExperimentConfig(experiment_id=args.experiment_id, strategies=tuple(args.strategies.split(",")),
-                              seeds=parse_seeds(args.seeds), cell=cell)
-    con = warehouse.connect(db)
+    strategies = tuple(name.strip() for name in args.strategies.split(",") if name.strip())
+    unknown = [name for name in strategies if name not in STRATEGIES]
+    if unknown or not strategies:
+        parser.error(f"--strategies: unknown {unknown}; choose from {', '.join(STRATEGIES)}")
     try:
-        if not is_set_up(con):
-            set_up(con, args, workdir)
-        seconds = run_experiment(con, config, log=print, show_progress=False)
-        print(f"experiment {args.experiment_id}: {len(config.cells())} runs in {seconds / 60:.1f} min")
-        print_tables(con, args.experiment_id)
-    finally:
-        con.close()
+        seeds = parse_seeds(args.seeds)
+    except ValueError as error:
+        parser.error(str(error))
+    config = ExperimentConfig(experiment_id=args.experiment_id, strategies=strategies, seeds=seeds, cell=cell)
+    try:
+        con = warehouse.connect(db)
+        try:
+            if not is_set_up(con):
+                set_up(con, args, workdir)
+            seconds = run_experiment(con, config, log=print, show_progress=False)
+            print(f"experiment {args.experiment_id}: {len(config.cells())} runs in {seconds / 60:.1f} min")
+            print_tables(con, args.experiment_id)
+        finally:
+            con.close()
+    except KarlError as error:
+        sys.exit(f"catalog_rq2.py: {error}")
 
 
 if __name__ == "__main__":

@@ -25,6 +25,10 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from python_jobs.reporting.plots import ceiling_curves  # noqa: E402
+from python_jobs.reporting.report_data import learning_curves  # noqa: E402
+
 RUNS_SQL = """
     select run_id, strategy, seed, coalesce(split_seed, -1) as split_seed, last_round_index,
            ood_macro_f1_round0, ood_macro_f1_final, ceiling_ood_macro_f1, n_ceiling_pool_labels,
@@ -127,17 +131,20 @@ def main() -> None:
     args = parser.parse_args()
     if not args.db.exists():
         sys.exit(f"{args.db}: no such warehouse")
-    with duckdb.connect(str(args.db), read_only=True) as con:
-        runs = print_tables(con, args.experiment_id, args.baseline)
+    try:
+        con = duckdb.connect(str(args.db), read_only=True)
+    except duckdb.Error as error:
+        sys.exit(f"{args.db}: cannot be read ({error}); is another process writing it, or is it not a DuckDB file?")
+    with con:
+        try:
+            runs = print_tables(con, args.experiment_id, args.baseline)
+        except duckdb.CatalogException:
+            sys.exit(f"{args.db}: no marts.fct_experiment_runs; run `karl experiment` (or `karl build`) on it first")
         if args.plot is not None and not runs.empty:
             write_plot(con, list(runs.run_id), args.plot)
 
 
 def write_plot(con: duckdb.DuckDBPyConnection, run_ids: list[str], path: Path) -> None:
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-    from python_jobs.reporting.plots import ceiling_curves
-    from python_jobs.reporting.report_data import learning_curves
-
     path.write_bytes(ceiling_curves(learning_curves(con, run_ids)))
     print(f"plot: {path}")
 

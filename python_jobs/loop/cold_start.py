@@ -33,7 +33,7 @@ from python_jobs.annotation.call_log import DuckDBCallSink
 from python_jobs.labels import RELATION_CLASSES
 from python_jobs.learning import batch_selection
 from python_jobs.learning.scoring import candidate_pairs_sql
-from python_jobs.loop import data, run_store
+from python_jobs.loop import data, roles, run_store
 from python_jobs.loop.run_store import now
 from python_jobs.loop.steps import ID_CV_SPLITS, RoundState, Run, RunStopped, build
 from python_jobs.reporting.progress import RunProgress
@@ -62,7 +62,9 @@ def is_cold_start(con: duckdb.DuckDBPyConnection, cold_start: int, train_labels:
         return False
     if train_labels is not None and len(train_labels) == 0:
         return True
-    return run_store.n_human_training_labels(con, tuple(train_labels) if train_labels is not None else None) == 0
+    if train_labels is not None:
+        return roles.n_judgements(con, tuple(train_labels)) == 0
+    return run_store.n_human_training_labels(con) == 0
 
 
 def cold_start_labels(con: duckdb.DuckDBPyConnection, run_id: str) -> data.LabelledPairs:

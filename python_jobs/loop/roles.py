@@ -32,6 +32,12 @@ def datasets_held(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
     return {name: int(count) for name, count in rows}
 
 
+def n_judgements(con: duckdb.DuckDBPyConnection, datasets: tuple[str, ...]) -> int:
+    """Judgements of `datasets` as loaded (whatever roles the last build had)."""
+    held = datasets_held(con)
+    return sum(held.get(name, 0) for name in datasets)
+
+
 def overlapping_pairs(con: duckdb.DuckDBPyConnection, train: tuple[str, ...], evaluation: tuple[str, ...]) -> int:
     """Pairs (either direction) judged in a train dataset and in an eval dataset."""
     if not train or not evaluation:

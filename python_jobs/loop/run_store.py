@@ -14,7 +14,6 @@ from python_jobs import warehouse
 from python_jobs.config import RunConfig
 from python_jobs.errors import KarlError
 from python_jobs.labels import RELATION_CLASSES
-from python_jobs.warehouse.live_rows import LIVE_LABELLED_JUDGEMENTS
 
 BAG_MEMBER_COLUMNS = ["run_id", "round_index", "member_index", "relation_class", "n_samples", "created_at"]
 SELECTION_COLUMNS = ["run_id", "round_index", "pair_key", "item_a_id", "item_b_id", "fine_category", "strategy",
@@ -165,15 +164,7 @@ def marts_exist(con: duckdb.DuckDBPyConnection) -> bool:
     return row[0] == 4
 
 
-def n_human_training_labels(con: duckdb.DuckDBPyConnection, datasets: tuple[str, ...] | None = None) -> int:
-    """Human training labels: the judgements of `datasets` as loaded (the run's train datasets,
-    whatever roles the last build had), or with None the last build's non-LLM training labels."""
-    if datasets is not None:
-        if not datasets:
-            return 0
-        marks = ", ".join("?" for _ in datasets)
-        return int(con.execute(f"select count(*) from {LIVE_LABELLED_JUDGEMENTS} as j where dataset in ({marks})",
-                               list(datasets)).fetchone()[0])
+def n_human_training_labels(con: duckdb.DuckDBPyConnection) -> int:
     return int(con.execute(
         "select count(*) from marts.fct_training_labels where label_source <> 'llm'").fetchone()[0])
 

@@ -49,7 +49,7 @@ from python_jobs.loop.builds import FULL_BUILD_ARGS, RUN_BUILD_ARGS, run_build, 
 from python_jobs.loop.id_cv import IdCrossValidation, MemberWeights
 from python_jobs.loop.pool import CandidatePoolMemo
 from python_jobs.loop.preflight import check_annotator
-from python_jobs.loop.roles import check_roles, describe, without_absent_defaults
+from python_jobs.loop.roles import check_roles, describe, n_judgements, without_absent_defaults
 from python_jobs.loop.reference import reference_labels_for
 from python_jobs.loop.steps import (
     LAST_ROUND_SKIPS,
@@ -292,7 +292,7 @@ class Orchestrator:
                              "in this warehouse): start cold with --cold-start N (N pairs asked before round 0 "
                              "trains), or load labels (`karl ingest labels FILE --dataset NAME`) and name them "
                              "with --train-labels.")
-        if not self.cold_start and run_store.n_human_training_labels(self.con, self.config.train_labels) == 0:
+        if not self.cold_start and n_judgements(self.con, self.config.train_labels) == 0:
             raise RunStopped(
                 "This warehouse has no human training labels yet: load them first "
                 "(`karl ingest fbl`, then `karl build`), or start cold: `karl run --cold-start 200 --annotator openai`.")
