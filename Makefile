@@ -48,19 +48,18 @@ lint: install-test
 
 # Random order (pytest-randomly; the seed is printed, `--randomly-seed=N` replays it) and the
 # slowest tests, so a test that depends on another's leftovers, or a new slow one, shows.
-# The light tests run on TEST_WORKERS pytest-xdist processes (11:53 -> 5:40 on 2 cores), every
-# module whole on one worker (tests/python/conftest.py); the slow and Spark tests then run in one
-# process: each already keeps both cores busy (DuckDB's threads, Spark's local[2]), so two
-# workers ran them no faster. TEST_WORKERS=0 runs the light tests in one process too.
+# One pytest run on TEST_WORKERS pytest-xdist processes: each module is one work unit (its
+# module fixtures paid once), every Spark test is one unit (one JVM), and the Spark, then the
+# slow, then the light units go out first (tests/python/conftest.py). TEST_WORKERS=0 runs
+# everything in this process.
 TEST_WORKERS ?= 2
-LIGHT_TESTS := -m "not slow and not spark"
+XDIST := -n $(TEST_WORKERS) $(if $(filter 0,$(TEST_WORKERS)),,--dist loadgroup --no-loadscope-reorder)
 test-python: install-test
-	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadscope $(LIGHT_TESTS) --durations=10
-	$(PY) -m pytest -m "slow or spark" --durations=25
+	$(PY) -m pytest $(XDIST) --durations=25
 
 # The edit loop: everything but whole runs, kill -9s, from-scratch builds (slow) and Spark.
 test-fast: install-test
-	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadscope $(LIGHT_TESTS) --durations=10
+	$(PY) -m pytest $(XDIST) -m "not slow and not spark" --durations=10
 
 clean:
 	rm -rf target logs warehouse reports

@@ -42,6 +42,24 @@ def prepare_run_inputs(con, seeds: tuple[int, ...]) -> None:  # noqa: ANN001 - a
         ensure_categories(con, feature_set, seed=seed)
 
 
+def _weight(item: pytest.Item) -> int:
+    """Spark tests first, then the slow ones, then the light ones."""
+    return 0 if item.get_closest_marker("spark") else 1 if item.get_closest_marker("slow") else 2
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The work units of `pytest -n 2 --dist loadgroup --no-loadscope-reorder` (the Makefile):
+    every Spark test in one unit, so one worker starts the one JVM; every other module a unit of
+    its own, so its module fixtures are paid once. Units go out heaviest kind first, so the long
+    ones start early and the light ones fill the other worker around them; within a kind the order
+    stays pytest-randomly's. tryfirst: the marks must be on before xdist reads them."""
+    for item in items:
+        group = "spark" if item.get_closest_marker("spark") else item.nodeid.split("::")[0]
+        item.add_marker(pytest.mark.xdist_group(group))
+    items.sort(key=_weight)
+
+
 @pytest.fixture(autouse=True)
 def signal_handlers_restored():  # noqa: ANN201 - a generator fixture
     """After every test, SIGTERM and SIGINT handled as when the run started. An in-process Dagster
