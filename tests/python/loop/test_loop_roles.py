@@ -62,6 +62,18 @@ def long_form_warehouse(fbl_dir: Path, folder: Path) -> Path:
     return db
 
 
+@pytest.fixture(scope="module")
+def long_form_template(fbl_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The long-form warehouse, ingested and built once per module: tests read it or copy it."""
+    db = long_form_warehouse(fbl_dir, tmp_path_factory.mktemp("long_form"))
+    con = warehouse.connect(db)  # the in-process build may leave rows in the WAL: into the file
+    try:
+        con.execute("force checkpoint")
+    finally:
+        con.close()
+    return db
+
+
 def figures(db: Path, run_id: str) -> list[tuple]:
     return query(db, """
         select round_index, id_macro_f1, id_accuracy, ood_macro_f1, ood_accuracy, n_training_labels,
@@ -84,8 +96,8 @@ def test_role_flags_parse_to_tuples() -> None:
         RunConfig(train_labels=("none", "A"), run_id="bad")
 
 
-def test_the_long_form_datasets_resolve_like_the_fbl_files(fbl_warehouse: Path, fbl_dir: Path, tmp_path: Path) -> None:
-    long_db = long_form_warehouse(fbl_dir, tmp_path)
+def test_the_long_form_datasets_resolve_like_the_fbl_files(fbl_warehouse: Path, long_form_template: Path) -> None:
+    long_db = long_form_template
     for sql in (
         "select dataset, pair_key, item_a_id, item_b_id, relation_label, fbl_label, has_majority, is_trainable, "
         "n_judgements, n_source_rows, judgement_ids from marts.fct_human_labels order by all",
@@ -100,9 +112,10 @@ def test_the_long_form_datasets_resolve_like_the_fbl_files(fbl_warehouse: Path, 
 @pytest.mark.slow
 @pytest.mark.timeout(3600)  # two 15-round runs: 13 min 22 s on the shared 2-core machine (load ~17)
 def test_fifteen_rounds_on_long_form_labels_reproduce_the_default_fbl_run(
-        fbl_warehouse: Path, fbl_dir: Path, tmp_path: Path) -> None:
+        fbl_warehouse: Path, long_form_template: Path, tmp_path: Path) -> None:
     """The faithful generalisation: same seed, same selections, same ID and OOD figures."""
-    long_db = long_form_warehouse(fbl_dir, tmp_path)
+    long_db = tmp_path / long_form_template.name
+    shutil.copyfile(long_form_template, long_db)
     karl("run", "--rounds", "15", "--run-id", "default", *SMALL, "--db", fbl_warehouse, expect=0)
     karl("run", "--rounds", "15", "--run-id", "explicit", *SMALL, "--train-labels", "FBL2023",
          "--pool-labels", "FBL2024", "--eval-labels", "FBL2024", "--db", long_db, expect=0)
