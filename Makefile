@@ -53,7 +53,7 @@ lint: install-test
 # slow, then the light units go out first (tests/python/conftest.py). TEST_WORKERS=0 runs
 # everything in this process.
 TEST_WORKERS ?= 2
-XDIST := -n $(TEST_WORKERS) $(if $(filter 0,$(TEST_WORKERS)),,--dist loadgroup --no-loadscope-reorder)
+XDIST := -n $(TEST_WORKERS) $(if $(filter 0,$(TEST_WORKERS)),,--dist loadscope --no-loadscope-reorder)
 test-python: install-test
 	$(PY) -m pytest $(XDIST) --durations=25
 

@@ -42,22 +42,37 @@ def prepare_run_inputs(con, seeds: tuple[int, ...]) -> None:  # noqa: ANN001 - a
         ensure_categories(con, feature_set, seed=seed)
 
 
+SPARK_TESTS = "tests/python/spark/"
+
+
 def _weight(item: pytest.Item) -> int:
     """Spark tests first, then the slow ones, then the light ones."""
     return 0 if item.get_closest_marker("spark") else 1 if item.get_closest_marker("slow") else 2
 
 
-@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """The work units of `pytest -n 2 --dist loadgroup --no-loadscope-reorder` (the Makefile):
-    every Spark test in one unit, so one worker starts the one JVM; every other module a unit of
-    its own, so its module fixtures are paid once. Units go out heaviest kind first, so the long
-    ones start early and the light ones fill the other worker around them; within a kind the order
-    stays pytest-randomly's. tryfirst: the marks must be on before xdist reads them."""
-    for item in items:
-        group = "spark" if item.get_closest_marker("spark") else item.nodeid.split("::")[0]
-        item.add_marker(pytest.mark.xdist_group(group))
+    """Heaviest kind first (a stable sort, so within a kind the order stays pytest-randomly's):
+    under `--dist loadscope --no-loadscope-reorder` (the Makefile) the long work units start
+    early and the light ones fill the other worker around them."""
     items.sort(key=_weight)
+
+
+@pytest.hookimpl(optionalhook=True)  # a hook of pytest-xdist: absent without it
+def pytest_xdist_make_scheduler(config: pytest.Config, log):  # noqa: ANN001, ANN201 - xdist's types
+    """`--dist loadscope` with every test under tests/python/spark/ as one work unit, so one worker
+    starts the one JVM; every other module stays a unit of its own (its module fixtures paid
+    once). xdist_group marks cannot do this: xdist 3.8 groups by rewriting a node id that pytest 9
+    no longer reads."""
+    if config.getvalue("dist") != "loadscope":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class SparkAsOneUnit(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            module = nodeid.split("::", 1)[0]
+            return "spark" if module.startswith(SPARK_TESTS) else module
+
+    return SparkAsOneUnit(config, log)
 
 
 @pytest.fixture(autouse=True)
