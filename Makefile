@@ -49,7 +49,7 @@ lint: install-test
 # Random order (pytest-randomly; the seed is printed, `--randomly-seed=N` replays it) and the
 # slowest tests, so a test that depends on another's leftovers, or a new slow one, shows.
 # One pytest run on TEST_WORKERS pytest-xdist processes: each module is one work unit (its
-# module fixtures paid once), every Spark test is one unit (one JVM), and the Spark, then the
+# module fixtures paid once), tests/python/spark/ is one unit (one JVM), and the Spark, then the
 # slow, then the light units go out first (tests/python/conftest.py). TEST_WORKERS=0 runs
 # everything in this process.
 TEST_WORKERS ?= 2
