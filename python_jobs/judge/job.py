@@ -36,6 +36,7 @@ from python_jobs.annotation.openai.protocol import sanitize_url
 from python_jobs.config import DEFAULT_TRAIN_LABELS
 from python_jobs.errors import KarlError
 from python_jobs.judge.marts import few_shot_label
+from python_jobs.warehouse.connection import insert_rows
 
 JUDGE_MODELS = [
     "stg_karl__judge_calls", "stg_karl__judge_runs", "stg_karl__judge_samples", "fct_judge_pairs",
@@ -152,9 +153,8 @@ def run_judge(con: duckdb.DuckDBPyConnection, annotator, settings: JudgeSettings
         [judge_id, ",".join(config.models()), prompt.PROMPT_VERSION, prompt.template_hash(), few_shot_label(annotator),
          settings.k_calls, settings.per_class, settings.seed, len(sample),
          json.dumps(config_as_dict(config), default=str), _now()])
-    con.executemany(
-        "insert into raw.judge_samples values (?, ?, ?, ?, ?, ?) on conflict do nothing",
-        [[judge_id, s.pair.pair_key, s.dataset, s.stratum, s.pair.item_a_id, s.pair.item_b_id] for s in sample])
+    insert_rows(con, "raw.judge_samples", ["judge_id", "pair_key", "dataset", "stratum", "item_a_id", "item_b_id"],
+                [(judge_id, s.pair.pair_key, s.dataset, s.stratum, s.pair.item_a_id, s.pair.item_b_id) for s in sample])
     try:
         annotator.annotate([s.pair for s in sample], CallContext(judge_id, 0, settings.k_calls), DuckDBCallSink(con))
     except BudgetExhausted as error:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +16,7 @@ from typing import Any
 
 from python_jobs.errors import KarlError
 from python_jobs.warehouse.connection import PROJECT_DIR, default_db_path
+from python_jobs.warehouse.dbt_parse import parsed_manifest
 
 # `karl build`: seeds, models, snapshots and every data test. Unit tests check SQL logic, not
 # data: `make test` runs them (`karl build --unit-tests`), as dbt advises for production builds.
@@ -58,7 +58,8 @@ def run_dbt(
     parsed project is kept and handed back to dbt (dbtRunner(manifest=...)) while the project
     files, the environment they read, vars, target and database name are unchanged, and the
     run skips writing run_results.json and manifest.json (results come back in memory): a full
-    parse costs ~7 CPU-seconds, a reused one nothing, and each build ~0.5 s less.
+    parse costs ~5-7 CPU-seconds, one reused in the process nothing, one partially re-parsed
+    from an earlier process's state ~0.5 s (warehouse/dbt_parse.py), and each build ~0.5 s less.
 
     ``target``: a profiles.yml output other than the default (`spark`, `spark_thrift`,
     `databricks`; else $KARL_DBT_TARGET); with `spark`, the process's Spark session (spark/session.py) is started
@@ -88,7 +89,9 @@ def run_dbt(
     try:
         callbacks = [_hide_interrupt_traceback]
         if repeated:
-            manifest = _parsed_manifest(flags + ["parse"] + common, str(path))
+            manifest, parse_error = parsed_manifest(flags, common, target_dir, path)
+            if manifest is None:
+                raise DbtFailedError(f"dbt parse failed: {parse_error}", failures=[f"dbt parse: {parse_error}"])
             result = dbtRunner(manifest=manifest, callbacks=callbacks).invoke(
                 flags + list(args) + ["--no-write-json"] + common)
         else:
@@ -153,60 +156,6 @@ def _interruption(error: BaseException | None) -> KeyboardInterrupt | None:
             return error
         error = getattr(error, "exception", None) or error.__cause__ or error.__context__
     return None
-
-
-_MANIFESTS: dict[tuple, object] = {}
-
-
-# Files dbt reads in the project's folders; tests/ also holds the pytest suite, whose files
-# (and __pycache__) dbt ignores and must not invalidate a parse.
-_DBT_FILE_SUFFIXES = {".sql", ".yml", ".yaml", ".csv", ".md", ".py"}
-_ENV_VAR_NAME = re.compile(r"env_var\(\s*['\"]([A-Za-z_][A-Za-z0-9_]*)['\"]")
-
-
-def _project_files() -> list[Path]:
-    files = [PROJECT_DIR / "dbt_project.yml", PROJECT_DIR / "profiles.yml"]
-    for folder in ("models", "macros", "tests", "seeds", "snapshots"):
-        files += sorted(f for f in (PROJECT_DIR / folder).rglob("*")
-                        if f.suffix in _DBT_FILE_SUFFIXES and "__pycache__" not in f.parts
-                        and not (folder == "tests" and "python" in f.relative_to(PROJECT_DIR / folder).parts[:1]))
-    return [f for f in files if f.is_file()]
-
-
-def _project_fingerprint() -> tuple:
-    """Names, sizes and mtimes of the files dbt parses, and the values of the environment
-    variables they read (dbt renders env_var() into the parsed configs): either changing means
-    a new parse."""
-    files = _project_files()
-    # profiles.yml's variables are connection settings (the file's path, tokens), not parse
-    # inputs, except which output is the target; the database name is in the key on its own.
-    names = sorted({"KARL_DBT_TARGET"} | {name for f in files if f.name != "profiles.yml"
-                                          for name in _ENV_VAR_NAME.findall(f.read_text(errors="ignore"))})
-    return (tuple((str(f), f.stat().st_size, f.stat().st_mtime_ns) for f in files),
-            tuple((name, os.environ.get(name)) for name in names))
-
-
-def _manifest_key(parse_command: list[str], db_path: str) -> tuple:
-    """What a parsed project depends on: the command's flags and vars, the project's files and
-    the environment they read, and the database name dbt-duckdb takes from the file's stem; not
-    where the file or the target folder lie, so warehouses of one name (copies, a test's fresh
-    files) share one parse."""
-    flags = [arg for arg, previous in zip(parse_command, [None, *parse_command])
-             if arg not in ("--target-path", "--log-path") and previous not in ("--target-path", "--log-path")]
-    return tuple(flags), Path(db_path).stem, _project_fingerprint()
-
-
-def _parsed_manifest(parse_command: list[str], db_path: str) -> object:
-    from dbt.cli.main import dbtRunner
-
-    key = _manifest_key(parse_command, db_path)
-    if key not in _MANIFESTS:
-        result = dbtRunner().invoke(parse_command)
-        if not result.success or result.result is None:
-            raise DbtFailedError(f"dbt parse failed: {result.exception}", failures=[f"dbt parse: {result.exception}"])
-        _MANIFESTS.clear()
-        _MANIFESTS[key] = result.result
-    return _MANIFESTS[key]
 
 
 def _release_dbt_handle() -> None:

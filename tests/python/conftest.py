@@ -110,6 +110,10 @@ def gx_project_copy(tmp_path_factory: pytest.TempPathFactory) -> Path:
     # dbt's target folder of this test process until the FBL template sets its own: two xdist
     # workers must never share the project's target/.
     os.environ.setdefault("KARL_DBT_TARGET_PATH", str(tmp_path_factory.mktemp("dbt_target")))
+    # Every test's runs (in this process or its subprocesses) re-read the parses of this worker's
+    # earlier runs (warehouse/dbt_parse.py) instead of parsing the project again in each fresh
+    # target folder.
+    os.environ.setdefault("KARL_DBT_PARSE_PATH", str(tmp_path_factory.mktemp("dbt_parses")))
     return target
 
 
