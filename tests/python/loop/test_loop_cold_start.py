@@ -179,7 +179,7 @@ def fake_llm(monkeypatch: pytest.MonkeyPatch, catalogue_warehouse: dict):
 
 
 RUN = ["run", "--annotator", "openai", "--candidate-source", "sampler", "--catalog", CATALOG,
-       "--members", "5", "--tuning-trials", "4"]
+       "--members", "5", "--tuning-trials", "4", "--workers", "1"]
 
 
 @pytest.mark.slow

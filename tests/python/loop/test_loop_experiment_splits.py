@@ -24,7 +24,7 @@ pytestmark = pytest.mark.slow  # runs the loop
 PROJECT_DIR = Path(__file__).resolve().parents[3]
 
 ARGS = ["experiment", "--splits", "2", "--rounds", "2", "--seeds", "0", "--strategies", "margin,random",
-        "--members", "3", "--budget", "20", "--workers", "1", "--experiment-id", "splits", "--rechoose-from", "10"]
+        "--members", "3", "--tuning-trials", "2", "--budget", "20", "--workers", "1", "--experiment-id", "splits", "--rechoose-from", "10"]
 
 
 def test_two_splits_give_split_rows_a_ceiling_per_split_and_resume(fbl_warehouse: Path, tmp_path: Path,

@@ -26,7 +26,7 @@ from python_jobs.prediction.predict import PredictionSummary
 pytestmark = pytest.mark.slow
 
 README = Path(__file__).resolve().parents[3] / "README.md"
-SMALL = dict(strategy="margin", annotator="replay", tuning_trials=3, budget=20)
+SMALL = dict(strategy="margin", annotator="replay", tuning_trials=3, budget=20, members=3, workers=1)
 
 
 def _predict(db: Path, run_id: str | None = None) -> PredictionSummary:

@@ -24,7 +24,7 @@ from python_jobs.warehouse.raw_schema import RAW_TABLES
 
 pytestmark = [pytest.mark.spark, pytest.mark.slow, pytest.mark.timeout(1800)]
 
-RUN = ["--rounds", "2", "--annotator", "replay", "--members", "3", "--budget", "10", "--tuning-trials", "2",
+RUN = ["--rounds", "1", "--annotator", "replay", "--members", "3", "--budget", "10", "--tuning-trials", "2",
        "--workers", "1", "--seed", "0"]
 SPARK = ("--engine", "spark")
 
@@ -115,7 +115,7 @@ def test_sync_catches_spark_up_once(flow: dict) -> None:
 
 def test_every_raw_table_on_spark_equals_duckdbs_after_the_run(flow: dict) -> None:
     assert flow["published"] == flow["journal"]
-    assert flow["journal"]["round_metrics"] == 3 and flow["journal"]["selections"] > 0
+    assert flow["journal"]["round_metrics"] == 2 and flow["journal"]["selections"] > 0
 
 
 def test_the_spark_flows_run_gives_the_duckdb_runs_figures(flow: dict, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -124,11 +124,11 @@ def test_the_spark_flows_run_gives_the_duckdb_runs_figures(flow: dict, monkeypat
 
     reference = flow["reference"]
     monkeypatch.setenv("KARL_DBT_TARGET_PATH", str(reference.parent / "target"))
-    config = RunConfig(rounds=2, annotator="replay", members=3, budget=10, tuning_trials=2, workers=1, seed=0,
+    config = RunConfig(rounds=1, annotator="replay", members=3, budget=10, tuning_trials=2, workers=1, seed=0,
                        run_id="flow-duckdb")
     run_loop(config, reference, show_progress=False, engine=EngineSettings(engine="duckdb"))
     on_spark_flow = _round_figures(flow["db"], "flow-spark")
-    assert len(on_spark_flow) == 3
+    assert len(on_spark_flow) == 2
     assert on_spark_flow == _round_figures(reference, "flow-duckdb")
     assert "Spark: built the run's marts" in flow["run"].output
 
