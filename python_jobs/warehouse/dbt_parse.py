@@ -33,14 +33,14 @@ _DBT_FILE_SUFFIXES = {".sql", ".yml", ".yaml", ".csv", ".md", ".py"}
 _ENV_VAR_NAME = re.compile(r"env_var\(\s*['\"]([A-Za-z_][A-Za-z0-9_]*)['\"]")
 
 
-def parsed_manifest(flags: list[str], common: list[str], target_dir: Path | str | None,
-                    db_path: Path) -> tuple[object | None, str]:
-    """(the parsed project for this command's vars, target and database name; "") or, when
-    dbt cannot parse it, (None, dbt's error)."""
+def parsed_manifest(common: list[str], target_dir: Path | str | None,
+                    db_path: Path) -> tuple[object | None, BaseException | None]:
+    """(the parsed project for these options (vars, target) and database name, None) or, when
+    dbt cannot parse it, (None, dbt's exception). The parse itself prints nothing."""
     from dbt.cli.main import dbtRunner
 
     options = _without_paths(common)
-    key = (tuple(flags + options), db_path.name, _project_fingerprint())
+    key = (tuple(options), db_path.name, _project_fingerprint())
     if key not in _MANIFESTS:
         parses = os.environ.get("KARL_DBT_PARSE_PATH") or Path(target_dir or PROJECT_DIR / "target") / "parses"
         parse_dir = _parse_dir(Path(parses), options, db_path.name)
@@ -49,19 +49,18 @@ def parsed_manifest(flags: list[str], common: list[str], target_dir: Path | str 
         # warehouse's path; the parse reads only its name (the database dbt-duckdb names after it).
         os.environ["KARL_DUCKDB_PATH"] = str(parse_dir / db_path.name)
         try:
-            result = dbtRunner().invoke(flags + ["parse", "--no-write-json", *options,
-                                                 "--target-path", str(parse_dir),
-                                                 "--log-path", str(parse_dir / "logs")])
+            result = dbtRunner().invoke(["--quiet", "--no-use-colors", "parse", "--no-write-json", *options,
+                                         "--target-path", str(parse_dir), "--log-path", str(parse_dir / "logs")])
         finally:
             if real_path is None:
                 os.environ.pop("KARL_DUCKDB_PATH", None)
             else:
                 os.environ["KARL_DUCKDB_PATH"] = real_path
         if not result.success or result.result is None:
-            return None, str(result.exception)
+            return None, result.exception
         _MANIFESTS.clear()
         _MANIFESTS[key] = result.result
-    return _MANIFESTS[key], ""
+    return _MANIFESTS[key], None
 
 
 def _without_paths(common: list[str]) -> list[str]:

@@ -21,6 +21,10 @@ from python_jobs.warehouse.dbt_parse import parsed_manifest
 # `karl build`: seeds, models, snapshots and every data test. Unit tests check SQL logic, not
 # data: `make test` runs them (`karl build --unit-tests`), as dbt advises for production builds.
 PRODUCTION_BUILD_ARGS = ["build", "--exclude", "resource_type:unit_test"]
+# Commands handed the parse of warehouse/dbt_parse.py (dbt still writes manifest.json and
+# run_results.json for them unless the call is ``repeated``): dbt's own partial parse in the
+# target folder starts over whenever the warehouse path or the vars differ from its last parse.
+PARSE_REUSING_COMMANDS = {"build", "run", "test", "seed", "snapshot"}
 
 
 class DbtFailedError(KarlError):
@@ -60,6 +64,7 @@ def run_dbt(
     run skips writing run_results.json and manifest.json (results come back in memory): a full
     parse costs ~5-7 CPU-seconds, one reused in the process nothing, one partially re-parsed
     from an earlier process's state ~0.5 s (warehouse/dbt_parse.py), and each build ~0.5 s less.
+    The other commands of PARSE_REUSING_COMMANDS reuse the parse too, and write dbt's JSON.
 
     ``target``: a profiles.yml output other than the default (`spark`, `spark_thrift`,
     `databricks`; else $KARL_DBT_TARGET); with `spark`, the process's Spark session (spark/session.py) is started
@@ -88,13 +93,16 @@ def run_dbt(
     started = time.perf_counter()
     try:
         callbacks = [_hide_interrupt_traceback]
-        if repeated:
-            manifest, parse_error = parsed_manifest(flags, common, target_dir, path)
-            if manifest is None:
-                raise DbtFailedError(f"dbt parse failed: {parse_error}", failures=[f"dbt parse: {parse_error}"])
+        manifest = None
+        if repeated or (args and args[0] in PARSE_REUSING_COMMANDS):
+            manifest, parse_error = parsed_manifest(common, target_dir, path)
+            interrupted_parse = _interruption(parse_error)
+            if interrupted_parse is not None:
+                raise interrupted_parse  # Ctrl-C / SIGTERM during the parse
+        if manifest is not None:
             result = dbtRunner(manifest=manifest, callbacks=callbacks).invoke(
-                flags + list(args) + ["--no-write-json"] + common)
-        else:
+                flags + list(args) + (["--no-write-json"] if repeated else []) + common)
+        else:  # not parsed ahead, or the parse failed: dbt parses (again) and reports it as it does
             result = dbtRunner(callbacks=callbacks).invoke(flags + list(args) + common)
     finally:
         _release_dbt_handle()

@@ -13,9 +13,6 @@ import pytest
 from python_jobs.warehouse import dbt_parse
 from python_jobs.warehouse.connection import PROJECT_DIR
 
-FLAGS = ["--quiet", "--no-use-colors"]
-
-
 def _options(seed: int) -> list[str]:
     return ["--project-dir", str(PROJECT_DIR), "--profiles-dir", str(PROJECT_DIR),
             "--target-path", "/nonexistent/target", "--log-path", "/nonexistent/target/logs",
@@ -31,7 +28,7 @@ def _parsed_paths(parses: Path) -> dict[str, int]:
 def _fresh_process_parse(seed: int, db: Path) -> object:
     """A parse as a new process would do it: nothing kept in memory."""
     dbt_parse._MANIFESTS.clear()
-    manifest, error = dbt_parse.parsed_manifest(FLAGS, _options(seed), None, db)
+    manifest, error = dbt_parse.parsed_manifest(_options(seed), None, db)
     assert manifest is not None, error
     return manifest
 
