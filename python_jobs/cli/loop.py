@@ -198,6 +198,7 @@ def experiment(
     budget: int = typer.Option(RUN_DEFAULTS.budget, help="Pairs annotated per round, at most."),
     annotator: Annotator = typer.Option(RUN_DEFAULTS.annotator, help="The annotator of every cell."),
     members: int = typer.Option(RUN_DEFAULTS.members, help="Bagging members M."),
+    tuning_trials: int = typer.Option(RUN_DEFAULTS.tuning_trials, help="Bayesian-optimisation trials for the hyperparameters (cells of one seed share the tuning)."),
     features: str = typer.Option(RUN_DEFAULTS.features, "--features",
                                  help="Pair-feature set: components svd, char13, overlap, embeddings joined by '+'."),
     model_family: ModelFamily = typer.Option(RUN_DEFAULTS.model_family, "--model-family", help="Bag members."),
@@ -241,7 +242,7 @@ def experiment(
         raise UsageError(str(error)) from error
     try:
         cell = RunConfig(rounds=rounds, budget=budget, annotator=annotator.value, members=members,
-                         features=features, model_family=model_family.value, run_id="template",
+                         tuning_trials=tuning_trials, features=features, model_family=model_family.value, run_id="template",
                          rechoose_from=rechoose_from, rechoose_candidates=_specs(rechoose_candidates),
                          aggregation=aggregation.value, workers=workers,
                          train_labels=parse_datasets(train_labels), pool_labels=parse_datasets(pool_labels),
