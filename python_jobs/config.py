@@ -212,6 +212,8 @@ class RunConfig:
         self.eval_labels = parse_datasets(self.eval_labels)
         if self.rounds < 0 or self.budget < 1 or self.k_calls < 1 or self.members < 1:
             raise ValueError("rounds >= 0, budget >= 1, k_calls >= 1 and members >= 1 are required")
+        if self.tuning_trials < 1:
+            raise ValueError(f"--tuning-trials must be >= 1 (hyperparameter trials), not {self.tuning_trials}")
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)

@@ -108,6 +108,7 @@ def _record_run(db: Path, run_id: str, rounds: int = 1) -> None:
     (["--seeds", ","], "at least one seed"),
     (["--seeds", "2-1"], "the range 2-1 is empty"),
     (["--seeds", "three"], "seeds are whole numbers"),
+    (["--tuning-trials", "0"], "--tuning-trials must be >= 1"),
 ])
 def test_an_experiment_of_no_runs_is_refused_before_it_opens_the_warehouse(
         tmp_path: Path, args: list[str], says: str) -> None:
