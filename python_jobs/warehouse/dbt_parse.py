@@ -1,14 +1,13 @@
-"""The parsed dbt project a process hands to each of its repeated builds (dbt_runner.run_dbt's
-``repeated``), kept in memory and on disk.
+"""The parsed dbt project run_dbt hands to dbt (a run's repeated builds, and the commands of
+dbt_runner.PARSE_REUSING_COMMANDS), kept in memory and on disk.
 
 In memory: one parse per process while the project files, the environment they read, the vars,
 the target and the database name are unchanged. On disk: each set of vars and target parses into
 a folder of its own under $KARL_DBT_PARSE_PATH (default <target path>/parses/), with the
-warehouse path pinned to a stand-in of
-the same file name, so dbt's own partial parsing finds its state there again in the next process
-(a new `karl run`, another warehouse copy) and re-reads only what changed: ~0.5 s instead of a
-full parse's ~5 CPU-seconds. dbt checks what its partial parse depends on (file hashes, vars,
-profile, env vars) and parses in full when any of it changed.
+warehouse path pinned to a stand-in of the same file name, so dbt's own partial parsing finds its
+state there again in the next process (a new `karl run`, another warehouse copy) and re-reads only
+what changed: ~0.3 s instead of a full parse's ~5 CPU-seconds. dbt checks what its partial parse
+depends on (file hashes, vars, profile, env vars) and parses in full when any of it changed.
 """
 
 from __future__ import annotations
@@ -22,7 +21,7 @@ from pathlib import Path
 
 from python_jobs.warehouse.connection import PROJECT_DIR
 
-# Parse folders kept per target path: one per set of vars a process parsed for, newest first.
+# Parse folders kept in the parses folder: one per set of vars and target, the newest ones.
 KEPT_PARSES = 16
 
 _MANIFESTS: dict[tuple, object] = {}
@@ -33,13 +32,13 @@ _DBT_FILE_SUFFIXES = {".sql", ".yml", ".yaml", ".csv", ".md", ".py"}
 _ENV_VAR_NAME = re.compile(r"env_var\(\s*['\"]([A-Za-z_][A-Za-z0-9_]*)['\"]")
 
 
-def parsed_manifest(common: list[str], target_dir: Path | str | None,
+def parsed_manifest(options: list[str], target_dir: Path | str | None,
                     db_path: Path) -> tuple[object | None, BaseException | None]:
-    """(the parsed project for these options (vars, target) and database name, None) or, when
-    dbt cannot parse it, (None, dbt's exception). The parse itself prints nothing."""
+    """(the parsed project for these dbt options (project, target, vars; no --target-path or
+    --log-path) and database name, None) or, when dbt cannot parse it, (None, dbt's exception).
+    The parse itself prints nothing."""
     from dbt.cli.main import dbtRunner
 
-    options = _without_paths(common)
     key = (tuple(options), db_path.name, _project_fingerprint())
     if key not in _MANIFESTS:
         parses = os.environ.get("KARL_DBT_PARSE_PATH") or Path(target_dir or PROJECT_DIR / "target") / "parses"
@@ -61,20 +60,6 @@ def parsed_manifest(common: list[str], target_dir: Path | str | None,
         _MANIFESTS.clear()
         _MANIFESTS[key] = result.result
     return _MANIFESTS[key], None
-
-
-def _without_paths(common: list[str]) -> list[str]:
-    """The command's options without --target-path and --log-path (and their values)."""
-    kept: list[str] = []
-    skip = False
-    for arg in common:
-        if skip:
-            skip = False
-        elif arg in ("--target-path", "--log-path"):
-            skip = True
-        else:
-            kept.append(arg)
-    return kept
 
 
 def _parse_dir(parses: Path, options: list[str], file_name: str) -> Path:

@@ -75,27 +75,28 @@ def run_dbt(
 
     path = Path(db_path) if db_path else default_db_path()
     os.environ["KARL_DUCKDB_PATH"] = str(path)
-    common = ["--project-dir", str(PROJECT_DIR), "--profiles-dir", str(PROJECT_DIR)]
-    # Parallel dbt processes (tests, helpers) must not share target/: $KARL_DBT_TARGET_PATH moves it.
-    target_dir = target_path or os.environ.get("KARL_DBT_TARGET_PATH")
-    if target_dir:
-        common += ["--target-path", str(target_dir), "--log-path", str(Path(target_dir) / "logs")]
+    # What the parse depends on (warehouse/dbt_parse.py), then where dbt writes.
+    options = ["--project-dir", str(PROJECT_DIR), "--profiles-dir", str(PROJECT_DIR)]
     target = target or os.environ.get("KARL_DBT_TARGET") or None  # profiles.yml reads it too
     if target:
-        common += ["--target", target]
+        options += ["--target", target]
         if target == "spark":
             from python_jobs.spark.session import spark_session
 
             spark_session()
     if dbt_vars:
-        common += ["--vars", json.dumps(dbt_vars, sort_keys=True)]
+        options += ["--vars", json.dumps(dbt_vars, sort_keys=True)]
+    # Parallel dbt processes (tests, helpers) must not share target/: $KARL_DBT_TARGET_PATH moves it.
+    target_dir = target_path or os.environ.get("KARL_DBT_TARGET_PATH")
+    paths = ["--target-path", str(target_dir), "--log-path", str(Path(target_dir) / "logs")] if target_dir else []
+    common = options + paths
     flags = ["--quiet", "--no-use-colors"] if quiet else []
     started = time.perf_counter()
     try:
         callbacks = [_hide_interrupt_traceback]
         manifest = None
         if repeated or (args and args[0] in PARSE_REUSING_COMMANDS):
-            manifest, parse_error = parsed_manifest(common, target_dir, path)
+            manifest, parse_error = parsed_manifest(options, target_dir, path)
             interrupted_parse = _interruption(parse_error)
             if interrupted_parse is not None:
                 raise interrupted_parse  # Ctrl-C / SIGTERM during the parse

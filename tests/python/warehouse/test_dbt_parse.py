@@ -15,7 +15,6 @@ from python_jobs.warehouse.connection import PROJECT_DIR
 
 def _options(seed: int) -> list[str]:
     return ["--project-dir", str(PROJECT_DIR), "--profiles-dir", str(PROJECT_DIR),
-            "--target-path", "/nonexistent/target", "--log-path", "/nonexistent/target/logs",
             "--vars", json.dumps({"karl_sampler_seed": seed})]
 
 
